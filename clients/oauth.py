@@ -1,0 +1,125 @@
+"""The OAuth2 authorization-code flow both services use, and an httpx auth that refreshes.
+
+Teamleader: ``/oauth2/authorize`` and ``/oauth2/access_token`` (client credentials in the
+body). Visma: ``/connect/authorize`` and ``/connect/token`` (client credentials as HTTP
+Basic). Both return ``{access_token, refresh_token, expires_in}``, and both hand out a new
+refresh token on every refresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import httpx
+
+from clients.errors import ReauthorizationNeeded, TransientError
+from clients.tokens import TokenPair, TokenStore
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    """One registered integration at one service."""
+
+    service: str
+    authorize_url: str
+    token_url: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+    #: Visma wants the client credentials as HTTP Basic, Teamleader in the form body.
+    basic_auth: bool = False
+    #: Extra authorize parameters (Visma: scopes; Teamleader chooses scopes at registration).
+    authorize_extras: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 20.0
+
+    def authorization_url(self, state: str) -> str:
+        params = {
+            "client_id": self.client_id,
+            "response_type": "code",
+            "redirect_uri": self.redirect_uri,
+            "state": state,
+            **self.authorize_extras,
+        }
+        return f"{self.authorize_url}?{urlencode(params)}"
+
+    def exchange_code(self, code: str) -> TokenPair:
+        return self._token_call(
+            {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
+        )
+
+    def refresh(self, refresh_token: str) -> TokenPair:
+        return self._token_call({"grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    def _token_call(self, form: dict[str, str]) -> TokenPair:
+        auth: httpx.BasicAuth | None = None
+        if self.basic_auth:
+            auth = httpx.BasicAuth(self.client_id, self.client_secret)
+        else:
+            form = {**form, "client_id": self.client_id, "client_secret": self.client_secret}
+        try:
+            response = httpx.post(self.token_url, data=form, auth=auth, timeout=self.timeout_s)
+        except httpx.TransportError as exc:
+            raise TransientError(self.service, f"token endpoint unreachable: {exc!r}") from exc
+        if response.status_code >= 500 or response.status_code == 429:
+            raise TransientError(
+                self.service, "token endpoint failed", status=response.status_code
+            )
+        if response.status_code != 200:
+            # invalid_grant (a reused or revoked refresh token, an expired code) cannot be
+            # retried: only a person can authorise the connection again.
+            error = _oauth_error(response)
+            raise ReauthorizationNeeded(
+                self.service,
+                f"authorisation refused ({error}); run `koppel connect` again",
+                status=response.status_code,
+                code=error,
+            )
+        return TokenPair.from_token_response(response.json())
+
+
+def _oauth_error(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or body)
+    return str(body)
+
+
+class RefreshingAuth(httpx.Auth):
+    """Bearer auth that refreshes the pair before it expires and once after a 401.
+
+    The new pair is saved to the store before the access token is used, under the store's
+    refresh lock, so two processes never spend the same single-use refresh token.
+    """
+
+    def __init__(self, app: OAuthApp, store: TokenStore, margin_s: float = 120.0) -> None:
+        self.app = app
+        self.store = store
+        self.margin_s = margin_s
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        pair = self.store.load()
+        if pair.expires_within(self.margin_s):
+            pair = self._refresh(stale=pair)
+        request.headers["Authorization"] = f"Bearer {pair.access_token}"
+        response = yield request
+        if response.status_code == 401:
+            pair = self._refresh(stale=pair)
+            request.headers["Authorization"] = f"Bearer {pair.access_token}"
+            yield request
+
+    def _refresh(self, stale: TokenPair) -> TokenPair:
+        with self.store.refresh_lock():
+            current = self.store.load()
+            # Another thread or process may have refreshed while we waited for the lock.
+            if current.access_token != stale.access_token and not current.expires_within(
+                self.margin_s
+            ):
+                return current
+            fresh = self.app.refresh(current.refresh_token)
+            self.store.save(fresh)
+            return fresh

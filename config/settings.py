@@ -1,0 +1,88 @@
+"""Settings read once from ``KOPPEL_*`` environment variables.
+
+Units are in the names (``*_s`` seconds, ``*_ms`` milliseconds). The defaults point at the
+services on localhost and at the sandbox simulators, so the demo needs no configuration;
+a production deployment sets the real base URLs and OAuth client credentials.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SANDBOX_TEAMLEADER_URL = "http://127.0.0.1:8701"
+SANDBOX_VISMA_URL = "http://127.0.0.1:8702"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOPPEL_", extra="ignore")
+
+    # Infrastructure.
+    database_url: str = "postgresql://root@127.0.0.1:5432/test"
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+
+    # Teamleader Focus. The real API lives on two hosts: OAuth on focus.teamleader.eu and
+    # the RPC API on api.focus.teamleader.eu. Against the sandbox both are the same server.
+    teamleader_auth_url: str = "https://focus.teamleader.eu"
+    teamleader_api_url: str = "https://api.focus.teamleader.eu"
+    teamleader_client_id: str = ""
+    teamleader_client_secret: SecretStr = SecretStr("")
+    #: Each client is pinned to a dated API version; we always ask for the latest we know.
+    teamleader_api_version: str = "2023-09-26"
+    #: Teamleader allows 200 calls per sliding minute per account (reference §9).
+    teamleader_calls_per_window: int = 200
+    teamleader_window_s: float = 60.0
+
+    # Visma eAccounting.
+    visma_auth_url: str = "https://identity.vismaonline.com"
+    visma_api_url: str = "https://eaccountingapi.vismaonline.com/v2"
+    visma_client_id: str = ""
+    visma_client_secret: SecretStr = SecretStr("")
+    #: Visma allows 600 calls per minute per endpoint (reference §4).
+    visma_calls_per_window: int = 600
+    visma_window_s: float = 60.0
+
+    # OAuth.
+    redirect_uri: str = "http://127.0.0.1:8765/callback"
+    #: Refresh an access token this long before it expires, so a call never races expiry.
+    token_refresh_margin_s: float = 120.0
+
+    # HTTP behaviour shared by both clients.
+    http_timeout_s: float = 20.0
+    http_max_attempts: int = 5
+    http_backoff_base_ms: int = 250
+    http_backoff_max_ms: int = 30_000
+
+    # Sandbox simulators.
+    sandbox_host: str = "127.0.0.1"
+    sandbox_teamleader_port: int = 8701
+    sandbox_visma_port: int = 8702
+    sandbox_client_id: str = "koppel-sandbox"
+    sandbox_client_secret: SecretStr = SecretStr("koppel-sandbox-secret")
+    #: Multiplies every rate-limit window in the simulators (0.1 turns a minute into 6 s).
+    sandbox_time_scale: float = Field(default=1.0, gt=0)
+
+    def use_sandbox(self) -> Settings:
+        """The same settings, pointed at the local simulators and their OAuth client."""
+        teamleader = f"http://{self.sandbox_host}:{self.sandbox_teamleader_port}"
+        visma = f"http://{self.sandbox_host}:{self.sandbox_visma_port}"
+        return self.model_copy(
+            update={
+                "teamleader_auth_url": teamleader,
+                "teamleader_api_url": teamleader,
+                "teamleader_client_id": self.sandbox_client_id,
+                "teamleader_client_secret": self.sandbox_client_secret,
+                "visma_auth_url": visma,
+                "visma_api_url": f"{visma}/v2",
+                "visma_client_id": self.sandbox_client_id,
+                "visma_client_secret": self.sandbox_client_secret,
+            }
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

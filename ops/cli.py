@@ -1,0 +1,18 @@
+"""The ``koppel`` command line."""
+
+from __future__ import annotations
+
+import click
+
+from ops.sandbox_command import sandbox_command
+
+
+@click.group()
+def main() -> None:
+    """Koppel: Teamleader Focus → Visma eAccounting, exactly once."""
+
+
+main.add_command(sandbox_command)
+
+if __name__ == "__main__":
+    main()
