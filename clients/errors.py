@@ -39,6 +39,10 @@ class NotFound(DataError):
     """The resource named in the request does not exist."""
 
 
+class Conflict(DataError):
+    """The object already exists (Visma ErrorCode 4000): look it up instead of creating it."""
+
+
 class TransientError(ApiError):
     """Rate limit, server error or a lost response: the same call may succeed later."""
 
