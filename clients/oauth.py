@@ -123,3 +123,22 @@ class RefreshingAuth(httpx.Auth):
             fresh = self.app.refresh(current.refresh_token)
             self.store.save(fresh)
             return fresh
+
+
+def code_from_redirect(redirect_url: str, expected_state: str) -> str:
+    """The authorization code in the URL the service redirected the browser to.
+
+    Refuses a redirect whose ``state`` is not ours (a forged or stale callback) and turns an
+    ``error=access_denied`` redirect into a clear message."""
+    from urllib.parse import parse_qs, urlsplit
+
+    query = parse_qs(urlsplit(redirect_url).query)
+    if "error" in query:
+        raise ReauthorizationNeeded("oauth", f"authorisation refused: {query['error'][0]}")
+    state = (query.get("state") or [""])[0]
+    if state != expected_state:
+        raise ReauthorizationNeeded("oauth", "the redirect's state does not match this request")
+    code = (query.get("code") or [""])[0]
+    if not code:
+        raise ReauthorizationNeeded("oauth", "the redirect carries no authorization code")
+    return code

@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
 SPECS_DIR = Path(__file__).resolve().parents[2] / "shared" / "specs"
 TEAMLEADER_SPEC = "teamleader-focus-v1.112.0.json"
@@ -196,6 +197,10 @@ class SpecChecker:
     def _validate(self, where: str, schema: dict[str, Any], body: Any, *, request: bool) -> None:
         validator = _validator(self.api, json.dumps(schema, sort_keys=True), request)
         for error in sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path)):
+            # Nullable fields are wrapped in anyOf[null, …]: report the reason inside.
+            while error.context:
+                inner = [e for e in error.context if e.validator_value != "null"]
+                error = best_match(inner or error.context)
             location = "/".join(str(p) for p in error.absolute_path) or "(body)"
             self.violations.append(Violation(where, f"{location}: {error.message[:300]}"))
 
