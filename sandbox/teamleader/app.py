@@ -1,0 +1,118 @@
+"""The Teamleader Focus simulator: OAuth2, the RPC API, webhooks and sandbox controls."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from sandbox.faults import FaultInjector
+from sandbox.options import SandboxOptions
+from sandbox.ratelimit import SlidingWindow, Verdict
+from sandbox.teamleader import controls, oauth
+from sandbox.teamleader.http import error_body, json_response, problem_response, read_object
+from sandbox.teamleader.rpc import ENDPOINTS
+from sandbox.teamleader.state import Account, Problem
+from sandbox.teamleader.webhooks import WebhookDispatcher
+
+#: 200 calls per sliding minute per account (reference §9).
+CALLS_PER_WINDOW = 200
+WINDOW_S = 60.0
+#: The default account keeps one id across resets, so issued tokens stay valid.
+DEFAULT_ACCOUNT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "teamleader/account/default"))
+
+
+class Simulator:
+    def __init__(self, dataset: dict[str, Any], options: SandboxOptions) -> None:
+        self.options = options
+        self.default_account_id = DEFAULT_ACCOUNT_ID
+        self.accounts: dict[str, Account] = {}
+        self.reset(dataset)
+        self.issuer = oauth.TokenIssuer(options.client_id, options.client_secret)
+        self.limits = SlidingWindow(CALLS_PER_WINDOW, WINDOW_S * options.time_scale)
+        self.webhooks = WebhookDispatcher()
+
+    def reset(self, part: dict[str, Any]) -> None:
+        self.accounts[self.default_account_id] = Account.from_dataset(part, self.default_account_id)
+        if hasattr(self, "webhooks"):
+            self.webhooks.deliveries.clear()
+
+    # -- the API ---------------------------------------------------------------------------
+    async def rpc(self, request: Request) -> Response:
+        endpoint = request.path_params["endpoint"]
+        handler = ENDPOINTS.get(endpoint)
+        if handler is None:
+            return json_response(error_body(404, f"Unknown endpoint {endpoint}", None), 404)
+        account_id = self.issuer.account_of(request.headers.get("authorization"))
+        if account_id is None or account_id not in self.accounts:
+            return json_response(error_body(401, "Access token is missing or invalid"), 401)
+        account = self.accounts[account_id]
+        headers: dict[str, str] = {}
+        if self.options.rate_limits:
+            verdict = self.limits.hit(account_id)
+            headers = rate_limit_headers(verdict)
+            if not verdict.allowed:
+                return json_response(error_body(429, "Too Many Requests"), 429, headers)
+        try:
+            data, events = handler(account, await read_object(request))
+        except Problem as problem:
+            return problem_response(problem, headers)
+        self.webhooks.fire(account, events)
+        if data is None:
+            return Response(status_code=204, headers=headers)
+        return json_response({"data": data}, 200, headers)
+
+    async def authorize(self, request: Request) -> Response:
+        return await oauth.authorize(request, self.issuer, list(self.accounts))
+
+    async def access_token(self, request: Request) -> Response:
+        return await oauth.access_token(request, self.issuer)
+
+
+def rate_limit_headers(verdict: Verdict) -> dict[str, str]:
+    """``X-RateLimit-Reset`` is an ISO 8601 timestamp: when the oldest counted call expires."""
+    reset_at = datetime.now(UTC) + timedelta(seconds=verdict.reset_in_s)
+    return {
+        "X-RateLimit-Limit": str(verdict.limit),
+        "X-RateLimit-Remaining": str(max(0, verdict.remaining)),
+        "X-RateLimit-Reset": reset_at.isoformat(timespec="milliseconds"),
+    }
+
+
+def endpoint_of(method: str, path: str) -> str:
+    """``/invoices.list`` → ``invoices.list``; OAuth paths keep their path."""
+    name = path.strip("/")
+    return name.replace("/", ".") if name else "(root)"
+
+
+def burst_429(retry_after_s: int) -> tuple[int, dict[str, Any], dict[str, str]]:
+    headers = rate_limit_headers(Verdict(False, CALLS_PER_WINDOW, 0, float(retry_after_s)))
+    return 429, error_body(429, "Too Many Requests"), headers
+
+
+def create_app(dataset: dict[str, Any], options: SandboxOptions) -> ASGIApp:
+    sim = Simulator(dataset, options)
+    app = Starlette(
+        routes=[
+            Route("/oauth2/authorize", sim.authorize, methods=["GET"]),
+            Route("/oauth2/access_token", sim.access_token, methods=["POST"]),
+            *controls.routes(sim),
+            Route("/{endpoint}", sim.rpc, methods=["POST"]),
+        ]
+    )
+    app.state.simulator = sim
+    return FaultInjector(
+        app,
+        error_body=lambda status: error_body(
+            status, "Service unavailable" if status >= 500 else "Error"
+        ),
+        rate_limit_body=burst_429,
+        endpoint_of=endpoint_of,
+        seed=options.fault_seed,
+    )

@@ -1,0 +1,167 @@
+"""Sandbox controls under ``/_sandbox/`` (not part of Teamleader's API).
+
+Every control takes an optional ``?account=<id>`` (default: the default account).
+
+* ``POST /_sandbox/reset`` body = dataset part → the default account's data replaced.
+* ``POST /_sandbox/accounts`` body = dataset part → ``{"account_id"}`` of a new account.
+* ``POST /_sandbox/tokens/expire`` → every access token issued so far stops working.
+* ``POST /_sandbox/contacts`` / ``/_sandbox/companies`` body = partial ``.info`` object →
+  the full object (``contact.added`` / ``company.added``).
+* ``POST /_sandbox/contacts/{id}`` / ``/_sandbox/companies/{id}`` body = fields to merge →
+  the full object, ``updated_at`` bumped (``contact.updated`` / ``company.updated``).
+* ``POST /_sandbox/invoices`` body = ``{department_id, customer {type, id}, lines
+  [{description, quantity, unit_price, tax_rate_id, discount_percentage?,
+  product_category_id?, extended_description?}], currency?, currency_exchange_rate?,
+  invoice_date?, payment_term?, purchase_order_number?, note?, book_on?}`` → a draft
+  (``invoice.drafted``), booked at once when ``book_on`` is given.
+* ``POST /_sandbox/invoices/{id}/book`` ``{"on": "YYYY-MM-DD"}`` → numbered, outstanding
+  (``invoice.booked``).
+* ``POST /_sandbox/invoices/{id}/update`` body = ``{lines?, customer?, invoice_date?,
+  payment_term?, purchase_order_number?, note?}`` → totals recomputed (``invoice.updated``).
+* ``POST /_sandbox/invoices/{id}/credit`` ``{"lines"?: [...], "on"?: date}`` → a booked
+  credit note for all lines, or for the given compact lines (``creditNote.booked``).
+* ``GET /_sandbox/webhooks/deliveries`` → ``{"data": [{account_id, url, body, status,
+  error}]}``; ``DELETE`` forgets them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sandbox.teamleader.http import json_response, problem_response, read_json, read_object
+from sandbox.teamleader.state import Account, Event, Problem
+
+if TYPE_CHECKING:
+    from sandbox.teamleader.app import Simulator
+
+Control = Callable[["Simulator", Request], Awaitable[Response]]
+
+
+def _account(sim: Simulator, request: Request) -> Account:
+    account_id = request.query_params.get("account") or sim.default_account_id
+    account = sim.accounts.get(account_id)
+    if account is None:
+        raise Problem(404, f"account {account_id} not found", "account")
+    return account
+
+
+def _changed(sim: Simulator, account: Account, result: tuple[dict, list[Event]]) -> Response:
+    info, events = result
+    sim.webhooks.fire(account, events)
+    return json_response(info)
+
+
+async def _dataset_part(request: Request) -> dict[str, Any]:
+    from sandbox.dataset import DatasetError
+    from sandbox.teamleader.dataset import validate_teamleader
+
+    part = await read_json(request)
+    try:
+        validate_teamleader(part)
+    except DatasetError as exc:
+        raise Problem(400, str(exc), f"{exc.item}.{exc.field}") from exc
+    return part
+
+
+async def reset(sim: Simulator, request: Request) -> Response:
+    part = await _dataset_part(request)
+    sim.reset(part)
+    return json_response({"account_id": sim.default_account_id})
+
+
+async def create_account(sim: Simulator, request: Request) -> Response:
+    part = await _dataset_part(request)
+    account = Account.from_dataset(part)
+    sim.accounts[account.id] = account
+    return json_response({"account_id": account.id}, 201)
+
+
+async def expire_tokens(sim: Simulator, request: Request) -> Response:
+    return json_response({"expired": sim.issuer.expire_all()})
+
+
+def _customer_control(kind: str) -> tuple[Control, Control]:
+    async def create(sim: Simulator, request: Request) -> Response:
+        account = _account(sim, request)
+        return _changed(sim, account, account.create_customer(kind, await read_object(request)))
+
+    async def update(sim: Simulator, request: Request) -> Response:
+        account = _account(sim, request)
+        body = await read_object(request)
+        return _changed(
+            sim, account, account.update_customer(kind, request.path_params["id"], body)
+        )
+
+    return create, update
+
+
+async def create_invoice(sim: Simulator, request: Request) -> Response:
+    account = _account(sim, request)
+    body = await read_object(request)
+    info, events = account.draft_invoice(body)
+    if body.get("book_on"):
+        info, booked = account.book_invoice(info["id"], body["book_on"])
+        events += booked
+    return _changed(sim, account, (info, events))
+
+
+async def book_invoice(sim: Simulator, request: Request) -> Response:
+    account = _account(sim, request)
+    body = await read_object(request)
+    return _changed(sim, account, account.book_invoice(request.path_params["id"], body.get("on")))
+
+
+async def update_invoice(sim: Simulator, request: Request) -> Response:
+    account = _account(sim, request)
+    body = await read_object(request)
+    return _changed(sim, account, account.update_invoice(request.path_params["id"], body))
+
+
+async def credit_invoice(sim: Simulator, request: Request) -> Response:
+    account = _account(sim, request)
+    body = await read_object(request)
+    result = account.credit_invoice(request.path_params["id"], body.get("lines"), body.get("on"))
+    return _changed(sim, account, result)
+
+
+async def deliveries(sim: Simulator, request: Request) -> Response:
+    if request.method == "DELETE":
+        sim.webhooks.deliveries.clear()
+    return json_response({"data": sim.webhooks.for_account(request.query_params.get("account"))})
+
+
+def routes(sim: Simulator) -> list[Route]:
+    create_contact, update_contact = _customer_control("contact")
+    create_company, update_company = _customer_control("company")
+    table: list[tuple[str, Control, list[str]]] = [
+        ("/_sandbox/reset", reset, ["POST"]),
+        ("/_sandbox/accounts", create_account, ["POST"]),
+        ("/_sandbox/tokens/expire", expire_tokens, ["POST"]),
+        ("/_sandbox/contacts", create_contact, ["POST"]),
+        ("/_sandbox/contacts/{id}", update_contact, ["POST"]),
+        ("/_sandbox/companies", create_company, ["POST"]),
+        ("/_sandbox/companies/{id}", update_company, ["POST"]),
+        ("/_sandbox/invoices", create_invoice, ["POST"]),
+        ("/_sandbox/invoices/{id}/book", book_invoice, ["POST"]),
+        ("/_sandbox/invoices/{id}/update", update_invoice, ["POST"]),
+        ("/_sandbox/invoices/{id}/credit", credit_invoice, ["POST"]),
+        ("/_sandbox/webhooks/deliveries", deliveries, ["GET", "DELETE"]),
+    ]
+    return [
+        Route(path, _guarded(sim, control), methods=methods) for path, control, methods in table
+    ]
+
+
+def _guarded(sim: Simulator, control: Control) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await control(sim, request)
+        except Problem as problem:
+            return problem_response(problem)
+
+    return endpoint
