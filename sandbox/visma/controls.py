@@ -1,0 +1,128 @@
+"""Sandbox controls under ``/_sandbox/`` (not part of the Visma API).
+
+* ``POST /_sandbox/reset`` — body: a Visma data set part (``{}`` for the default company);
+  replaces the default company and clears the rate-limit windows.
+* ``POST /_sandbox/companies`` — body: a data set part; adds a company → ``{"company_id"}``.
+* ``POST /_sandbox/tokens/expire[?company=]`` — current access tokens expire now.
+* ``POST /_sandbox/customerledgeritems/{id}/payments[?company=]`` — body
+  ``{"Amount": "12.34", "PaymentDate": "YYYY-MM-DD"}``: a full or partial payment, as bank
+  matching would register it; answers the ledger item.
+* ``GET /_sandbox/summary[?company=]`` — counts, duplicate ledger items, invoice numbers.
+
+Control errors answer ``{"error": "…"}`` (with ``item`` and ``field`` for a data set).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from sandbox.dataset import DatasetError
+from sandbox.visma.jsonio import JsonResponse, utc_now
+from sandbox.visma.posting_rules import round2
+from sandbox.visma.state import Company
+
+
+def _refuse(message: str, status: int = 400, **extra: str) -> Response:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    return json.loads(raw, parse_float=Decimal) if raw else {}
+
+
+def _company(request: Request) -> Company | None:
+    return request.app.state.sim.companies.get(request.query_params.get("company"))
+
+
+async def reset(request: Request) -> Response:
+    sim = request.app.state.sim
+    try:
+        company = sim.companies.reset_default(await _body(request))
+    except DatasetError as exc:
+        return _refuse(str(exc), item=exc.item, field=exc.field)
+    except ValueError as exc:
+        return _refuse(f"not JSON: {exc}")
+    sim.clear_rate_limits()
+    return JSONResponse({"company_id": company.id})
+
+
+async def add_company(request: Request) -> Response:
+    sim = request.app.state.sim
+    try:
+        company = sim.companies.add(await _body(request))
+    except DatasetError as exc:
+        return _refuse(str(exc), item=exc.item, field=exc.field)
+    except ValueError as exc:
+        return _refuse(f"not JSON: {exc}")
+    return JSONResponse({"company_id": company.id}, status_code=201)
+
+
+async def expire_tokens(request: Request) -> Response:
+    sim = request.app.state.sim
+    expired = sim.tokens.expire_access_tokens(request.query_params.get("company"))
+    return JSONResponse({"expired": expired})
+
+
+async def register_payment(request: Request) -> Response:
+    company = _company(request)
+    if company is None:
+        return _refuse("unknown company", 404)
+    item = company.ledger_items.get(request.path_params["itemId"].lower())
+    if item is None:
+        return _refuse("unknown customer ledger item", 404)
+    body = await _body(request)
+    try:
+        amount = Decimal(str(body.get("Amount")))
+        paid_on = date.fromisoformat(body.get("PaymentDate") or date.today().isoformat())
+    except (InvalidOperation, ValueError, TypeError, AttributeError):
+        return _refuse('expected {"Amount": "12.34", "PaymentDate": "YYYY-MM-DD"}')
+    if amount <= 0 or amount != round2(amount):
+        return _refuse("Amount must be above 0 with at most 2 decimals")
+    remaining: Decimal = item["RemainingAmountInvoiceCurrency"]
+    # An invoice's remainder falls toward zero; a credit invoice's (negative) rises to it.
+    left = remaining - amount if remaining > 0 else remaining + amount
+    if remaining == 0 or (remaining > 0 and left < 0) or (remaining < 0 and left > 0):
+        return _refuse(f"overpayment: {amount} against a remainder of {remaining}", 409)
+    now = utc_now()
+    item["RemainingAmountInvoiceCurrency"] = left
+    item["ModifiedUtc"] = now
+    invoice_id = company.invoice_of_ledger_item.get(item["Id"])
+    if invoice_id is not None:
+        invoice = company.invoices[invoice_id]
+        invoice["RemainingAmountInvoiceCurrency"] = left
+        invoice["RemainingAmount"] = round2(left * invoice["CurrencyRate"])
+        invoice["PaymentStatus"] = 0 if left == 0 else 1
+        invoice["PaymentDate"] = paid_on if left == 0 else None
+        invoice["ModifiedUtc"] = now
+    return JsonResponse(item)
+
+
+async def summary(request: Request) -> Response:
+    company = _company(request)
+    if company is None:
+        return _refuse("unknown company", 404)
+    items = list(company.ledger_items.values())
+    identity = Counter(
+        (i["CustomerId"], i["InvoiceDate"], i["TotalAmountInvoiceCurrency"], i["IsCreditInvoice"])
+        for i in items
+    )
+    duplicates = sum(n for n in identity.values() if n > 1)
+    return JsonResponse(
+        {
+            "company_id": company.id,
+            "customers": len(company.customers),
+            "ledger_items": len(items),
+            "vouchers": len(company.vouchers),
+            "customer_invoices": len(company.invoices),
+            "duplicate_ledger_items": duplicates,
+            "invoice_numbers": sorted(i["InvoiceNumber"] for i in items),
+        }
+    )
