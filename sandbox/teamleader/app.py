@@ -33,15 +33,21 @@ class Simulator:
         self.options = options
         self.default_account_id = DEFAULT_ACCOUNT_ID
         self.accounts: dict[str, Account] = {}
-        self.reset(dataset)
+        #: One sliding window per account, so a reset can start an account's count afresh.
+        self.limits: dict[str, SlidingWindow] = {}
         self.issuer = oauth.TokenIssuer(options.client_id, options.client_secret)
-        self.limits = SlidingWindow(CALLS_PER_WINDOW, WINDOW_S * options.time_scale)
         self.webhooks = WebhookDispatcher()
+        self.reset(dataset)
 
     def reset(self, part: dict[str, Any]) -> None:
-        self.accounts[self.default_account_id] = Account.from_dataset(part, self.default_account_id)
-        if hasattr(self, "webhooks"):
-            self.webhooks.deliveries.clear()
+        """The default account's data replaced; its webhook log and rate count start over."""
+        self.add_account(Account.from_dataset(part, self.default_account_id))
+        self.webhooks.deliveries.clear()
+
+    def add_account(self, account: Account) -> None:
+        self.accounts[account.id] = account
+        window_s = WINDOW_S * self.options.time_scale
+        self.limits[account.id] = SlidingWindow(CALLS_PER_WINDOW, window_s)
 
     # -- the API ---------------------------------------------------------------------------
     async def rpc(self, request: Request) -> Response:
@@ -55,7 +61,7 @@ class Simulator:
         account = self.accounts[account_id]
         headers: dict[str, str] = {}
         if self.options.rate_limits:
-            verdict = self.limits.hit(account_id)
+            verdict = self.limits[account_id].hit(account_id)
             headers = rate_limit_headers(verdict)
             if not verdict.allowed:
                 return json_response(error_body(429, "Too Many Requests"), 429, headers)

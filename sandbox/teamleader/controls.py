@@ -77,7 +77,7 @@ async def reset(sim: Simulator, request: Request) -> Response:
 async def create_account(sim: Simulator, request: Request) -> Response:
     part = await _dataset_part(request)
     account = Account.from_dataset(part)
-    sim.accounts[account.id] = account
+    sim.add_account(account)
     return json_response({"account_id": account.id}, 201)
 
 

@@ -95,6 +95,9 @@ class Account:
         part = decimals(copy.deepcopy(dict(part)))
         for key, attribute in DATASET_KEYS.items():
             setattr(account, attribute, {item["id"]: item for item in part.get(key) or []})
+        # A data set may leave out what Teamleader would answer as null or []: fill it in.
+        account.contacts = {i: contact_defaults(i) | c for i, c in account.contacts.items()}
+        account.companies = {i: company_defaults(i) | c for i, c in account.companies.items()}
         return account
 
     # -- look-ups ---------------------------------------------------------------------------
