@@ -1,0 +1,82 @@
+"""Visma's 600 calls per minute per endpoint, on a sandbox whose minute lasts 6 s.
+
+The suite's shared sandbox keeps real minutes; these tests start their own with
+``--time-scale 0.1`` (0.02 would make the window 1.2 s, shorter than 601 spec-checked calls
+take on a busy machine) and stop it at the end.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+from tests.conftest import Sandbox, start_sandbox
+from tests.spec_check import SpecChecker
+from tests.test_visma_support import authorize, connect, visma_settings
+
+TIME_SCALE = 0.1
+WINDOW_S = 60 * TIME_SCALE
+
+
+@pytest.fixture(scope="module")
+def fast_sandbox() -> Iterator[Sandbox]:
+    sandbox = start_sandbox("--time-scale", str(TIME_SCALE))
+    yield sandbox
+    sandbox.process.terminate()
+    sandbox.process.wait(timeout=10)
+
+
+@pytest.fixture
+def fresh_sandbox(fast_sandbox: Sandbox) -> Sandbox:
+    fast_sandbox.reset()  # also empties the rate-limit windows
+    return fast_sandbox
+
+
+def test_the_601st_call_to_one_endpoint_in_a_window_is_refused_with_4010(
+    fresh_sandbox: Sandbox, visma_spec: SpecChecker
+) -> None:
+    token = authorize(visma_settings(fresh_sandbox)).access_token
+    headers = {"Authorization": f"Bearer {token}"}
+    url = f"{fresh_sandbox.visma_api_url}/fiscalyears"
+    with httpx.Client(headers=headers, event_hooks=visma_spec.hooks()) as http:
+        # Given 600 calls to one endpoint, sent in parallel well within the window
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda _: http.get(url).status_code, range(600)))
+        assert statuses == [200] * 600
+        # When one more arrives
+        refused = http.get(url)
+        # Then it is refused the way Visma documents it
+        assert refused.status_code == 429
+        body = refused.json()
+        assert body["ErrorCode"] == 4010
+        assert body["DeveloperErrorMessage"].startswith(
+            "API calls quota exceeded! maximum admitted 600 per Minute. Try again in "
+        )
+        seconds = int(re.search(r"Try again in (\d+) seconds\.", body["DeveloperErrorMessage"])[1])  # type: ignore[index]
+        assert 1 <= seconds <= WINDOW_S
+        # And another endpoint still answers
+        assert http.get(f"{fresh_sandbox.visma_api_url}/vatcodes").status_code == 200
+
+
+def test_the_client_alone_stays_under_the_limit(
+    fresh_sandbox: Sandbox, visma_spec: SpecChecker
+) -> None:
+    # Given a client whose window is the sandbox's plus a margin for network latency
+    client, _ = connect(
+        fresh_sandbox, visma_spec, visma_window_s=WINDOW_S + 0.2, visma_calls_per_window=600
+    )
+    started = time.monotonic()
+    # When it makes more calls to one endpoint than one window admits
+    for _ in range(650):
+        client.company_settings()
+    elapsed = time.monotonic() - started
+    # Then it waited for the window instead of receiving a single 429
+    stats = httpx.get(f"{fresh_sandbox.visma_url}/_sandbox/stats").json()
+    assert "429" not in stats["by_status"]
+    assert stats["by_endpoint"]["/v2/companysettings"] == 650
+    assert elapsed >= WINDOW_S
