@@ -38,6 +38,8 @@ from clients.tokens import TokenStore
 from config.settings import Settings
 
 PAGE_SIZE = 100
+#: Added to a wait until ``X-RateLimit-Reset``: the reset is the server's clock, ours may lag.
+RESET_MARGIN_S = 0.05
 Model = TypeVar("Model", bound=TeamleaderModel)
 
 
@@ -117,8 +119,8 @@ class TeamleaderClient:
         """Park the connection when Teamleader says the window is used up."""
         if response.headers.get("X-RateLimit-Remaining") == "0" and response.status_code != 429:
             wait_s = seconds_until_reset(response)
-            if wait_s:
-                self.limiter.hold_until(self.connection_id, wait_s)
+            if wait_s is not None:
+                self.limiter.hold_until(self.connection_id, wait_s + RESET_MARGIN_S)
 
     def _call(self, endpoint: str, body: Mapping[str, Any] | None = None, *, read: bool) -> Any:
         response = self.session.call("POST", f"/{endpoint}", body=body, read=read)

@@ -84,6 +84,8 @@ class Simulator:
 def rate_limit_headers(verdict: Verdict) -> dict[str, str]:
     """``X-RateLimit-Reset`` is an ISO 8601 timestamp: when the oldest counted call expires."""
     reset_at = datetime.now(UTC) + timedelta(seconds=verdict.reset_in_s)
+    # Round up to the millisecond shown, so a client that waits until then is let through.
+    reset_at += timedelta(microseconds=(1000 - reset_at.microsecond % 1000) % 1000)
     return {
         "X-RateLimit-Limit": str(verdict.limit),
         "X-RateLimit-Remaining": str(max(0, verdict.remaining)),
