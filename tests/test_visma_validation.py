@@ -12,6 +12,7 @@ import pytest
 from clients.errors import Conflict, DataError, NotFound
 from clients.visma import VismaClient
 from sandbox.visma import schemas
+from sandbox.visma.company import fiscal_year_id
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker, specs_dir
 from tests.test_visma_support import (
@@ -216,3 +217,27 @@ def test_the_simulators_field_rules_match_the_description(model: Any, schema: st
     required = set(described["components"]["schemas"][schema].get("required", []))
     enforced = {n for n, f in model.model_fields.items() if f.is_required()}
     assert enforced <= required | {"TermsOfPaymentId"}, enforced - required
+
+
+def test_a_posting_into_a_locked_fiscal_year_is_refused_with_4013(
+    sandbox: Sandbox, visma_spec: SpecChecker
+) -> None:
+    # Given a company whose previous fiscal year is locked for accounting
+    years = [
+        {
+            "Id": fiscal_year_id(year),
+            "StartDate": f"{year}-01-01",
+            "EndDate": f"{year}-12-31",
+            "IsLockedForAccounting": year < THIS_YEAR,
+        }
+        for year in (THIS_YEAR - 1, THIS_YEAR)
+    ]
+    sandbox.reset({"visma": {"fiscalyears": years}})
+    client, _ = connect(sandbox, visma_spec)
+    customer_id = client.create_customer(customer_body()).Id or ""
+    # When an invoice dated in that year is posted
+    body = posting_body(customer_id, 1011, invoice_date=date(THIS_YEAR - 1, 12, 1))
+    error = refused(lambda: client.create_ledger_item_with_voucher(body))
+    # Then it is refused; the open year still takes postings
+    assert error.code == "4013"
+    assert client.create_ledger_item_with_voucher(posting_body(customer_id, 1012)).Id

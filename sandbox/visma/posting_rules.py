@@ -14,8 +14,9 @@ interpretation (DESIGN.md #2, ASSUMPTIONS.md "Posting rule"). In the order check
 6. Every ``AccountNumber`` exists in that fiscal year (3002, naming number and year).
 7. Every ``VatCodeId`` exists (3000, naming it).
 8. The voucher balances: Σ debit = Σ credit (2000).
-9. ``IsCreditInvoice`` agrees with the sign of ``TotalAmountInvoiceCurrency`` (negative ⇔
-   credit) and ``RemainingAmountInvoiceCurrency`` equals the total on create (2000).
+9. The totals have at most 2 decimals, ``IsCreditInvoice`` agrees with the sign of
+   ``TotalAmountInvoiceCurrency`` (negative ⇔ credit) and ``RemainingAmountInvoiceCurrency``
+   equals the total on create (2000).
 10. Rows on the receivables account (1300) net (debit − credit) to
     round2(TotalAmountInvoiceCurrency × rate): an invoice debits, a credit invoice credits.
 11. Rows on VAT accounts (every account a VAT code's ``RelatedAccounts`` names) net
@@ -158,6 +159,14 @@ def _check_amounts(index: int, row: VoucherRowIn) -> None:
 
 def _check_totals(item: LedgerItemWithVoucherIn) -> None:
     total = item.TotalAmountInvoiceCurrency
+    for name in (
+        "TotalAmountInvoiceCurrency",
+        "VATAmountInvoiceCurrency",
+        "RemainingAmountInvoiceCurrency",
+    ):
+        amount = getattr(item, name)
+        if amount is not None and amount != round2(amount):
+            raise validation_error(name, f"{name} {amount} has more than 2 decimals.")
     if item.IsCreditInvoice != (total < 0):
         raise validation_error(
             "IsCreditInvoice",
