@@ -12,6 +12,7 @@ introduced in 2020 (letters as numbers, N=23 L=21 B=11; the whole number mod 97 
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 
 from faker import Faker
 
+from sandbox.teamleader.http import dumps
 from sandbox.teamleader.objects import ref, timestamp
 from sandbox.teamleader.state import Account, bumped, uuid5
 
@@ -464,14 +466,10 @@ def _credit_notes(
 
 
 def plain_json(value: Any) -> Any:
-    """Decimals as JSON numbers (int or float), so the result is what a JSON file holds."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: plain_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain_json(v) for v in value]
-    return value
+    """Decimals as JSON numbers (int or float), so the result is what a JSON file holds.
+
+    A round trip through the C encoder is much faster than walking the tree in Python."""
+    return json.loads(dumps(value))
 
 
 def generate_teamleader(seed: int, size: str = "small") -> dict[str, Any]:
