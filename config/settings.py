@@ -31,18 +31,21 @@ class Settings(BaseSettings):
     teamleader_client_secret: SecretStr = SecretStr("")
     #: Each client is pinned to a dated API version; we always ask for the latest we know.
     teamleader_api_version: str = "2023-09-26"
-    #: Teamleader allows 200 calls per sliding minute per account (reference §9).
+    #: Teamleader allows 200 calls per sliding minute per account (reference §9). Our
+    #: window is a little longer than the server's: a call is stamped here before the
+    #: server counts it, so an exact 60 s window would now and then be 1 call over.
     teamleader_calls_per_window: int = 200
-    teamleader_window_s: float = 60.0
+    teamleader_window_s: float = 61.0
 
     # Visma eAccounting.
     visma_auth_url: str = "https://identity.vismaonline.com"
     visma_api_url: str = "https://eaccountingapi.vismaonline.com/v2"
     visma_client_id: str = ""
     visma_client_secret: SecretStr = SecretStr("")
-    #: Visma allows 600 calls per minute per endpoint (reference §4).
+    #: Visma allows 600 calls per minute per endpoint (reference §4); the window has the
+    #: same one-second margin as Teamleader's.
     visma_calls_per_window: int = 600
-    visma_window_s: float = 60.0
+    visma_window_s: float = 61.0
 
     # OAuth.
     redirect_uri: str = "http://127.0.0.1:8765/callback"

@@ -24,6 +24,10 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+#: The OAuth2 endpoints of both services, outside the APIs proper.
+OAUTH_PREFIXES = ("/oauth2/", "/connect/")
+
+
 @dataclass
 class FaultPlan:
     latency_ms: float = 0.0
@@ -99,6 +103,13 @@ class FaultInjector:
             await _send_json(send, 200, self.stats.as_json())
             return
         if path.startswith("/_sandbox/"):
+            await self.app(scope, receive, send)
+            return
+        if path.startswith(OAUTH_PREFIXES) and not (
+            self.plan.path_contains and self.plan.path_contains in path
+        ):
+            # Token endpoints are neither API calls nor rate limited; a plan reaches them
+            # only when it names them.
             await self.app(scope, receive, send)
             return
 
