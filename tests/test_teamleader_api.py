@@ -92,9 +92,41 @@ def new_invoice(sandbox: Sandbox, data: dict[str, Any], **extra: Any) -> dict[st
 # -- settings -------------------------------------------------------------------------------
 
 
-def test_users_me_names_the_account(client: TeamleaderClient) -> None:
+def test_users_me_names_the_account_and_the_api_version_is_sent(
+    sandbox: Sandbox, data: dict[str, Any], teamleader_spec: SpecChecker
+) -> None:
+    versions: list[tuple[str | None, str | None]] = []
+
+    def remember(response: httpx.Response) -> None:
+        versions.append(
+            (response.request.headers.get("X-Api-Version"), response.headers.get("X-Api-Version"))
+        )
+
+    hooks = teamleader_spec.hooks()
+    client, _ = sandbox_client(
+        sandbox_settings(sandbox.teamleader_url),
+        event_hooks={"response": [*hooks["response"], remember]},
+    )
+
     me = client.me()
+
     assert me.id and me.account is not None and me.account.type == "account"
+    assert versions == [("2023-09-26", "2023-09-26")]
+
+
+def test_customers_made_through_the_controls_come_back_with_teamleader_defaults(
+    sandbox: Sandbox, client: TeamleaderClient
+) -> None:
+    contact = control(sandbox, "contacts", {"first_name": "Ans", "last_name": "de Vries"})
+    company = control(
+        sandbox, "companies", {"name": "Bakkerij Zwartewaterkwast", "vat_number": "NL000099998B57"}
+    )
+
+    fetched = client.contact(contact["id"])
+    assert fetched.name == "Ans de Vries" and fetched.emails == [] and fetched.addresses == []
+    assert fetched.added_at is not None and fetched.updated_at == fetched.added_at
+    assert client.company(company["id"]).vat_number == "NL000099998B57"
+    assert [c.id for c in client.companies(term="zwartewaterKWAST")] == [company["id"]]
 
 
 def test_departments_are_listed_unpaged_and_described_in_full(

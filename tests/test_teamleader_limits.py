@@ -182,7 +182,7 @@ def test_a_payment_applied_then_timed_out_raises_ambiguous_write_and_is_applied(
     assert after.payments[-1].payment.amount == Decimal("1.00")
 
 
-def test_an_invoice_date_filter_survives_the_dataset_round_trip(
+def test_generated_data_has_invoices_dated_this_month(
     sandbox: Sandbox, client: TeamleaderClient
 ) -> None:
     # A quick check that the generated data has this month's documents for the demo.

@@ -175,13 +175,16 @@ class TeamleaderClient:
 
     # -- customers --------------------------------------------------------------------------
     def contacts(
-        self, updated_since: datetime | None = None, ids: Sequence[str] | None = None
+        self,
+        updated_since: datetime | None = None,
+        ids: Sequence[str] | None = None,
+        term: str | None = None,
     ) -> Iterator[Contact]:
         """Contacts, oldest change first (a stable order for an ``updated_since`` cursor)."""
         return self._pages(
             "contacts.list",
             Contact,
-            _filters(updated_since=updated_since, ids=ids),
+            _filters(updated_since=updated_since, ids=ids, term=term),
             {"sort": [{"field": "updated_at", "order": "asc"}]},
         )
 
@@ -189,12 +192,15 @@ class TeamleaderClient:
         return self._one("contacts.info", Contact, {"id": id_})
 
     def companies(
-        self, updated_since: datetime | None = None, ids: Sequence[str] | None = None
+        self,
+        updated_since: datetime | None = None,
+        ids: Sequence[str] | None = None,
+        term: str | None = None,
     ) -> Iterator[Company]:
         return self._pages(
             "companies.list",
             Company,
-            _filters(updated_since=updated_since, ids=ids),
+            _filters(updated_since=updated_since, ids=ids, term=term),
             {"sort": [{"field": "updated_at", "order": "asc"}]},
         )
 

@@ -24,6 +24,8 @@ from sandbox.teamleader.webhooks import WebhookDispatcher
 #: 200 calls per sliding minute per account (reference §9).
 CALLS_PER_WINDOW = 200
 WINDOW_S = 60.0
+#: The API version a client is pinned to when it does not ask for one (reference §1).
+API_VERSION = "2023-09-26"
 #: The default account keeps one id across resets, so issued tokens stay valid.
 DEFAULT_ACCOUNT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "teamleader/account/default"))
 
@@ -59,10 +61,11 @@ class Simulator:
         if account_id is None or account_id not in self.accounts:
             return json_response(error_body(401, "Access token is missing or invalid"), 401)
         account = self.accounts[account_id]
-        headers: dict[str, str] = {}
+        # The API reports the version it answered in; a request may ask for a newer one.
+        headers = {"X-Api-Version": request.headers.get("x-api-version") or API_VERSION}
         if self.options.rate_limits:
             verdict = self.limits[account_id].hit(account_id)
-            headers = rate_limit_headers(verdict)
+            headers |= rate_limit_headers(verdict)
             if not verdict.allowed:
                 return json_response(error_body(429, "Too Many Requests"), 429, headers)
         try:
