@@ -63,9 +63,7 @@ class OAuthApp:
         except httpx.TransportError as exc:
             raise TransientError(self.service, f"token endpoint unreachable: {exc!r}") from exc
         if response.status_code >= 500 or response.status_code == 429:
-            raise TransientError(
-                self.service, "token endpoint failed", status=response.status_code
-            )
+            raise TransientError(self.service, "token endpoint failed", status=response.status_code)
         if response.status_code != 200:
             # invalid_grant (a reused or revoked refresh token, an expired code) cannot be
             # retried: only a person can authorise the connection again.

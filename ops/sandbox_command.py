@@ -27,7 +27,9 @@ from sandbox.options import SandboxOptions
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Load this data set instead of generating one.",
 )
-@click.option("--empty", is_flag=True, help="Start with no Teamleader data and the default company.")
+@click.option(
+    "--empty", is_flag=True, help="Start with no Teamleader data and the default company."
+)
 @click.option("--host", default=None, help="Address to listen on (default from settings).")
 @click.option("--teamleader-port", type=int, default=None)
 @click.option("--visma-port", type=int, default=None)

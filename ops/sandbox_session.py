@@ -47,9 +47,12 @@ def _listening(host: str, port: int) -> bool:
 @contextmanager
 def running_sandbox(settings: Settings, *args: str, timeout_s: float = 30.0) -> Iterator[None]:
     """Run ``koppel sandbox`` on the configured ports for the duration of the block."""
-    host, ports = settings.sandbox_host, (
-        settings.sandbox_teamleader_port,
-        settings.sandbox_visma_port,
+    host, ports = (
+        settings.sandbox_host,
+        (
+            settings.sandbox_teamleader_port,
+            settings.sandbox_visma_port,
+        ),
     )
     busy = [port for port in ports if _listening(host, port)]
     if busy:

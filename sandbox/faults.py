@@ -23,7 +23,6 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-
 #: The OAuth2 endpoints of both services, outside the APIs proper.
 OAUTH_PREFIXES = ("/oauth2/", "/connect/")
 
@@ -134,9 +133,7 @@ class FaultInjector:
             await _send_json(counting_send, status, body, headers)
             return
         if affected and plan.error_rate and self._random.random() < plan.error_rate:
-            await _send_json(
-                counting_send, plan.error_status, self._error_body(plan.error_status)
-            )
+            await _send_json(counting_send, plan.error_status, self._error_body(plan.error_status))
             return
         is_write = scope["method"] in ("POST", "PUT", "DELETE", "PATCH") and _is_write(path)
         if affected and is_write and plan.timeout_after_apply > 0:

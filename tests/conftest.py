@@ -84,9 +84,7 @@ def start_sandbox(*extra_args: str, env: dict[str, str] | None = None) -> Sandbo
     )
     wait_until_listening(teamleader_port, process, 30)
     wait_until_listening(visma_port, process, 30)
-    return Sandbox(
-        f"http://127.0.0.1:{teamleader_port}", f"http://127.0.0.1:{visma_port}", process
-    )
+    return Sandbox(f"http://127.0.0.1:{teamleader_port}", f"http://127.0.0.1:{visma_port}", process)
 
 
 @pytest.fixture(scope="session")
