@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ops.demo import demo_command
 from ops.sandbox_command import sandbox_command
 
 
@@ -13,6 +14,7 @@ def main() -> None:
 
 
 main.add_command(sandbox_command)
+main.add_command(demo_command)
 
 if __name__ == "__main__":
     main()

@@ -1,13 +1,7 @@
-"""Start the simulators as a child process and authorise clients against them.
-
-Used by ``koppel demo`` (and later by ``koppel connect sandbox``): the sandbox approves an
-authorisation at once, so the whole OAuth2 authorization-code flow runs without a browser —
-the same flow, over the same HTTP, that a person completes against the real services.
-"""
+"""Run the simulators as a child process for the length of a command (``koppel demo``)."""
 
 from __future__ import annotations
 
-import secrets
 import socket
 import subprocess
 import sys
@@ -15,27 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
-
-from clients.oauth import OAuthApp, code_from_redirect
-from clients.tokens import TokenPair
 from config import Settings
-
-
-def authorize_without_browser(app: OAuthApp, **sandbox_params: str) -> TokenPair:
-    """Follow the sandbox's instant approval and exchange the code for a token pair."""
-    state = secrets.token_urlsafe(16)
-    url = app.authorization_url(state)
-    if sandbox_params:
-        url += "&" + "&".join(f"{k}={v}" for k, v in sandbox_params.items())
-    response = httpx.get(url, follow_redirects=False, timeout=app.timeout_s)
-    if response.status_code not in (302, 303):
-        raise RuntimeError(
-            f"{app.service} did not redirect from {app.authorize_url} "
-            f"(HTTP {response.status_code}): {response.text[:200]}"
-        )
-    code = code_from_redirect(response.headers["location"], state)
-    return app.exchange_code(code)
 
 
 def _listening(host: str, port: int) -> bool:

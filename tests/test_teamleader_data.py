@@ -16,7 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clients.teamleader.sandbox_grant import sandbox_client, sandbox_settings
 from sandbox.dataset import DatasetError
 from sandbox.teamleader.dataset import validate_teamleader
 from sandbox.teamleader.documents import (
@@ -29,6 +28,7 @@ from sandbox.teamleader.documents import (
 from sandbox.teamleader.generate import be_vat_is_valid, generate_teamleader, nl_vat_is_valid
 from tests.conftest import ROOT, Sandbox
 from tests.spec_check import SpecChecker
+from tests.teamleader_support import sandbox_client, sandbox_settings
 
 SMALL = generate_teamleader(3, "small")
 

@@ -16,10 +16,10 @@ import pytest
 
 from clients.errors import AmbiguousWrite
 from clients.teamleader.client import TeamleaderClient
-from clients.teamleader.sandbox_grant import sandbox_client, sandbox_settings
 from sandbox.teamleader.generate import generate_teamleader
 from tests.conftest import Sandbox, start_sandbox
 from tests.spec_check import SpecChecker
+from tests.teamleader_support import sandbox_client, sandbox_settings
 
 TIME_SCALE = 0.05
 WINDOW_S = 60 * TIME_SCALE

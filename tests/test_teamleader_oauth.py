@@ -10,10 +10,10 @@ import pytest
 from clients.errors import ReauthorizationNeeded
 from clients.oauth import OAuthApp, code_from_redirect
 from clients.teamleader.client import TeamleaderClient, teamleader_oauth_app
-from clients.teamleader.sandbox_grant import sandbox_client, sandbox_settings, sandbox_token_pair
 from clients.tokens import MemoryTokenStore
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker
+from tests.teamleader_support import sandbox_client, sandbox_settings, sandbox_token_pair
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from clients.teamleader.client import TeamleaderClient
-from clients.teamleader.sandbox_grant import sandbox_client, sandbox_settings
 from sandbox.teamleader.generate import generate_teamleader
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker
+from tests.teamleader_support import sandbox_client, sandbox_settings
 
 DATASET = generate_teamleader(11, "small")
 

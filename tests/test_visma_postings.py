@@ -13,7 +13,7 @@ from clients.visma import VismaClient
 from sandbox.visma.company import fiscal_year_id
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker
-from tests.test_visma_support import (
+from tests.visma_support import (
     THIS_YEAR,
     VAT_HIGH,
     authorize,

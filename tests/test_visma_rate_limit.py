@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import Sandbox, start_sandbox
 from tests.spec_check import SpecChecker
-from tests.test_visma_support import authorize, connect, visma_settings
+from tests.visma_support import authorize, connect, visma_settings
 
 TIME_SCALE = 0.1
 WINDOW_S = 60 * TIME_SCALE

@@ -15,7 +15,7 @@ from sandbox.visma import schemas
 from sandbox.visma.company import fiscal_year_id
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker, specs_dir
-from tests.test_visma_support import (
+from tests.visma_support import (
     THIS_YEAR,
     VALID_BE_VAT,
     VALID_NL_VAT,

@@ -1,33 +1,21 @@
-"""Authorising against the sandbox without a browser (tests, the demo).
-
-The simulator approves ``/oauth2/authorize`` at once, so following its redirect by hand
-is the whole consent step."""
+"""Helpers the Teamleader tests share (no tests here): settings and a connected client."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
-from clients.errors import ReauthorizationNeeded
-from clients.oauth import OAuthApp, code_from_redirect
+from clients.oauth import OAuthApp
 from clients.ratelimit import SlidingWindowLimiter
+from clients.sandbox_grant import authorize_without_browser
 from clients.teamleader.client import TeamleaderClient, teamleader_oauth_app
 from clients.tokens import MemoryTokenStore, TokenPair
 from config.settings import Settings, get_settings
 
 
 def sandbox_token_pair(app: OAuthApp, account_id: str | None = None) -> TokenPair:
-    state = secrets.token_urlsafe(8)
-    url = app.authorization_url(state)
-    if account_id:
-        url += f"&account={account_id}"
-    response = httpx.get(url, follow_redirects=False, timeout=app.timeout_s)
-    if response.status_code != 302:
-        raise ReauthorizationNeeded(app.service, f"authorize answered {response.status_code}")
-    return app.exchange_code(code_from_redirect(response.headers["location"], state))
+    params = {"account": account_id} if account_id else {}
+    return authorize_without_browser(app, **params)
 
 
 def sandbox_settings(teamleader_url: str, **overrides: object) -> Settings:

@@ -6,16 +6,14 @@ checker's hooks, so each exchange is validated against the official description.
 
 from __future__ import annotations
 
-import secrets
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-import httpx
 from pydantic import SecretStr
 
-from clients.oauth import code_from_redirect
 from clients.ratelimit import SlidingWindowLimiter
+from clients.sandbox_grant import authorize_without_browser
 from clients.tokens import MemoryTokenStore, TokenPair
 from clients.visma import VismaClient, visma_oauth_app
 from config import Settings
@@ -47,14 +45,7 @@ def visma_settings(sandbox: Sandbox, **overrides: Any) -> Settings:
 
 def authorize(settings: Settings, **sandbox_params: str) -> TokenPair:
     """The authorization-code flow against the sandbox, which approves at once."""
-    app = visma_oauth_app(settings)
-    state = secrets.token_urlsafe(8)
-    url = app.authorization_url(state)
-    if sandbox_params:
-        url += "&" + "&".join(f"{k}={v}" for k, v in sandbox_params.items())
-    redirect = httpx.get(url, follow_redirects=False, timeout=10)
-    assert redirect.status_code == 302, redirect.text
-    return app.exchange_code(code_from_redirect(redirect.headers["location"], state))
+    return authorize_without_browser(visma_oauth_app(settings), **sandbox_params)
 
 
 def connect(
