@@ -559,3 +559,29 @@ def test_registering_an_unknown_webhook_type_is_refused(sandbox: Sandbox, data: 
 
     assert refused.value.fields == ["types"]
     assert "invoice.paid" in refused.value.reason
+
+
+def test_a_commercial_discount_lowers_every_rates_taxable_and_a_full_credit_carries_it(
+    sandbox: Sandbox, client: TeamleaderClient, data: dict[str, Any]
+) -> None:
+    # Given an invoice of 300.00 at 21 % and 20.00 at 9 % with a 10 % commercial discount
+    draft = new_invoice(
+        sandbox,
+        data,
+        discounts=[{"type": "percentage", "value": 10, "description": "Trouwe klant"}],
+        book_on="2026-03-02",
+    )
+    # When it is read through the API
+    invoice = client.invoice(draft["id"])
+    # Then each rate's taxable is 90 % of its lines, VAT follows it, and the lines are untouched
+    taxes = {t.rate: (t.taxable.amount, t.tax.amount) for t in invoice.total.taxes}
+    assert taxes == {
+        Decimal("0.21"): (Decimal("270.00"), Decimal("56.70")),
+        Decimal("0.09"): (Decimal("18.00"), Decimal("1.62")),
+    }
+    assert invoice.total.tax_exclusive.amount == Decimal("288.00")
+    assert invoice.total.payable.amount == Decimal("346.32")
+    assert sum(line.total.tax_exclusive.amount for line in invoice.lines) == Decimal("320.00")
+    # And a full credit note carries the discount, so it credits exactly the payable
+    note = control(sandbox, f"invoices/{draft['id']}/credit", {"on": "2026-03-03"})
+    assert client.credit_note(note["id"]).total.payable.amount == Decimal("346.32")

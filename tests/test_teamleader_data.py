@@ -273,3 +273,20 @@ def test_line_rounding_may_leave_the_document_cents_away_from_the_line_sum() -> 
 
     assert document_totals(lines).tax_inclusive == Decimal("0.07")
     assert sum(line_totals(ln).tax_inclusive for ln in lines) == Decimal("0.06")
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=lines, percentages=st.lists(discount, min_size=1, max_size=2))
+def test_commercial_discounts_lower_each_rates_taxable_one_after_the_other(
+    lines: list[LineInput], percentages: list[Decimal]
+) -> None:
+    undiscounted = {t.rate: t.taxable for t in document_totals(lines).taxes}
+    totals = document_totals(lines, percentages)
+
+    for entry in totals.taxes:
+        expected = undiscounted[entry.rate]
+        for percentage in percentages:
+            expected = round2(expected * (1 - percentage / 100))
+        assert entry.taxable == expected
+        assert entry.tax == round2(entry.taxable * entry.rate)
+    assert totals.tax_exclusive == sum((t.taxable for t in totals.taxes), Decimal(0))

@@ -12,14 +12,17 @@ Every control takes an optional ``?account=<id>`` (default: the default account)
 * ``POST /_sandbox/invoices`` body = ``{department_id, customer {type, id}, lines
   [{description, quantity, unit_price, tax_rate_id, discount_percentage?,
   product_category_id?, extended_description?}], currency?, currency_exchange_rate?,
-  invoice_date?, payment_term?, purchase_order_number?, note?, book_on?}`` → a draft
+  discounts? [{type: "percentage", value, description?}], invoice_date?, payment_term?,
+  purchase_order_number?, note?, book_on?}`` → a draft
   (``invoice.drafted``), booked at once when ``book_on`` is given.
 * ``POST /_sandbox/invoices/{id}/book`` ``{"on": "YYYY-MM-DD"}`` → numbered, outstanding
   (``invoice.booked``).
-* ``POST /_sandbox/invoices/{id}/update`` body = ``{lines?, customer?, invoice_date?,
-  payment_term?, purchase_order_number?, note?}`` → totals recomputed (``invoice.updated``).
-* ``POST /_sandbox/invoices/{id}/credit`` ``{"lines"?: [...], "on"?: date}`` → a booked
-  credit note for all lines, or for the given compact lines (``creditNote.booked``).
+* ``POST /_sandbox/invoices/{id}/update`` body = ``{lines?, discounts?, customer?,
+  invoice_date?, payment_term?, purchase_order_number?, note?}`` → totals recomputed
+  (``invoice.updated``).
+* ``POST /_sandbox/invoices/{id}/credit`` ``{"lines"?: [...], "discounts"?: [...], "on"?:
+  date}`` → a booked credit note for all lines (with the invoice's discounts), or for the
+  given compact lines and discounts (``creditNote.booked``).
 * ``GET /_sandbox/webhooks/deliveries`` → ``{"data": [{account_id, url, body, status,
   error}]}``; ``DELETE`` forgets them.
 """
@@ -125,7 +128,12 @@ async def update_invoice(sim: Simulator, request: Request) -> Response:
 async def credit_invoice(sim: Simulator, request: Request) -> Response:
     account = _account(sim, request)
     body = await read_object(request)
-    result = account.credit_invoice(request.path_params["id"], body.get("lines"), body.get("on"))
+    result = account.credit_invoice(
+        request.path_params["id"],
+        body.get("lines"),
+        body.get("on"),
+        discounts=body.get("discounts"),
+    )
     return _changed(sim, account, result)
 
 

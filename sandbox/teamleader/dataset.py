@@ -244,8 +244,6 @@ def _check_references(parsed: dict[str, list[Any]]) -> None:
             collection = {"contact": "contacts", "company": "companies"}.get(customer.type)
             if collection is None or customer.id not in ids[collection]:
                 fail(key, index, doc, "invoicee.customer", f"no such {customer.type}")
-            if key == "invoices" and doc.discounts:
-                fail(key, index, doc, "discounts", "document-level discounts are not simulated")
             for g, group in enumerate(doc.grouped_lines):
                 for n, line in enumerate(group.line_items):
                     where = f"grouped_lines.{g}.line_items.{n}"

@@ -4,7 +4,9 @@ The rules (amounts in the document's currency, rounded half-up to cents):
 
 * line ``tax_exclusive = round2(quantity × unit_price × (1 − discount / 100))``
 * line ``tax_inclusive = round2(tax_exclusive × (1 + rate))``
-* per tax *rate*: ``taxable = Σ line tax_exclusive`` and ``tax = round2(taxable × rate)``
+* per tax *rate*: ``taxable = Σ line tax_exclusive``, then each document-level commercial
+  discount (a percentage, in the order given) ``taxable = round2(taxable × (1 − d / 100))``,
+  and ``tax = round2(taxable × rate)``
 * document ``tax_exclusive = Σ taxable``, ``tax_inclusive = tax_exclusive + Σ tax``,
   ``payable = tax_inclusive`` (no withholding tax), ``due = payable − Σ payments``.
 
@@ -73,11 +75,15 @@ def line_totals(line: LineInput) -> LineTotals:
     )
 
 
-def _per_rate(pairs: Iterable[tuple[Decimal, Decimal]]) -> tuple[RateTotal, ...]:
+def _per_rate(
+    pairs: Iterable[tuple[Decimal, Decimal]], discounts: Sequence[Decimal] = ()
+) -> tuple[RateTotal, ...]:
     taxable: dict[Decimal, Decimal] = {}
     for rate, amount in pairs:
         key = rate.normalize()
         taxable[key] = taxable.get(key, ZERO) + amount
+    for percentage in discounts:
+        taxable = {k: round2(v * (1 - percentage / HUNDRED)) for k, v in taxable.items()}
     # Highest rate first, as Teamleader's documents print them.
     return tuple(
         RateTotal(rate=rate, taxable=amount, tax=round2(amount * rate))
@@ -85,9 +91,16 @@ def _per_rate(pairs: Iterable[tuple[Decimal, Decimal]]) -> tuple[RateTotal, ...]
     )
 
 
-def document_totals(lines: Sequence[LineInput]) -> DocumentTotals:
+def document_totals(
+    lines: Sequence[LineInput], discounts: Sequence[Decimal] = ()
+) -> DocumentTotals:
+    """``discounts``: the document's commercial discounts, percentages (10 for 10 %).
+
+    The ``*_before_discount`` totals are before line and document discounts alike."""
     per_line = [line_totals(line) for line in lines]
-    taxes = _per_rate((ln.rate, t.tax_exclusive) for ln, t in zip(lines, per_line, strict=True))
+    taxes = _per_rate(
+        ((ln.rate, t.tax_exclusive) for ln, t in zip(lines, per_line, strict=True)), discounts
+    )
     before = _per_rate(
         (ln.rate, t.tax_exclusive_before_discount) for ln, t in zip(lines, per_line, strict=True)
     )

@@ -418,6 +418,16 @@ def _invoices(
             "purchase_order_number": f"PO-{rng.randint(1000, 99999)}"
             if rng.random() < 0.3
             else None,
+            # A commercial discount on the whole document, after the line discounts.
+            "discounts": [
+                {
+                    "type": "percentage",
+                    "value": Decimal(rng.choice(["2", "5", "7.5"])),
+                    "description": "Volumekorting",
+                }
+            ]
+            if rng.random() < 0.08
+            else None,
         }
         info, _ = account.draft_invoice(body)
         created = _at(invoice_date, rng, now)

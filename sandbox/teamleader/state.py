@@ -31,6 +31,33 @@ from sandbox.teamleader.objects import (
 Event = tuple[str, dict[str, str]]  # ("invoice.booked", {"type": "invoice", "id": …})
 
 
+def commercial_discounts(given: Any) -> list[dict[str, Any]]:
+    """A document's ``discounts``: percentages between 0 and 100, in the order applied."""
+    if given is None:
+        return []
+    if not isinstance(given, list):
+        raise Problem(400, "discounts must be a list", "discounts")
+    out = []
+    for index, discount in enumerate(given):
+        where = f"discounts[{index}]"
+        if not isinstance(discount, Mapping) or discount.get("type", "percentage") != "percentage":
+            raise Problem(400, f"{where} must be a percentage discount", f"{where}.type")
+        try:
+            value = Decimal(str(discount.get("value")))
+        except ArithmeticError as exc:
+            raise Problem(400, f"{where}.value is not a number", f"{where}.value") from exc
+        if not Decimal(0) <= value <= Decimal(100):
+            raise Problem(400, f"{where}.value must lie between 0 and 100", f"{where}.value")
+        out.append(
+            {
+                "type": "percentage",
+                "value": value,
+                "description": str(discount.get("description") or ""),
+            }
+        )
+    return out
+
+
 class Problem(Exception):
     """A request the real API would refuse: rendered as ``{"errors":[{title,status,meta}]}``."""
 
@@ -177,7 +204,7 @@ class Account:
             "sent": False,
             "purchase_order_number": body.get("purchase_order_number"),
             "invoicee": invoicee_of(customer_ref, customer),  # type: ignore[arg-type]
-            "discounts": [],
+            "discounts": commercial_discounts(body.get("discounts")),
             "grouped_lines": [],
             "total": {},
             "payment_term": decimals(term),
@@ -235,7 +262,11 @@ class Account:
         if info["invoice_date"] and info["status"] != "draft":
             booked_on = date.fromisoformat(info["invoice_date"])
             info["due_on"] = due_date(booked_on, info["payment_term"]).isoformat()
-        self._set_lines(info, body.get("lines"), credit_note=False)
+        lines = body.get("lines")
+        if "discounts" in body:
+            info["discounts"] = commercial_discounts(body["discounts"])
+            lines = lines or compact_lines(info["grouped_lines"])  # totals change with them
+        self._set_lines(info, lines, credit_note=False)
         info["updated_at"] = bumped(info["updated_at"])
         return info, [("invoice.updated", ref("invoice", id_))]
 
@@ -255,9 +286,17 @@ class Account:
         return info, [("invoice.paymentRegistered", ref("invoice", id_))]
 
     def credit_invoice(
-        self, id_: str, lines: Any = None, on: Any = None, credit_note_id: str | None = None
+        self,
+        id_: str,
+        lines: Any = None,
+        on: Any = None,
+        credit_note_id: str | None = None,
+        discounts: Any = None,
     ) -> tuple[dict, list[Event]]:
-        """A booked credit note for all (``lines`` None) or some lines of an invoice."""
+        """A booked credit note for all (``lines`` None) or some lines of an invoice.
+
+        A full credit carries the invoice's commercial discounts; a partial one only the
+        ``discounts`` given."""
         invoice = self.find("invoices", id_)
         if invoice["status"] == "draft":
             raise Problem(400, "a draft invoice cannot be credited", "id")
@@ -278,7 +317,7 @@ class Account:
                 for key in ("name", "vat_number", "customer", "email")
             }
             | {"national_identification_number": None},
-            "discounts": [],
+            "discounts": invoice["discounts"] if lines is None else commercial_discounts(discounts),
             "total": {},
             "grouped_lines": [],
             "currency": invoice["currency"],
@@ -308,7 +347,8 @@ class Account:
             items.append(item)
             inputs.append(computation)
         info["grouped_lines"] = [{"section": {"title": ""}, "line_items": items}]
-        totals = document_totals(inputs)
+        percentages = [Decimal(str(d["value"])) for d in info.get("discounts") or []]
+        totals = document_totals(inputs, percentages)
         total: dict[str, Any] = {
             "tax_exclusive": money(totals.tax_exclusive, currency),
             "tax_inclusive": money(totals.tax_inclusive, currency),
