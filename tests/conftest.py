@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,12 +88,21 @@ def start_sandbox(*extra_args: str, env: dict[str, str] | None = None) -> Sandbo
     return Sandbox(f"http://127.0.0.1:{teamleader_port}", f"http://127.0.0.1:{visma_port}", process)
 
 
+@contextmanager
+def sandbox_running(*extra_args: str) -> Iterator[Sandbox]:
+    """A sandbox process of its own (e.g. ``"--time-scale", "0.1"``), stopped afterwards."""
+    sandbox = start_sandbox(*extra_args)
+    try:
+        yield sandbox
+    finally:
+        sandbox.process.terminate()
+        sandbox.process.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def sandbox_process() -> Iterator[Sandbox]:
-    sandbox = start_sandbox()
-    yield sandbox
-    sandbox.process.terminate()
-    sandbox.process.wait(timeout=10)
+    with sandbox_running() as sandbox:
+        yield sandbox
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 from clients.errors import AmbiguousWrite
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker
-from tests.visma_support import connect, customer_body, posting_body
+from tests.visma.support import connect, customer_body, posting_body
 
 
 def set_faults(sandbox: Sandbox, **plan: Any) -> None:

@@ -14,7 +14,7 @@ from clients.visma.models import Customer, CustomerInvoice, CustomerInvoiceRow
 from sandbox.visma.company import article_id, fiscal_year_id
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker
-from tests.visma_support import (
+from tests.visma.support import (
     THIS_YEAR,
     VALID_NL_VAT,
     connect,

@@ -11,7 +11,7 @@ from clients.errors import ReauthorizationNeeded
 from clients.visma import visma_oauth_app
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker
-from tests.visma_support import authorize, connect, visma_settings
+from tests.visma.support import authorize, connect, visma_settings
 
 
 def test_authorize_redirects_at_once_with_a_code_and_the_state(sandbox: Sandbox) -> None:

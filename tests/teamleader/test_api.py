@@ -19,7 +19,7 @@ from clients.teamleader.client import TeamleaderClient
 from sandbox.teamleader.generate import generate_teamleader
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker
-from tests.teamleader_support import sandbox_client, sandbox_settings
+from tests.teamleader.support import control, sandbox_client, sandbox_settings
 
 DATASET = generate_teamleader(7, "small")
 
@@ -39,12 +39,6 @@ def client(
     )
     yield client
     client.close()
-
-
-def control(sandbox: Sandbox, path: str, body: dict[str, Any] | None = None) -> Any:
-    response = httpx.post(f"{sandbox.teamleader_url}/_sandbox/{path}", json=body or {})
-    response.raise_for_status()
-    return response.json()
 
 
 def calls(sandbox: Sandbox, endpoint: str) -> int:

@@ -13,26 +13,13 @@ from clients.visma import VismaClient
 from sandbox.visma.company import fiscal_year_id
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker
-from tests.visma_support import (
+from tests.visma.support import (
     THIS_YEAR,
     VAT_HIGH,
     authorize,
-    connect,
-    customer_body,
     posting_body,
     visma_settings,
 )
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, visma_spec: SpecChecker) -> VismaClient:
-    client, _ = connect(sandbox, visma_spec)
-    return client
-
-
-@pytest.fixture
-def customer_id(client: VismaClient) -> str:
-    return client.create_customer(customer_body()).Id or ""
 
 
 def rows_of(client: VismaClient, voucher_id: str) -> list[tuple[int, Decimal, Decimal]]:

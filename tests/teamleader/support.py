@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import httpx
+
 from clients.oauth import OAuthApp
 from clients.ratelimit import SlidingWindowLimiter
 from clients.sandbox_grant import authorize_without_browser
 from clients.teamleader.client import TeamleaderClient, teamleader_oauth_app
 from clients.tokens import MemoryTokenStore, TokenPair
 from config.settings import Settings, get_settings
+from tests.conftest import Sandbox
 
 
 def sandbox_token_pair(app: OAuthApp, account_id: str | None = None) -> TokenPair:
@@ -41,3 +44,10 @@ def sandbox_client(
         settings, store, connection_id, limiter=limiter, event_hooks=event_hooks
     )
     return client, store
+
+
+def control(sandbox: Sandbox, path: str, body: dict[str, Any] | None = None) -> Any:
+    """Call a Teamleader sandbox control (``/_sandbox/<path>``) and return its JSON."""
+    response = httpx.post(f"{sandbox.teamleader_url}/_sandbox/{path}", json=body or {})
+    response.raise_for_status()
+    return response.json()

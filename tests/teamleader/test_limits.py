@@ -17,9 +17,9 @@ import pytest
 from clients.errors import AmbiguousWrite
 from clients.teamleader.client import TeamleaderClient
 from sandbox.teamleader.generate import generate_teamleader
-from tests.conftest import Sandbox, start_sandbox
+from tests.conftest import Sandbox, sandbox_running
 from tests.spec_check import SpecChecker
-from tests.teamleader_support import sandbox_client, sandbox_settings
+from tests.teamleader.support import sandbox_client, sandbox_settings
 
 TIME_SCALE = 0.05
 WINDOW_S = 60 * TIME_SCALE
@@ -28,10 +28,8 @@ DATASET = generate_teamleader(5, "small")
 
 @pytest.fixture(scope="module")
 def fast_sandbox() -> Iterator[Sandbox]:
-    sandbox = start_sandbox("--time-scale", str(TIME_SCALE))
-    yield sandbox
-    sandbox.process.terminate()
-    sandbox.process.wait(timeout=10)
+    with sandbox_running("--time-scale", str(TIME_SCALE)) as sandbox:
+        yield sandbox
 
 
 def stats(sandbox: Sandbox) -> dict[str, Any]:

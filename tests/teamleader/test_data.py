@@ -28,7 +28,7 @@ from sandbox.teamleader.documents import (
 from sandbox.teamleader.generate import be_vat_is_valid, generate_teamleader, nl_vat_is_valid
 from tests.conftest import ROOT, Sandbox
 from tests.spec_check import SpecChecker
-from tests.teamleader_support import sandbox_client, sandbox_settings
+from tests.teamleader.support import sandbox_client, sandbox_settings
 
 SMALL = generate_teamleader(3, "small")
 

@@ -15,7 +15,7 @@ from sandbox.visma import schemas
 from sandbox.visma.company import fiscal_year_id
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker, specs_dir
-from tests.visma_support import (
+from tests.visma.support import (
     THIS_YEAR,
     VALID_BE_VAT,
     VALID_NL_VAT,
@@ -25,17 +25,6 @@ from tests.visma_support import (
     posting_body,
     take_request_violations,
 )
-
-
-@pytest.fixture
-def client(sandbox: Sandbox, visma_spec: SpecChecker) -> VismaClient:
-    client, _ = connect(sandbox, visma_spec)
-    return client
-
-
-@pytest.fixture
-def customer_id(client: VismaClient) -> str:
-    return client.create_customer(customer_body()).Id or ""
 
 
 def refused(call: Any, kind: type[Exception] = DataError) -> Any:

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.conftest import Sandbox, start_sandbox
+from tests.conftest import Sandbox, sandbox_running
 from tests.spec_check import SpecChecker
-from tests.visma_support import authorize, connect, visma_settings
+from tests.visma.support import authorize, connect, visma_settings
 
 TIME_SCALE = 0.1
 WINDOW_S = 60 * TIME_SCALE
@@ -25,10 +25,8 @@ WINDOW_S = 60 * TIME_SCALE
 
 @pytest.fixture(scope="module")
 def fast_sandbox() -> Iterator[Sandbox]:
-    sandbox = start_sandbox("--time-scale", str(TIME_SCALE))
-    yield sandbox
-    sandbox.process.terminate()
-    sandbox.process.wait(timeout=10)
+    with sandbox_running("--time-scale", str(TIME_SCALE)) as sandbox:
+        yield sandbox
 
 
 @pytest.fixture

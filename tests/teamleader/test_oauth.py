@@ -13,7 +13,7 @@ from clients.teamleader.client import TeamleaderClient, teamleader_oauth_app
 from clients.tokens import MemoryTokenStore
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker
-from tests.teamleader_support import sandbox_client, sandbox_settings, sandbox_token_pair
+from tests.teamleader.support import sandbox_client, sandbox_settings, sandbox_token_pair
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sandbox.visma.company import fiscal_year_id, terms_of_payment_id
 from sandbox.visma.dataset import validate_visma
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker
-from tests.visma_support import THIS_YEAR, connect, customer_body
+from tests.visma.support import THIS_YEAR, connect, customer_body
 
 
 def problem(part: dict[str, Any]) -> DatasetError:
