@@ -199,8 +199,7 @@ def _categories(rng: random.Random, account: Account, deps: list[_Department]) -
     return ids
 
 
-def _payment_methods(rng: random.Random, account: Account) -> list[str]:
-    ids = []
+def _payment_methods(rng: random.Random, account: Account) -> None:
     for name, status in [
         ("Overschrijving", "active"),
         ("Bancontact", "active"),
@@ -210,8 +209,6 @@ def _payment_methods(rng: random.Random, account: Account) -> list[str]:
     ]:
         method_id = _uuid(rng)
         account.payment_methods[method_id] = {"id": method_id, "name": name, "status": status}
-        ids.append(method_id)
-    return ids
 
 
 def _address(fake: Faker, rng: random.Random, country: str, addressee: str | None) -> dict:
@@ -387,7 +384,6 @@ def _invoices(
     deps: list[_Department],
     customers: list[tuple[str, str, str, bool]],
     categories: dict[str, str],
-    methods: list[str],
     count: int,
     today: date,
     now: datetime,
@@ -395,7 +391,6 @@ def _invoices(
     planned = sorted(
         ((_invoice_date(rng, today), index) for index in range(count)), key=lambda p: p
     )
-    active_methods = [m for m in methods if account.payment_methods[m]["status"] == "active"]
     for invoice_date, _ in planned:
         kind, customer_id, country, has_vat = rng.choice(customers)
         dep = next(d for d in deps if d.country == country)
@@ -448,7 +443,6 @@ def _invoices(
         info["updated_at"] = timestamp(max(created, paid_at) if info["payments"] else created)
         if rng.random() < 0.5:
             info["sent"] = True
-        _ = active_methods
 
 
 def _credit_notes(
@@ -494,10 +488,10 @@ def generate_teamleader(seed: int, size: str = "small") -> dict[str, Any]:
     account = Account(id=uuid5("account", str(seed)))
     deps = _departments(rng, account)
     categories = _categories(rng, account, deps)
-    methods = _payment_methods(rng, account)
+    _payment_methods(rng, account)
     year_ago = datetime.combine(today.replace(month=1, day=1, year=today.year - 1), time(9), UTC)
     customers = _customers(rng, fakers, account, customers_n, timestamp(year_ago))
-    _invoices(rng, account, deps, customers, categories, methods, invoices_n, today, now)
+    _invoices(rng, account, deps, customers, categories, invoices_n, today, now)
     _credit_notes(rng, account, credit_notes_n, today, now)
     _ = bumped
     return plain_json(
