@@ -9,7 +9,7 @@ import sys
 from decimal import Decimal
 
 from clients.sandbox_grant import authorize_without_browser
-from clients.teamleader.client import TeamleaderClient, teamleader_oauth_app
+from clients.teamleader import TeamleaderClient, teamleader_oauth_app
 from clients.tokens import MemoryTokenStore
 from clients.visma import VismaClient, visma_oauth_app
 from config import Settings
