@@ -23,6 +23,7 @@ import httpx
 
 from clients.errors import AmbiguousWrite, ApiError, RateLimited, TransientError
 from clients.ratelimit import SlidingWindowLimiter
+from config.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,12 @@ class RetryPolicy:
     max_attempts: int = 5
     backoff_base_ms: int = 250
     backoff_max_ms: int = 30_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            settings.http_max_attempts, settings.http_backoff_base_ms, settings.http_backoff_max_ms
+        )
 
     def backoff_s(self, attempt: int) -> float:
         """Exponential backoff with full jitter; ``attempt`` counts from 1."""

@@ -93,11 +93,7 @@ class TeamleaderClient:
             auth=RefreshingAuth(
                 teamleader_oauth_app(settings), tokens, settings.token_refresh_margin_s
             ),
-            retry=RetryPolicy(
-                settings.http_max_attempts,
-                settings.http_backoff_base_ms,
-                settings.http_backoff_max_ms,
-            ),
+            retry=RetryPolicy.from_settings(settings),
             timeout_s=settings.http_timeout_s,
             headers={"X-Api-Version": settings.teamleader_api_version},
             transport=transport,

@@ -124,11 +124,7 @@ class VismaClient:
             or SlidingWindowLimiter(settings.visma_calls_per_window, settings.visma_window_s),
             limit_key=lambda request: f"{connection_id}:{endpoint_key(request.url.path)}",
             auth=auth,
-            retry=RetryPolicy(
-                settings.http_max_attempts,
-                settings.http_backoff_base_ms,
-                settings.http_backoff_max_ms,
-            ),
+            retry=RetryPolicy.from_settings(settings),
             timeout_s=settings.http_timeout_s,
             transport=transport,
             event_hooks=event_hooks,
