@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,9 +81,13 @@ class Delivery:
         }
 
 
+#: How many deliveries the log keeps (a long-running sandbox must not grow without bound).
+DELIVERY_LOG_SIZE = 10_000
+
+
 @dataclass
 class WebhookDispatcher:
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: deque[Delivery] = field(default_factory=lambda: deque(maxlen=DELIVERY_LOG_SIZE))
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def fire(self, account: Account, events: list[Event]) -> None:
