@@ -19,9 +19,18 @@ from pathlib import Path
 import httpx
 import pytest
 
+from clients.http import ApiSession
+from clients.oauth import RefreshingAuth
 from tests.spec_check import SpecChecker
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def bearer_headers(session: ApiSession) -> dict[str, str]:
+    """The ``Authorization`` header a client's session would send now (for raw requests)."""
+    auth = session.http.auth
+    assert isinstance(auth, RefreshingAuth)
+    return {"Authorization": f"Bearer {auth.store.load().access_token}"}
 
 
 def free_port() -> int:

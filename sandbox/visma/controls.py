@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -42,27 +43,29 @@ def _company(request: Request) -> Company | None:
     return request.app.state.sim.companies.get(request.query_params.get("company"))
 
 
-async def reset(request: Request) -> Response:
-    sim = request.app.state.sim
+async def _load_company(
+    request: Request, load: Callable[[Any], Company], status_code: int
+) -> Response:
+    """Build a company from the request's data set part; refuse one that does not fit."""
     try:
-        company = sim.companies.reset_default(await _body(request))
+        company = load(await _body(request))
     except DatasetError as exc:
         return _refuse(str(exc), item=exc.item, field=exc.field)
     except ValueError as exc:
         return _refuse(f"not JSON: {exc}")
-    sim.clear_rate_limits()
-    return JSONResponse({"company_id": company.id})
+    return JSONResponse({"company_id": company.id}, status_code=status_code)
+
+
+async def reset(request: Request) -> Response:
+    sim = request.app.state.sim
+    response = await _load_company(request, sim.companies.reset_default, 200)
+    if response.status_code == 200:
+        sim.clear_rate_limits()
+    return response
 
 
 async def add_company(request: Request) -> Response:
-    sim = request.app.state.sim
-    try:
-        company = sim.companies.add(await _body(request))
-    except DatasetError as exc:
-        return _refuse(str(exc), item=exc.item, field=exc.field)
-    except ValueError as exc:
-        return _refuse(f"not JSON: {exc}")
-    return JSONResponse({"company_id": company.id}, status_code=201)
+    return await _load_company(request, request.app.state.sim.companies.add, 201)
 
 
 async def expire_tokens(request: Request) -> Response:

@@ -17,7 +17,7 @@ import pytest
 from clients.errors import DataError, NotFound
 from clients.teamleader.client import TeamleaderClient
 from sandbox.teamleader.generate import generate_teamleader
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, bearer_headers
 from tests.spec_check import SpecChecker
 from tests.teamleader.support import control, sandbox_client, sandbox_settings
 
@@ -223,12 +223,12 @@ def test_250_contacts_come_in_three_pages_of_at_most_100(
 def test_a_page_larger_than_100_is_refused_with_the_field_named(
     sandbox: Sandbox, client: TeamleaderClient, teamleader_spec: SpecChecker
 ) -> None:
-    token = client.session.http.auth.store.load().access_token  # type: ignore[union-attr]
+    auth = bearer_headers(client.session)
     with httpx.Client(event_hooks=teamleader_spec.hooks()) as http:
         response = http.post(
             f"{sandbox.teamleader_url}/contacts.list",
             json={"page": {"size": 101, "number": 1}},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=auth,
         )
 
     assert response.status_code == 400
@@ -265,14 +265,14 @@ def test_ids_filter_narrows_contacts_and_companies(
 def test_contacts_sort_by_name_in_both_directions(
     sandbox: Sandbox, client: TeamleaderClient, teamleader_spec: SpecChecker
 ) -> None:
-    token = client.session.http.auth.store.load().access_token  # type: ignore[union-attr]
+    auth = bearer_headers(client.session)
 
     def names(order: str) -> list[str]:
         with httpx.Client(event_hooks=teamleader_spec.hooks()) as http:
             response = http.post(
                 f"{sandbox.teamleader_url}/contacts.list",
                 json={"sort": [{"field": "name", "order": order}], "page": {"size": 100}},
-                headers={"Authorization": f"Bearer {token}"},
+                headers=auth,
             )
         return [f"{c['last_name']} {c['first_name']}" for c in response.json()["data"]]
 
@@ -463,12 +463,12 @@ def test_an_unknown_id_is_not_found(client: TeamleaderClient) -> None:
 def test_a_malformed_filter_is_a_400_naming_the_field(
     sandbox: Sandbox, client: TeamleaderClient, teamleader_spec: SpecChecker
 ) -> None:
-    token = client.session.http.auth.store.load().access_token  # type: ignore[union-attr]
+    auth = bearer_headers(client.session)
     with httpx.Client(event_hooks=teamleader_spec.hooks()) as http:
         response = http.post(
             f"{sandbox.teamleader_url}/invoices.list",
             content=b'{"filter": {"invoice_date_after": "yesterday"}}',
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            headers={**auth, "Content-Type": "application/json"},
         )
     assert response.status_code == 400
     assert response.json()["errors"][0]["meta"]["field"] == "filter.invoice_date_after"
@@ -476,7 +476,7 @@ def test_a_malformed_filter_is_a_400_naming_the_field(
     broken = httpx.post(
         f"{sandbox.teamleader_url}/invoices.info",
         content=b"{not json",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        headers={**auth, "Content-Type": "application/json"},
     )
     assert broken.status_code == 400
     assert broken.json()["errors"][0]["title"]

@@ -17,7 +17,7 @@ import pytest
 from clients.errors import AmbiguousWrite
 from clients.teamleader.client import TeamleaderClient
 from sandbox.teamleader.generate import generate_teamleader
-from tests.conftest import Sandbox, sandbox_running
+from tests.conftest import Sandbox, bearer_headers, sandbox_running
 from tests.spec_check import SpecChecker
 from tests.teamleader.support import sandbox_client, sandbox_settings
 
@@ -40,11 +40,6 @@ def set_faults(sandbox: Sandbox, **plan: Any) -> None:
     httpx.post(f"{sandbox.teamleader_url}/_sandbox/faults", json=plan).raise_for_status()
 
 
-def bearer(client: TeamleaderClient) -> dict[str, str]:
-    token = client.session.http.auth.store.load().access_token  # type: ignore[union-attr]
-    return {"Authorization": f"Bearer {token}"}
-
-
 def test_the_201st_call_in_a_window_gets_429_with_the_rate_limit_headers(
     fast_sandbox: Sandbox, teamleader_spec: SpecChecker
 ) -> None:
@@ -54,7 +49,9 @@ def test_the_201st_call_in_a_window_gets_429_with_the_rate_limit_headers(
     url = f"{fast_sandbox.teamleader_url}/users.me"
 
     # When 201 calls are sent at once
-    with httpx.Client(headers=bearer(client), event_hooks=teamleader_spec.hooks()) as http:
+    with httpx.Client(
+        headers=bearer_headers(client.session), event_hooks=teamleader_spec.hooks()
+    ) as http:
         answers = [http.post(url) for _ in range(201)]
 
     # Then 200 pass, each saying how many are left, and the 201st is refused
@@ -96,7 +93,9 @@ def test_every_api_answer_carries_the_rate_limit_headers(
     client, _ = sandbox_client(sandbox_settings(sandbox.teamleader_url))
     base = sandbox.teamleader_url
     invoice_id = DATASET["invoices"][0]["id"]
-    with httpx.Client(headers=bearer(client), event_hooks=teamleader_spec.hooks()) as http:
+    with httpx.Client(
+        headers=bearer_headers(client.session), event_hooks=teamleader_spec.hooks()
+    ) as http:
         answers = [
             http.post(f"{base}/invoices.info", json={"id": invoice_id}),  # 200
             http.post(

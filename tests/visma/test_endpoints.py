@@ -12,7 +12,7 @@ import pytest
 from clients.errors import DataError, NotFound
 from clients.visma.models import Customer, CustomerInvoice, CustomerInvoiceRow
 from sandbox.visma.company import article_id, fiscal_year_id
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, bearer_headers
 from tests.spec_check import SpecChecker
 from tests.visma.support import (
     THIS_YEAR,
@@ -97,11 +97,11 @@ def test_lists_follow_meta_across_pages(sandbox: Sandbox, visma_spec: SpecChecke
     assert visma_spec.checked == 3
     # And Meta describes the paging
     with httpx.Client(event_hooks=visma_spec.hooks()) as http:
-        token = client.session.http.auth.store.load().access_token  # type: ignore[union-attr]
+        auth = bearer_headers(client.session)
         page = http.get(
             f"{sandbox.visma_api_url}/customers",
             params={"$page": 3, "$pagesize": 2},
-            headers={"Authorization": f"Bearer {token}"},
+            headers=auth,
         ).json()
     assert page["Meta"]["CurrentPage"] == 3
     assert page["Meta"]["TotalNumberOfPages"] == 3
