@@ -47,6 +47,29 @@ class Settings(BaseSettings):
     visma_calls_per_window: int = 600
     visma_window_s: float = 61.0
 
+    #: Fernet key (urlsafe base64, 32 bytes) that encrypts stored OAuth tokens at rest.
+    #: ``koppel keygen`` prints a fresh one; the demo makes its own.
+    token_key: SecretStr = SecretStr("")
+
+    # Polling.
+    #: How often the poller reads each connection's changes (15 minutes, like the market).
+    poll_interval_s: float = Field(default=900.0, gt=0)
+    #: Each poll reads this far behind its watermark, so a change committed late with an
+    #: older timestamp is still seen (DESIGN.md #4); the duplicates it causes are absorbed.
+    poll_overlap_s: float = Field(default=300.0, ge=0)
+
+    # Consumers.
+    worker_threads: int = Field(default=8, gt=0)
+    #: Transient failures (5xx, timeouts, a credit note waiting for its invoice) retry with
+    #: exponential backoff between these bounds; the maximum stays well under RabbitMQ's
+    #: 30-minute consumer_timeout, because Dramatiq holds delayed messages unacked.
+    retry_min_backoff_ms: int = Field(default=1_000, gt=0)
+    retry_max_backoff_ms: int = Field(default=900_000, gt=0)
+    max_retries: int = Field(default=20, ge=0)
+    #: An actor that runs longer than this is interrupted (and retried).
+    actor_time_limit_ms: int = Field(default=300_000, gt=0)
+    database_pool_size: int = Field(default=12, gt=0)
+
     # OAuth.
     redirect_uri: str = "http://127.0.0.1:8765/callback"
     #: Refresh an access token this long before it expires, so a call never races expiry.

@@ -1,0 +1,72 @@
+"""The one way Koppel talks to RabbitMQ: a Dramatiq broker with publisher confirms.
+
+Producers publish by queue name (the actor of each queue is named after it), so they never
+import consumer code — the same "enqueue by name" arq chose. Confirms are on: a publish
+returns only once RabbitMQ has the (persistent) message, which is what lets a cursor move
+(DESIGN.md #4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import dramatiq
+import pika
+import pika.exceptions
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+from dramatiq.middleware import CurrentMessage, Middleware, Retries, TimeLimit, default_middleware
+
+from config import Settings
+from config.unreachable import broker_unreachable
+from contracts.messages import SyncMessage
+
+
+def check_reachable(url: str, timeout_s: float = 5.0) -> None:
+    """Raise :class:`ServiceUnreachable` naming RabbitMQ if it does not answer."""
+    parameters = pika.URLParameters(url)
+    parameters.socket_timeout = timeout_s
+    parameters.blocked_connection_timeout = timeout_s
+    parameters.connection_attempts = 1
+    try:
+        pika.BlockingConnection(parameters).close()
+    except pika.exceptions.AMQPError as error:
+        raise broker_unreachable(url, repr(error)) from error
+
+
+def make_broker(
+    settings: Settings, middleware: Iterable[Middleware] = (), *, check: bool = True
+) -> RabbitmqBroker:
+    """A confirming broker with Dramatiq's default middleware plus ``middleware``."""
+    if check:
+        check_reachable(settings.broker_url)
+    stack: list[Middleware] = []
+    for kind in default_middleware:
+        if kind is Retries:
+            stack.append(
+                Retries(
+                    max_retries=settings.max_retries,
+                    min_backoff=settings.retry_min_backoff_ms,
+                    max_backoff=settings.retry_max_backoff_ms,
+                )
+            )
+        elif kind is TimeLimit:
+            stack.append(TimeLimit(time_limit=settings.actor_time_limit_ms))
+        else:
+            stack.append(kind())
+    # Consumers read the retry count of the message they are handling.
+    stack.append(CurrentMessage())
+    stack.extend(middleware)
+    return RabbitmqBroker(url=settings.broker_url, confirm_delivery=True, middleware=stack)
+
+
+def publish(broker: dramatiq.Broker, message: SyncMessage) -> None:
+    """Publish one message and wait for RabbitMQ's confirm."""
+    broker.enqueue(
+        dramatiq.Message(
+            queue_name=message.queue,
+            actor_name=message.queue,
+            args=(message.to_json(),),
+            kwargs={},
+            options={},
+        )
+    )

@@ -1,0 +1,139 @@
+"""Connections: one Teamleader department linked to one Visma company (DESIGN.md #1)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from psycopg_pool import ConnectionPool
+
+
+@dataclass(frozen=True)
+class Connection:
+    id: uuid.UUID
+    name: str
+    sandbox: bool
+    teamleader_account_id: str | None
+    teamleader_department_id: str
+    visma_company_id: str | None
+    sync_from: date
+    poll_interval_s: int
+    receivables_account: int
+    invoice_number_rule: str
+    credit_note_number_rule: str
+    default_terms_of_payment_id: str | None
+    active: bool
+
+
+_COLUMNS = (
+    "id, name, sandbox, teamleader_account_id, teamleader_department_id, visma_company_id, "
+    "sync_from, poll_interval_s, receivables_account, invoice_number_rule, "
+    "credit_note_number_rule, default_terms_of_payment_id, active"
+)
+
+
+class UnknownConnection(LookupError):
+    pass
+
+
+def create(
+    pool: ConnectionPool,
+    *,
+    name: str,
+    sandbox: bool,
+    teamleader_department_id: str,
+    sync_from: date,
+    teamleader_account_id: str | None = None,
+    visma_company_id: str | None = None,
+    poll_interval_s: int = 900,
+    default_terms_of_payment_id: str | None = None,
+    connection_id: uuid.UUID | None = None,
+) -> Connection:
+    """Create a connection, or update the one with the same name (``koppel connect`` again)."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "INSERT INTO connections (id, name, sandbox, teamleader_account_id,"
+            " teamleader_department_id, visma_company_id, sync_from, poll_interval_s,"
+            " default_terms_of_payment_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, sandbox = EXCLUDED.sandbox,"
+            " teamleader_account_id = EXCLUDED.teamleader_account_id,"
+            " teamleader_department_id = EXCLUDED.teamleader_department_id,"
+            " visma_company_id = EXCLUDED.visma_company_id, sync_from = EXCLUDED.sync_from,"
+            " poll_interval_s = EXCLUDED.poll_interval_s,"
+            " default_terms_of_payment_id = EXCLUDED.default_terms_of_payment_id,"
+            f" active = true RETURNING {_COLUMNS}",
+            [
+                connection_id or _id_for_name(pool, name) or uuid.uuid4(),
+                name,
+                sandbox,
+                teamleader_account_id,
+                teamleader_department_id,
+                visma_company_id,
+                sync_from,
+                poll_interval_s,
+                default_terms_of_payment_id,
+            ],
+        ).fetchone()
+    assert row is not None
+    return Connection(**row)
+
+
+def _id_for_name(pool: ConnectionPool, name: str) -> uuid.UUID | None:
+    with pool.connection() as conn:
+        row = conn.execute("SELECT id FROM connections WHERE name = %s", [name]).fetchone()
+    return row["id"] if row else None
+
+
+def get(pool: ConnectionPool, connection_id: uuid.UUID | str) -> Connection:
+    with pool.connection() as conn:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM connections WHERE id = %s", [str(connection_id)]
+        ).fetchone()
+    if row is None:
+        raise UnknownConnection(f"no connection with id {connection_id}")
+    return Connection(**row)
+
+
+def find(pool: ConnectionPool, name_or_id: str) -> Connection:
+    """By name or id, for the command line."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM connections WHERE name = %s OR id::text = %s",
+            [name_or_id, name_or_id],
+        ).fetchone()
+    if row is None:
+        raise UnknownConnection(f"no connection named {name_or_id!r}")
+    return Connection(**row)
+
+
+def active(pool: ConnectionPool) -> list[Connection]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM connections WHERE active ORDER BY created_at, name"
+        ).fetchall()
+    return [Connection(**row) for row in rows]
+
+
+def update(pool: ConnectionPool, connection_id: uuid.UUID, **values: object) -> Connection:
+    """Change settings columns (receivables_account, number rules, poll interval, ...)."""
+    allowed = {
+        "receivables_account",
+        "invoice_number_rule",
+        "credit_note_number_rule",
+        "default_terms_of_payment_id",
+        "poll_interval_s",
+        "sync_from",
+        "active",
+        "visma_company_id",
+    }
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"cannot set {sorted(unknown)}")
+    assignments = ", ".join(f"{name} = %s" for name in values)
+    with pool.connection() as conn:
+        conn.execute(
+            f"UPDATE connections SET {assignments} WHERE id = %s",
+            [*values.values(), connection_id],
+        )
+    return get(pool, connection_id)

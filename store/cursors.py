@@ -1,0 +1,62 @@
+"""Per-stream poll cursors: the largest remote timestamp seen (DESIGN.md #4)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg_pool import ConnectionPool
+
+
+@dataclass(frozen=True)
+class Cursor:
+    stream: str
+    watermark: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+def get(pool: ConnectionPool, connection_id: uuid.UUID, stream: str) -> Cursor:
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT stream, watermark, last_success_at, last_error, last_error_at FROM cursors"
+            " WHERE connection_id = %s AND stream = %s",
+            [connection_id, stream],
+        ).fetchone()
+    return Cursor(**row) if row else Cursor(stream, None, None, None, None)
+
+
+def all_for(pool: ConnectionPool, connection_id: uuid.UUID) -> list[Cursor]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT stream, watermark, last_success_at, last_error, last_error_at FROM cursors"
+            " WHERE connection_id = %s ORDER BY stream",
+            [connection_id],
+        ).fetchall()
+    return [Cursor(**row) for row in rows]
+
+
+def advance(
+    pool: ConnectionPool, connection_id: uuid.UUID, stream: str, watermark: datetime | None
+) -> None:
+    """Record a successful poll; the watermark never moves backwards."""
+    with pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO cursors (connection_id, stream, watermark, last_success_at)"
+            " VALUES (%s, %s, %s, now()) ON CONFLICT (connection_id, stream) DO UPDATE SET"
+            " watermark = GREATEST(cursors.watermark, EXCLUDED.watermark),"
+            " last_success_at = now(), last_error = NULL, last_error_at = NULL",
+            [connection_id, stream, watermark],
+        )
+
+
+def record_error(pool: ConnectionPool, connection_id: uuid.UUID, stream: str, error: str) -> None:
+    with pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO cursors (connection_id, stream, last_error, last_error_at)"
+            " VALUES (%s, %s, %s, now()) ON CONFLICT (connection_id, stream) DO UPDATE SET"
+            " last_error = EXCLUDED.last_error, last_error_at = now()",
+            [connection_id, stream, error],
+        )

@@ -1,0 +1,58 @@
+"""PostgreSQL connections: one pool per process, autocommit unless a transaction is opened."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from config import Settings
+from config.unreachable import database_unreachable
+
+_pools: dict[str, ConnectionPool] = {}
+_pools_lock = threading.Lock()
+
+
+def check_reachable(url: str, timeout_s: float = 5.0) -> None:
+    """Raise :class:`ServiceUnreachable` naming PostgreSQL if it does not answer."""
+    try:
+        with psycopg.connect(url, connect_timeout=max(1, int(timeout_s))):
+            pass
+    except psycopg.OperationalError as error:
+        raise database_unreachable(url, str(error).strip().splitlines()[0]) from error
+
+
+def open_pool(settings: Settings, *, name: str = "koppel") -> ConnectionPool:
+    """A pool of autocommit connections that return rows as dicts.
+
+    Autocommit, because most statements are single upserts; a caller that needs several
+    statements to commit together opens ``with conn.transaction():``."""
+    check_reachable(settings.database_url)
+    pool = ConnectionPool(
+        settings.database_url,
+        min_size=1,
+        max_size=settings.database_pool_size,
+        kwargs={"autocommit": True, "row_factory": dict_row, "application_name": name},
+        open=True,
+        name=name,
+    )
+    pool.wait(timeout=10)
+    return pool
+
+
+def shared_pool(settings: Settings, *, name: str = "koppel") -> ConnectionPool:
+    """The process's pool for this database (worker threads share it)."""
+    with _pools_lock:
+        pool = _pools.get(settings.database_url)
+        if pool is None or pool.closed:
+            pool = _pools[settings.database_url] = open_pool(settings, name=name)
+        return pool
+
+
+def close_shared_pools() -> None:
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()

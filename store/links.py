@@ -1,0 +1,100 @@
+"""Links between Teamleader objects and the Visma objects they became."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+
+@dataclass(frozen=True)
+class Link:
+    teamleader_type: str
+    teamleader_id: str
+    visma_type: str
+    visma_id: str
+    visma_number: str | None
+    fingerprint: str | None
+    remaining: Decimal | None
+    currency: str | None
+
+
+_COLUMNS = (
+    "teamleader_type, teamleader_id, visma_type, visma_id, visma_number, fingerprint,"
+    " remaining, currency"
+)
+
+Db = ConnectionPool | psycopg.Connection
+
+
+def _run(db: Db, sql: str, params: list[object]) -> list[dict[str, object]]:
+    if isinstance(db, ConnectionPool):
+        with db.connection() as conn:
+            return conn.execute(sql, params).fetchall()  # type: ignore[return-value]
+    return db.execute(sql, params).fetchall()  # type: ignore[return-value]
+
+
+def get(db: Db, connection_id: uuid.UUID, teamleader_type: str, teamleader_id: str) -> Link | None:
+    rows = _run(
+        db,
+        f"SELECT {_COLUMNS} FROM links WHERE connection_id = %s AND teamleader_type = %s"
+        " AND teamleader_id = %s",
+        [connection_id, teamleader_type, teamleader_id],
+    )
+    return Link(**rows[0]) if rows else None  # type: ignore[arg-type]
+
+
+def by_visma(db: Db, connection_id: uuid.UUID, visma_type: str, visma_id: str) -> Link | None:
+    rows = _run(
+        db,
+        f"SELECT {_COLUMNS} FROM links WHERE connection_id = %s AND visma_type = %s"
+        " AND visma_id = %s",
+        [connection_id, visma_type, visma_id.lower()],
+    )
+    return Link(**rows[0]) if rows else None  # type: ignore[arg-type]
+
+
+def known_visma_ids(db: Db, connection_id: uuid.UUID, visma_type: str) -> set[str]:
+    rows = _run(
+        db,
+        "SELECT visma_id FROM links WHERE connection_id = %s AND visma_type = %s",
+        [connection_id, visma_type],
+    )
+    return {str(row["visma_id"]) for row in rows}
+
+
+def save(db: Db, connection_id: uuid.UUID, link: Link) -> None:
+    _run(
+        db,
+        f"INSERT INTO links (connection_id, {_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (connection_id, teamleader_type, teamleader_id) DO UPDATE SET"
+        " visma_type = EXCLUDED.visma_type, visma_id = EXCLUDED.visma_id,"
+        " visma_number = EXCLUDED.visma_number, fingerprint = EXCLUDED.fingerprint,"
+        " remaining = coalesce(links.remaining, EXCLUDED.remaining),"
+        " currency = EXCLUDED.currency, updated_at = now() RETURNING 1",
+        [
+            connection_id,
+            link.teamleader_type,
+            link.teamleader_id,
+            link.visma_type,
+            link.visma_id.lower(),
+            link.visma_number,
+            link.fingerprint,
+            link.remaining,
+            link.currency,
+        ],
+    )
+
+
+def set_remaining(
+    db: Db, connection_id: uuid.UUID, visma_type: str, visma_id: str, remaining: Decimal
+) -> None:
+    _run(
+        db,
+        "UPDATE links SET remaining = %s, updated_at = now() WHERE connection_id = %s"
+        " AND visma_type = %s AND visma_id = %s RETURNING 1",
+        [remaining, connection_id, visma_type, visma_id.lower()],
+    )

@@ -1,0 +1,101 @@
+"""OAuth token pairs in PostgreSQL, encrypted at rest, refreshed under an advisory lock.
+
+Teamleader refresh tokens are single-use and Visma's rotate (DESIGN.md #7): two processes
+refreshing at once would lock the connection out, so a refresh holds a PostgreSQL advisory
+lock that every process of the connection shares, re-reads the pair under it (another
+process may have refreshed already), and saves the new pair before using it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from cryptography.fernet import Fernet, InvalidToken
+from psycopg_pool import ConnectionPool
+
+from clients.tokens import TokenPair
+
+
+class TokenKeyError(Exception):
+    """The token key is missing or cannot decrypt what is stored."""
+
+
+def cipher(key: str) -> Fernet:
+    if not key:
+        raise TokenKeyError(
+            "KOPPEL_TOKEN_KEY is not set: tokens are stored encrypted. Make a key with "
+            "`koppel keygen` and set it for every Koppel process."
+        )
+    try:
+        return Fernet(key.encode())
+    except ValueError as error:
+        raise TokenKeyError(f"KOPPEL_TOKEN_KEY is not a valid Fernet key: {error}") from error
+
+
+def new_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+class PgTokenStore:
+    """The :class:`clients.tokens.TokenStore` of one connection and service."""
+
+    def __init__(
+        self, pool: ConnectionPool, connection_id: uuid.UUID, service: str, key: str
+    ) -> None:
+        self._pool = pool
+        self._connection_id = connection_id
+        self._service = service
+        self._fernet = cipher(key)
+
+    def load(self) -> TokenPair:
+        with self._pool.connection() as conn:
+            row = conn.execute(
+                "SELECT access_token, refresh_token, expires_at FROM tokens"
+                " WHERE connection_id = %s AND service = %s",
+                [self._connection_id, self._service],
+            ).fetchone()
+        if row is None:
+            raise TokenKeyError(
+                f"no {self._service} tokens stored for connection {self._connection_id}: "
+                "run `koppel connect` first"
+            )
+        try:
+            return TokenPair(
+                access_token=self._fernet.decrypt(bytes(row["access_token"])).decode(),
+                refresh_token=self._fernet.decrypt(bytes(row["refresh_token"])).decode(),
+                expires_at=row["expires_at"],
+            )
+        except InvalidToken as error:
+            raise TokenKeyError(
+                "the stored tokens cannot be decrypted with KOPPEL_TOKEN_KEY "
+                "(was the key changed?); run `koppel connect` again"
+            ) from error
+
+    def save(self, pair: TokenPair) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO tokens (connection_id, service, access_token, refresh_token,"
+                " expires_at) VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (connection_id, service) DO UPDATE SET"
+                " access_token = EXCLUDED.access_token, refresh_token = EXCLUDED.refresh_token,"
+                " expires_at = EXCLUDED.expires_at, updated_at = now()",
+                [
+                    self._connection_id,
+                    self._service,
+                    self._fernet.encrypt(pair.access_token.encode()),
+                    self._fernet.encrypt(pair.refresh_token.encode()),
+                    pair.expires_at,
+                ],
+            )
+
+    @contextmanager
+    def refresh_lock(self) -> Iterator[None]:
+        lock_name = f"tokens:{self._connection_id}:{self._service}"
+        with self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [lock_name])
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock_name])

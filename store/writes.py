@@ -1,0 +1,116 @@
+"""Exactly-once effects on APIs that have no idempotency keys (DESIGN.md #3).
+
+A write is guarded by a row in ``external_writes`` keyed by the business identity (for
+example ``posting:<connection>:invoice:<teamleader id>``), and by a PostgreSQL advisory lock
+on that key held for the whole attempt:
+
+1. Take the lock (``pg_try_advisory_lock``). If another worker holds it, that worker is on
+   this very document: :class:`Busy`, retry shortly. A worker that dies (even by SIGKILL)
+   loses its database session, and PostgreSQL releases the lock at once — no lease timers.
+2. ``done``: the effect exists; return its remote id.
+3. ``in_flight``: an earlier attempt started the call and never learnt the outcome (timeout,
+   5xx after sending, crash). Look the deterministic reference up remotely; if found, adopt
+   it. Only if it is not there, call again.
+4. Mark ``in_flight`` (committed) before the call, ``done`` with the remote id after it. A
+   definite refusal (4xx) marks it ``refused``: nothing was written, a later attempt may try
+   again after the cause is fixed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from clients.errors import DataError
+
+
+class Busy(Exception):
+    """Another worker holds this document right now; try again in a moment."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"another worker is handling {key}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    remote_id: str
+    #: True when this call created the remote object; False when it existed already
+    #: (recorded earlier, or found by the lookup after an ambiguous attempt).
+    created: bool
+
+
+@contextmanager
+def document_lock(pool: ConnectionPool, key: str) -> Iterator[psycopg.Connection]:
+    """Hold the advisory lock of ``key`` on one pooled session, or raise :class:`Busy`."""
+    with pool.connection() as conn:
+        got = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS got", [key]
+        ).fetchone()
+        if not got or not got["got"]:
+            raise Busy(key)
+        try:
+            yield conn
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+
+def state_of(conn: psycopg.Connection, key: str) -> dict[str, object] | None:
+    return conn.execute(
+        "SELECT state, remote_id, attempts, reference FROM external_writes WHERE key = %s", [key]
+    ).fetchone()
+
+
+def write_once(
+    conn: psycopg.Connection,
+    key: str,
+    *,
+    connection_id: uuid.UUID,
+    kind: str,
+    reference: str,
+    lookup: Callable[[], str | None],
+    create: Callable[[], str],
+) -> WriteResult:
+    """Run ``create`` at most once per ``key`` in effect; the caller holds ``document_lock``.
+
+    ``lookup`` finds the remote object by ``reference`` (None when absent); ``create`` makes
+    it and returns its id. Exceptions from ``create`` propagate after the row says what is
+    known: a :class:`DataError` (a refusal) means nothing was written; anything else (a
+    timeout, a 5xx, a crash) leaves the row in flight for the next attempt to look up."""
+    row = state_of(conn, key)
+    if row is not None and row["state"] == "done":
+        return WriteResult(str(row["remote_id"]), created=False)
+    if row is not None and row["state"] == "in_flight":
+        found = lookup()
+        if found is not None:
+            _mark(conn, key, "done", found, "adopted after an unfinished attempt")
+            return WriteResult(found, created=False)
+    conn.execute(
+        "INSERT INTO external_writes (key, connection_id, kind, reference, state)"
+        " VALUES (%s, %s, %s, %s, 'in_flight') ON CONFLICT (key) DO UPDATE SET"
+        " state = 'in_flight', reference = EXCLUDED.reference,"
+        " attempts = external_writes.attempts + 1, updated_at = now()",
+        [key, connection_id, kind, reference],
+    )
+    try:
+        remote_id = create()
+    except DataError as refusal:
+        _mark(conn, key, "refused", None, refusal.reason[:500])
+        raise
+    _mark(conn, key, "done", remote_id, None)
+    return WriteResult(remote_id, created=True)
+
+
+def _mark(
+    conn: psycopg.Connection, key: str, state: str, remote_id: str | None, detail: str | None
+) -> None:
+    conn.execute(
+        "UPDATE external_writes SET state = %s, remote_id = coalesce(%s, remote_id),"
+        " detail = %s, updated_at = now() WHERE key = %s",
+        [state, remote_id, detail, key],
+    )
