@@ -153,6 +153,8 @@ class CompanySettings(VismaModel):
     CurrencyCode: str | None = None
     NextCustomerNumber: int | None = None
     NextCustomerInvoiceNumber: int | None = None
+    #: The company's default terms, for customers whose own terms have no match.
+    TermsOfPaymentId: str | None = None
 
 
 class CustomerInvoiceRow(VismaModel):

@@ -1,0 +1,18 @@
+"""The consumers' broker: imported first by every consumer module, so actors bind to it.
+
+Run one queue per process (as the containers do) with either of::
+
+    koppel work --queues invoices
+    dramatiq consumers.invoices --queues invoices --processes 1 --threads 8
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+from config import get_settings
+from consumers.middleware.failures import RecordFailures
+from contracts.broker import make_broker
+
+broker = make_broker(get_settings(), [RecordFailures()], check=False)
+dramatiq.set_broker(broker)

@@ -1,0 +1,150 @@
+"""The shared shape of every consumer: one Dramatiq actor per queue around a handler.
+
+The actor validates the message against its contract, skips a version already handled,
+loads the connection and its API clients, calls the queue's handler, and records the
+outcome (``messages``), the document's history and any attention it needs. Errors are
+sorted once, here: permanent ones dead-letter at once (``throws``), a busy document or a
+429 retries after a short or the announced delay, everything else backs off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import dramatiq
+
+import consumers.app  # noqa: F401  (sets the broker the actors bind to)
+from clients.errors import RateLimited
+from consumers.errors import NotYetPossible, PermanentFailure, as_permanent
+from consumers.runtime import Runtime, runtime
+from contracts.messages import SyncMessage, parse
+from store import connections, failures, history, messages
+from store.api_clients import ApiClients
+from store.connections import Connection
+from store.writes import Busy
+
+logger = logging.getLogger(__name__)
+
+#: A busy document is being handled by another thread or process right now (ms).
+BUSY_RETRY_DELAY_MS = 1_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a message ended: posted, updated, unchanged, skipped or attention."""
+
+    name: str
+    detail: str = ""
+    #: What the history should remember (Visma ids, numbers, amounts).
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    """Everything a handler needs for one message."""
+
+    runtime: Runtime
+    connection: Connection
+    clients: ApiClients
+
+
+M = TypeVar("M", bound=SyncMessage)
+Handler = Callable[[Job, M], Outcome]
+
+
+def sync_actor(queue: str, handler: Handler[Any], **options: Any) -> dramatiq.Actor[Any, Any]:
+    """Declare the actor of ``queue`` (named like the queue: producers publish by name)."""
+
+    def run(payload: object) -> None:
+        handle_payload(queue, handler, payload)
+
+    run.__name__ = run.__qualname__ = queue
+    return dramatiq.actor(
+        run,
+        actor_name=queue,
+        queue_name=queue,
+        throws=(PermanentFailure,),
+        **options,
+    )
+
+
+def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
+    try:
+        message = parse(queue, payload)
+    except Exception as error:
+        raise _permanent_or_none(error) or error from error
+    rt = runtime()
+    if messages.outcome_of(rt.pool, message.dedupe_key) not in (None, "failed"):
+        logger.debug("skipping %s: this version was handled already", message.dedupe_key)
+        return
+    try:
+        connection = connections.get(rt.pool, message.connection_id)
+        job = Job(rt, connection, rt.clients_for(connection))
+        outcome = handler(job, message)
+    except Busy as busy:
+        raise dramatiq.Retry(str(busy), delay=BUSY_RETRY_DELAY_MS) from busy
+    except RateLimited as limited:
+        raise dramatiq.Retry(str(limited), delay=int(limited.retry_after_s * 1000)) from limited
+    except NotYetPossible as waiting:
+        history.record(
+            rt.pool,
+            message.connection_id,
+            message.document_type,
+            message.document_id,
+            "waiting",
+            {"reason": waiting.reason},
+        )
+        raise
+    except Exception as error:
+        permanent = _permanent_or_none(error)
+        if permanent is not None:
+            raise permanent from error
+        raise
+    _finish(rt, message, outcome)
+
+
+def _permanent_or_none(error: BaseException) -> PermanentFailure | None:
+    return as_permanent(error)
+
+
+def _finish(rt: Runtime, message: SyncMessage, outcome: Outcome) -> None:
+    messages.finish(
+        rt.pool,
+        message.connection_id,
+        message.dedupe_key,
+        queue=message.queue,
+        document_type=message.document_type,
+        document_id=message.document_id,
+        version=message.version,
+        outcome=outcome.name,
+        detail=outcome.detail[:1000] or None,
+    )
+    history.record(
+        rt.pool,
+        message.connection_id,
+        message.document_type,
+        message.document_id,
+        outcome.name,
+        {"detail": outcome.detail, **outcome.facts},
+    )
+    if outcome.name == "attention":
+        failures.record(
+            rt.pool,
+            connection_id=message.connection_id,
+            queue=message.queue,
+            document_type=message.document_type,
+            document_id=message.document_id,
+            dedupe_key=message.dedupe_key,
+            message={"args": [message.to_json()]},
+            error_class="NeedsAttention",
+            reason=outcome.detail,
+            attempts=1,
+            status="attention",
+        )
+    else:
+        failures.resolve_for_document(
+            rt.pool, message.connection_id, message.document_type, message.document_id
+        )

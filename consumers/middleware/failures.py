@@ -1,0 +1,93 @@
+"""Record every dead-lettered message in PostgreSQL, with a reason a bookkeeper can act on.
+
+Dramatiq moves a failed message to ``<queue>.XQ`` (which expires after 7 days); the
+``failures`` row is what ``koppel dlq`` lists and requeues, and what history shows. This
+middleware runs after Retries, so ``message.failed`` is already decided: a permanent error
+(the actors' ``throws``) or retries exhausted.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import Middleware
+
+from consumers.errors import describe
+from consumers.runtime import runtime
+from contracts.messages import BY_QUEUE, MalformedMessage, parse
+from store import failures, history, messages
+
+logger = logging.getLogger(__name__)
+
+
+class RecordFailures(Middleware):
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if exception is None or not message.failed:
+            return
+        self._record(message, exception)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
+        # AgeLimit skipped it: that is a failure too, and must not vanish silently.
+        self._record(message, TimeoutError("the message was older than its age limit"))
+
+    def _record(self, message: dramatiq.MessageProxy, exception: BaseException) -> None:
+        queue = message.queue_name.removesuffix(".DQ")
+        payload = message.args[0] if message.args else None
+        error_class, reason = describe(exception)
+        attempts = int(message.options.get("retries", 0)) or 1
+        try:
+            pool = runtime().pool
+            parsed = None
+            if queue in BY_QUEUE:
+                try:
+                    parsed = parse(queue, payload)
+                except MalformedMessage:
+                    parsed = None
+            failures.record(
+                pool,
+                connection_id=parsed.connection_id if parsed else None,
+                queue=queue,
+                document_type=parsed.document_type if parsed else None,
+                document_id=parsed.document_id if parsed else None,
+                dedupe_key=parsed.dedupe_key if parsed else f"message:{message.message_id}",
+                message=message.asdict(),
+                error_class=error_class,
+                reason=reason,
+                attempts=attempts,
+            )
+            if parsed is not None:
+                messages.finish(
+                    pool,
+                    parsed.connection_id,
+                    parsed.dedupe_key,
+                    queue=queue,
+                    document_type=parsed.document_type,
+                    document_id=parsed.document_id,
+                    version=parsed.version,
+                    outcome="failed",
+                    detail=reason[:1000],
+                )
+                history.record(
+                    pool,
+                    parsed.connection_id,
+                    parsed.document_type,
+                    parsed.document_id,
+                    "failed",
+                    {"error": error_class, "reason": reason, "attempts": attempts},
+                )
+        except Exception:
+            # The message still goes to the XQ; losing only the row is the lesser harm,
+            # and the log line says which message to look at.
+            logger.exception("could not record the failure of message %s", message.message_id)
+        logger.warning(
+            "dead-lettered %s on %s: %s: %s", message.message_id, queue, error_class, reason
+        )

@@ -1,0 +1,48 @@
+"""What a consumer process shares between its worker threads: settings, the database pool,
+the API clients per connection and cached reference data."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from psycopg_pool import ConnectionPool
+
+from config import Settings, get_settings
+from store.api_clients import ApiClients, ClientCache
+from store.connections import Connection
+from store.db import shared_pool
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pool: ConnectionPool
+    clients: ClientCache
+
+    def clients_for(self, connection: Connection) -> ApiClients:
+        return self.clients.for_connection(connection)
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """The process's runtime, made on first use (after Dramatiq forked the worker)."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            settings = get_settings()
+            pool = shared_pool(settings, name="koppel-consumer")
+            _runtime = Runtime(settings, pool, ClientCache(settings, pool))
+        return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget the runtime (tests that change settings between cases)."""
+    global _runtime
+    with _lock:
+        if _runtime is not None:
+            _runtime.clients.close()
+        _runtime = None

@@ -1,0 +1,81 @@
+"""The Teamleader and Visma clients of one stored connection.
+
+Producers, consumers and ops all reach the APIs this way: tokens come from PostgreSQL
+(decrypted with ``KOPPEL_TOKEN_KEY``), a sandbox connection talks to the simulators, and
+every client of the process shares one rate limiter per service, so the connection's
+budget is counted once however many threads call.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass
+
+from psycopg_pool import ConnectionPool
+
+from clients.ratelimit import SlidingWindowLimiter
+from clients.teamleader import TeamleaderClient, teamleader_limiter
+from clients.visma import VismaClient
+from config import Settings
+from store.connections import Connection
+from store.tokens import PgTokenStore
+
+
+@dataclass
+class ApiClients:
+    teamleader: TeamleaderClient
+    visma: VismaClient
+
+    def close(self) -> None:
+        self.teamleader.close()
+        self.visma.close()
+
+
+def settings_for(settings: Settings, connection: Connection) -> Settings:
+    return settings.use_sandbox() if connection.sandbox else settings
+
+
+class ClientCache:
+    """One pair of clients per connection for the life of a process (they are thread-safe)."""
+
+    def __init__(self, settings: Settings, pool: ConnectionPool) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._clients: dict[uuid.UUID, ApiClients] = {}
+        self._teamleader_limiter = teamleader_limiter(settings)
+        self._visma_limiter = SlidingWindowLimiter(
+            settings.visma_calls_per_window, settings.visma_window_s
+        )
+
+    def for_connection(self, connection: Connection) -> ApiClients:
+        with self._lock:
+            clients = self._clients.get(connection.id)
+            if clients is None:
+                clients = self._clients[connection.id] = self._open(connection)
+            return clients
+
+    def _open(self, connection: Connection) -> ApiClients:
+        settings = settings_for(self._settings, connection)
+        key = settings.token_key.get_secret_value()
+        return ApiClients(
+            teamleader=TeamleaderClient(
+                settings,
+                PgTokenStore(self._pool, connection.id, "teamleader", key),
+                str(connection.id),
+                limiter=self._teamleader_limiter,
+            ),
+            visma=VismaClient.from_settings(
+                settings,
+                PgTokenStore(self._pool, connection.id, "visma", key),
+                connection_id=str(connection.id),
+                limiter=self._visma_limiter,
+            ),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            for clients in self._clients.values():
+                clients.close()
+            self._clients.clear()

@@ -1,0 +1,146 @@
+"""Fixtures for tests of the running system: a database of their own, clean queues, a
+sandbox connection, and consumers in-process or as separate processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from config import Settings, get_settings
+from contracts import queues
+from contracts.broker import make_broker
+from ops.connecting import Connected, connect_sandbox
+from store.db import close_shared_pools, open_pool
+from store.migrate import migrate
+from tests.conftest import ROOT, Sandbox
+
+TEST_DATABASE = "koppel_test"
+#: A fixed Fernet key for tests only (tokens of simulators).
+TEST_TOKEN_KEY = "n0VKG3G8a4ZlX2D0n3jUuTc3JZ1rjsCxKvG3XJq1l1s="
+TABLES = (
+    "history, failures, links, external_writes, messages, vat_mappings, cursors, tokens,"
+    " connections"
+)
+
+
+def _server_url() -> str:
+    return get_settings().database_url
+
+
+def _database_url() -> str:
+    base = psycopg.conninfo.conninfo_to_dict(_server_url())
+    base["dbname"] = TEST_DATABASE
+    return psycopg.conninfo.make_conninfo(**base)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A database of the tests' own, created afresh and migrated once per session."""
+    with psycopg.connect(_server_url(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {TEST_DATABASE}")
+    url = _database_url()
+    with psycopg.connect(url) as conn:
+        migrate(conn)
+    return url
+
+
+def pipeline_env(database_url: str, sandbox: Sandbox, **extra: str) -> dict[str, str]:
+    """KOPPEL_* settings for a process of the system under test."""
+    teamleader_port = sandbox.teamleader_url.rsplit(":", 1)[1]
+    visma_port = sandbox.visma_url.rsplit(":", 1)[1]
+    return {
+        "KOPPEL_DATABASE_URL": database_url,
+        "KOPPEL_TOKEN_KEY": TEST_TOKEN_KEY,
+        "KOPPEL_SANDBOX_TEAMLEADER_PORT": teamleader_port,
+        "KOPPEL_SANDBOX_VISMA_PORT": visma_port,
+        # Retries quickly, so a credit note waiting for its invoice is not waiting long.
+        "KOPPEL_RETRY_MIN_BACKOFF_MS": "200",
+        "KOPPEL_RETRY_MAX_BACKOFF_MS": "5000",
+        "KOPPEL_HTTP_TIMEOUT_S": "5",
+        "KOPPEL_POLL_OVERLAP_S": "5",
+        **extra,
+    }
+
+
+@pytest.fixture
+def koppel_env(
+    database_url: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, str]]:
+    """This process's settings point at the test database and the session's simulators."""
+    from consumers.runtime import reset_runtime
+
+    env = pipeline_env(database_url, sandbox)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    reset_runtime()
+    close_shared_pools()
+    yield env
+    reset_runtime()
+    close_shared_pools()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def settings(koppel_env: dict[str, str]) -> Settings:
+    return get_settings()
+
+
+@pytest.fixture
+def pool(settings: Settings) -> Iterator[ConnectionPool]:
+    """A pool on the test database, emptied before the test; queues purged too."""
+    pool = open_pool(settings, name="koppel-test")
+    with pool.connection() as conn:
+        conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+    purge_queues(settings)
+    yield pool
+    pool.close()
+
+
+def purge_queues(settings: Settings) -> None:
+    broker = make_broker(settings)
+    try:
+        for queue in queues.ALL:
+            broker.declare_queue(queue, ensure=True)
+            for name in (queue, queues.delay_queue(queue), queues.dead_letter_queue(queue)):
+                broker.channel.queue_purge(name)
+    finally:
+        broker.close()
+
+
+def generated(seed: int = 7, size: str = "small") -> dict[str, Any]:
+    from sandbox.generate import generate_dataset
+
+    return generate_dataset(seed, size)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def connected(pool: ConnectionPool, settings: Settings, sandbox: Sandbox) -> Connected:
+    """A sandbox connection (NL department, Dutch company) with proposed mappings, on an
+    account holding nothing but the generated account's reference data."""
+    sandbox.reset(generated())
+    return connect_sandbox(
+        settings, pool, name="test", sync_from=date.today() - timedelta(days=800)
+    )
+
+
+def start_worker(
+    env: dict[str, str], *queue_names: str, threads: int = 4
+) -> subprocess.Popen[bytes]:
+    """``koppel work`` as a separate process, in its own session (so a test can kill it)."""
+    args = [sys.executable, "-m", "ops.cli", "work", "--threads", str(threads)]
+    for name in queue_names:
+        args += ["--queues", name]
+    return subprocess.Popen(
+        args, cwd=ROOT, env={**os.environ, **env}, start_new_session=True
+    )
+

@@ -1,0 +1,46 @@
+"""Connecting to the simulators stores an encrypted grant and proposes VAT mappings."""
+
+from __future__ import annotations
+
+from psycopg_pool import ConnectionPool
+
+from ops.connecting import Connected
+from store import mappings
+from store.tokens import PgTokenStore
+from tests.pipeline.conftest import TEST_TOKEN_KEY
+
+
+def test_connecting_the_sandbox_picks_the_department_in_vismas_country(
+    connected: Connected,
+) -> None:
+    assert connected.department.name == "Koppel Demo B.V."
+    assert connected.visma_company == "Koppel Demo B.V."
+
+
+def test_every_dutch_tax_rate_gets_a_vat_code_and_revenue_account(
+    connected: Connected, pool: ConnectionPool
+) -> None:
+    rows = {row.description: row for row in mappings.vat_rows(pool, connected.connection.id)}
+    assert connected.unmapped == []
+    assert {name: (row.vat_code, row.revenue_account) for name, row in rows.items()} == {
+        "21%": ("1a", 8000),
+        "9%": ("1b", 8010),
+        "0%": ("1e", 8020),
+        "0% verlegd": ("2a", 8030),
+        "0% ICL": ("3b", 8040),
+    }
+
+
+def test_tokens_are_stored_encrypted_and_read_back(
+    connected: Connected, pool: ConnectionPool
+) -> None:
+    store = PgTokenStore(pool, connected.connection.id, "teamleader", TEST_TOKEN_KEY)
+    pair = store.load()
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT access_token FROM tokens WHERE connection_id = %s AND service = 'teamleader'",
+            [connected.connection.id],
+        ).fetchone()
+    assert row is not None
+    assert pair.access_token.encode() not in bytes(row["access_token"])
+    assert pair.access_token
