@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=20, ge=0)
     #: An actor that runs longer than this is interrupted (and retried).
     actor_time_limit_ms: int = Field(default=300_000, gt=0)
-    database_pool_size: int = Field(default=12, gt=0)
+    #: A worker thread holds at most two sessions at once (a document lock and a query).
+    database_pool_size: int = Field(default=20, gt=0)
 
     # OAuth.
     redirect_uri: str = "http://127.0.0.1:8765/callback"

@@ -73,20 +73,20 @@ def write_once(
     connection_id: uuid.UUID,
     kind: str,
     reference: str,
-    lookup: Callable[[], str | None],
+    lookup: Callable[[str], str | None],
     create: Callable[[], str],
 ) -> WriteResult:
     """Run ``create`` at most once per ``key`` in effect; the caller holds ``document_lock``.
 
-    ``lookup`` finds the remote object by ``reference`` (None when absent); ``create`` makes
-    it and returns its id. Exceptions from ``create`` propagate after the row says what is
+    ``lookup(reference)`` finds the remote object an earlier attempt may have made, by that
+    attempt's reference (None when absent); ``create`` makes it and returns its id. Exceptions from ``create`` propagate after the row says what is
     known: a :class:`DataError` (a refusal) means nothing was written; anything else (a
     timeout, a 5xx, a crash) leaves the row in flight for the next attempt to look up."""
     row = state_of(conn, key)
     if row is not None and row["state"] == "done":
         return WriteResult(str(row["remote_id"]), created=False)
     if row is not None and row["state"] == "in_flight":
-        found = lookup()
+        found = lookup(str(row["reference"]))
         if found is not None:
             _mark(conn, key, "done", found, "adopted after an unfinished attempt")
             return WriteResult(found, created=False)

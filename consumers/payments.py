@@ -1,0 +1,99 @@
+"""Queue ``payments``: a Visma ledger item Koppel posted was (partly) paid → register the
+payment on the Teamleader invoice (``invoices.registerPayment``), once per observed change.
+
+Visma is where the bank is matched, so its remaining amount is the truth: the amount to
+register is what Visma says was paid since Koppel last looked, but never more than would
+bring Teamleader's amount due below Visma's remaining amount. That also makes the step
+self-healing: if an earlier attempt's registration landed but its answer was lost,
+Teamleader's due already reflects it and nothing more is registered.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from consumers.base import Job, Outcome, sync_actor
+from contracts import queues
+from contracts.messages import PaymentObserved
+from store import history, links
+from store.writes import document_lock, write_once
+
+
+def handle(job: Job, message: PaymentObserved) -> Outcome:
+    pool = job.runtime.pool
+    connection = job.connection
+    item_id = message.visma_ledger_item_id.lower()
+    with document_lock(pool, f"payment:{connection.id}:{item_id}") as conn:
+        link = links.by_visma(conn, connection.id, "ledger_item", item_id)
+        if link is None or link.teamleader_type != "invoice":
+            return Outcome("skipped", "not an invoice Koppel posted")
+        item = job.clients.visma.ledger_item(item_id)
+        remaining = Decimal(item.RemainingAmountInvoiceCurrency)
+        last_seen = link.remaining if link.remaining is not None else remaining
+        if remaining >= last_seen:
+            return Outcome("unchanged", f"Visma still shows {remaining} open")
+        invoice = job.clients.teamleader.invoice(link.teamleader_id)
+        due = invoice.total.due.amount if invoice.total.due else invoice.total.payable.amount
+        amount = min(last_seen - remaining, due - remaining)
+        if invoice.paid or amount <= 0:
+            links.set_remaining(conn, connection.id, "ledger_item", item_id, remaining)
+            return Outcome(
+                "skipped",
+                f"Teamleader already shows invoice {invoice.invoice_number} as paid"
+                if invoice.paid
+                else f"Teamleader's amount due ({due}) already matches Visma ({remaining})",
+            )
+        currency = invoice.currency or invoice.total.payable.currency or message.currency
+        # Visma's ledger item has no payment date; the change was recorded at ModifiedUtc.
+        paid_at = item.ModifiedUtc or message.modified_utc
+        teamleader = job.clients.teamleader
+
+        def lookup(reference: str) -> str | None:
+            wanted_amount, wanted_text = reference.split("|")
+            wanted_at = datetime.fromisoformat(wanted_text)
+            fresh = teamleader.invoice(link.teamleader_id)
+            for payment in fresh.payments:
+                # Teamleader keeps whole seconds; compare within one.
+                close_in_time = abs((payment.paid_at - wanted_at).total_seconds()) < 1
+                if payment.payment.amount == Decimal(wanted_amount) and close_in_time:
+                    return reference
+            return None
+
+        def create() -> str:
+            teamleader.register_payment(link.teamleader_id, amount, currency, paid_at)
+            return f"{amount}|{paid_at.isoformat()}"
+
+        write_once(
+            conn,
+            f"payment:{connection.id}:{item_id}:{remaining}",
+            connection_id=connection.id,
+            kind="teamleader_payment",
+            reference=f"{amount}|{paid_at.isoformat()}",
+            lookup=lookup,
+            create=create,
+        )
+        links.set_remaining(conn, connection.id, "ledger_item", item_id, remaining)
+    # The invoice's own timeline shows its payments too (``koppel history``).
+    history.record(
+        pool,
+        connection.id,
+        "invoice",
+        link.teamleader_id,
+        "payment registered",
+        {"amount": str(amount), "currency": currency, "visma_remaining": str(remaining)},
+    )
+    return Outcome(
+        "posted",
+        f"registered {currency} {amount} on Teamleader invoice {invoice.invoice_number}"
+        + (" (now paid)" if remaining == 0 else f" ({remaining} still open in Visma)"),
+        {
+            "teamleader_invoice": link.teamleader_id,
+            "amount": str(amount),
+            "currency": currency,
+            "visma_remaining": str(remaining),
+        },
+    )
+
+
+actor = sync_actor(queues.PAYMENTS, handle)

@@ -1,0 +1,152 @@
+"""Posting one Teamleader document into Visma exactly once — shared by invoices and credit notes.
+
+Ensure the customer, then under the document's lock: translate (a pure function), and either
+write the ledger item once (``store.writes.write_once``, the Visma invoice number as the
+deterministic reference to look up after an ambiguous attempt) or, when it was posted
+before, compare fingerprints: unchanged is fine; changed means a person must look, because
+Visma's posting is never silently replaced (DESIGN.md #3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+
+from clients.errors import Conflict
+from clients.teamleader.models import Document
+from clients.visma.models import CustomerLedgerItem, CustomerLedgerItemWithVoucher
+from consumers.base import Job, Outcome
+from consumers.customer_sync import ensure_customer
+from consumers.errors import PermanentFailure
+from consumers.posting_maps import posting_maps
+from store import links
+from store.links import Link
+from store.writes import document_lock, write_once
+from translation.errors import MissingAccount, NothingToPost, UnmappedTaxRate
+from translation.ledger_items import fingerprint
+from translation.posting_map import PostingMap
+
+Translate = Callable[[str, PostingMap], CustomerLedgerItemWithVoucher]
+
+
+def post_document(
+    job: Job,
+    *,
+    document_type: str,
+    document: Document,
+    number: str,
+    day: date,
+    translate: Translate,
+    facts: dict[str, object] | None = None,
+) -> Outcome:
+    """Post ``document`` (an invoice or credit note already read from Teamleader)."""
+    connection = job.connection
+    pool = job.runtime.pool
+    key = f"posting:{connection.id}:{document_type}:{document.id}"
+    # The customer first, outside the posting's lock: it has its own, and a thread should
+    # hold one pooled session for a lock at a time.
+    customer_ref = document.invoicee.customer
+    customer = ensure_customer(job, customer_ref.type or "company", customer_ref.id)
+    with document_lock(pool, key) as conn:
+        try:
+            posting = _translate(job, customer.visma_id, day, translate)
+        except NothingToPost as nothing:
+            return Outcome("skipped", nothing.reason)
+        print_ = fingerprint(posting)
+        linked = links.get(conn, connection.id, document_type, document.id)
+        if linked is not None:
+            if linked.fingerprint == print_:
+                return Outcome("unchanged", f"already posted as Visma {linked.visma_number}")
+            return Outcome(
+                "attention",
+                f"Teamleader {document_type.replace('_', ' ')} {number} changed after Koppel "
+                f"posted it as Visma invoice {linked.visma_number}; the Visma posting was left "
+                "as it is. Correct it in Visma (credit and post again) if the change matters.",
+                {"visma_ledger_item_id": linked.visma_id, "visma_number": linked.visma_number},
+            )
+        visma = job.clients.visma
+
+        def lookup(reference: str) -> str | None:
+            found = visma.find_ledger_item(int(reference))
+            return _ours(found, posting, number)
+
+        def create() -> str:
+            try:
+                created = visma.create_ledger_item_with_voucher(posting)
+            except Conflict:
+                # The number exists: ours from an attempt we lost track of, or someone else's.
+                found = _ours(visma.find_ledger_item(posting.InvoiceNumber), posting, number)
+                if found is None:
+                    raise
+                return found
+            return str(created.Id)
+
+        result = write_once(
+            conn,
+            key,
+            connection_id=connection.id,
+            kind=f"{document_type}_posting",
+            reference=str(posting.InvoiceNumber),
+            lookup=lookup,
+            create=create,
+        )
+        links.save(
+            conn,
+            connection.id,
+            Link(
+                teamleader_type=document_type,
+                teamleader_id=document.id,
+                visma_type="ledger_item",
+                visma_id=result.remote_id,
+                visma_number=str(posting.InvoiceNumber),
+                fingerprint=print_,
+                remaining=posting.RemainingAmountInvoiceCurrency,
+                currency=posting.CurrencyCode,
+            ),
+        )
+    return Outcome(
+        "posted",
+        f"posted as Visma invoice {posting.InvoiceNumber}"
+        + ("" if result.created else " (found in Visma after an unfinished attempt)"),
+        {
+            "visma_ledger_item_id": result.remote_id,
+            "visma_number": posting.InvoiceNumber,
+            "visma_customer_id": customer.visma_id,
+            "total": str(posting.TotalAmountInvoiceCurrency),
+            "currency": posting.CurrencyCode,
+            **(facts or {}),
+        },
+    )
+
+
+def _translate(
+    job: Job, customer_id: str, day: date, translate: Translate
+) -> CustomerLedgerItemWithVoucher:
+    """Translate; on a missing mapping or account, once more with fresh reference data."""
+    for attempt in (1, 2):
+        posting_map = posting_maps.for_date(job.connection, job.clients, day)
+        try:
+            return translate(customer_id, posting_map)
+        except (UnmappedTaxRate, MissingAccount):
+            if attempt == 2:
+                raise
+            posting_maps.invalidate(job.connection.id)
+    raise AssertionError("unreachable")
+
+
+def _ours(
+    found: CustomerLedgerItem | None, posting: CustomerLedgerItemWithVoucher, number: str
+) -> str | None:
+    """The found ledger item's id if it is this document's posting; refuse a stranger's."""
+    if found is None:
+        return None
+    same_total = Decimal(found.TotalAmountInvoiceCurrency) == posting.TotalAmountInvoiceCurrency
+    if found.CustomerId.lower() == posting.CustomerId.lower() and same_total:
+        return str(found.Id)
+    raise PermanentFailure(
+        "InvoiceNumberTaken",
+        f"Visma already has invoice number {posting.InvoiceNumber} for another customer or "
+        f"amount, so Teamleader document {number} cannot be posted under it. Change the "
+        "invoice number rule (`koppel mappings set --invoice-number-rule`) or the Visma item.",
+    )
