@@ -6,6 +6,7 @@ import click
 
 from ops.demo import demo_command
 from ops.sandbox_command import sandbox_command
+from ops.work_command import work_command
 
 
 @click.group()
@@ -15,6 +16,7 @@ def main() -> None:
 
 main.add_command(sandbox_command)
 main.add_command(demo_command)
+main.add_command(work_command)
 
 if __name__ == "__main__":
     main()
