@@ -1,91 +1,280 @@
-"""``koppel demo``: the main job on the simulators.
+"""``koppel demo``: the whole sync on the simulators, as separate processes over RabbitMQ.
 
-Starts both simulators with generated data, authorises against each through the OAuth2
-authorization-code flow, and shows through the real clients what they hold. The sync
-pipeline (poller, queues, consumers) plugs in here as it is built.
+1. A fresh demo database (``<database>_demo``), migrated; a token key if none is set.
+2. Both simulators with generated data; ``koppel connect`` against them; VAT mappings
+   proposed from the Visma chart.
+3. One ``koppel work`` process per queue and one ``koppel poll`` process, talking only
+   through RabbitMQ and PostgreSQL.
+4. When the first sync has settled, life goes on: the bank pays some invoices in Visma
+   (in full and in part), and in Teamleader a customer moves, an invoice is booked, one is
+   credited and a posted one is edited.
+5. When that has settled too: a table per document type and the final line, whose
+   duplicate count is measured in the Visma simulator.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import click
+import httpx
+import psycopg
+from psycopg_pool import ConnectionPool
 from rich.console import Console
 from rich.table import Table
 
-from clients.errors import ApiError
-from clients.sandbox_grant import authorize_without_browser
-from clients.teamleader import TeamleaderClient, teamleader_oauth_app
-from clients.tokens import MemoryTokenStore
-from clients.visma import VismaClient, visma_oauth_app
-from config import get_settings
-from ops.overview import Overview, gather, status_counts
+from config import Settings, get_settings
+from contracts import queues
+from contracts.broker import make_broker
+from ops.connecting import connect_sandbox
 from ops.sandbox_session import running_sandbox
+from store import links, messages
+from store.connections import Connection
+from store.db import check_reachable, open_pool
+from store.migrate import migrate
+from store.tokens import new_key
+
+#: The poller's interval in the demo (seconds): short, so the demo takes a minute, not 15.
+DEMO_POLL_INTERVAL_S = 2
+#: Give up waiting for the pipeline to settle after this long (seconds).
+SETTLE_TIMEOUT_S = 240.0
+STREAMS = ("contacts", "companies", "invoices", "credit_notes", "visma_ledger_items")
 
 
-def _money(amounts: dict[str, object]) -> str:
-    return ", ".join(f"{currency} {amount:,.2f}" for currency, amount in sorted(amounts.items()))
+def demo_database_url(settings: Settings) -> str:
+    parts = psycopg.conninfo.conninfo_to_dict(settings.database_url)
+    parts["dbname"] = f"{parts.get('dbname') or 'koppel'}_demo"
+    return psycopg.conninfo.make_conninfo(**parts)
 
 
-def render(overview: Overview, console: Console) -> None:
-    console.print(
-        f"[bold]Teamleader[/] (authorised as {overview.user}): "
-        f"{overview.companies} companies, {overview.contacts} contacts"
-    )
-    for dept in overview.departments:
-        d = dept.department
-        table = Table(title=f"{d.name} · {d.vat_number or 'no VAT number'} · {d.currency or ''}")
-        table.add_column("documents")
-        table.add_column("count", justify="right")
-        table.add_column("excl. VAT", justify="right")
-        table.add_column("incl. VAT", justify="right")
-        for status, totals in sorted(dept.invoices_by_status.items()):
-            table.add_row(
-                f"invoices, {status}",
-                str(totals.count),
-                _money(totals.tax_exclusive),
-                _money(totals.tax_inclusive),
+def fresh_database(settings: Settings, url: str) -> None:
+    """Drop and create the demo database, then migrate it (the demo always starts clean)."""
+    check_reachable(settings.database_url)
+    name = psycopg.conninfo.conninfo_to_dict(url)["dbname"]
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(url) as conn:
+        migrate(conn)
+
+
+def purge_queues(settings: Settings) -> None:
+    broker = make_broker(settings)
+    try:
+        for queue in queues.ALL:
+            broker.declare_queue(queue, ensure=True)
+            for name in (queue, queues.delay_queue(queue), queues.dead_letter_queue(queue)):
+                broker.channel.queue_purge(name)
+    finally:
+        broker.close()
+
+
+@contextmanager
+def processes(commands: list[list[str]], env: dict[str, str]) -> Iterator[None]:
+    """Run Koppel processes for the length of the block; stop them with SIGTERM after."""
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", *command],
+            env=env,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for command in commands
+    ]
+    try:
+        yield
+    finally:
+        for process in started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in started:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def wait_settled(pool: ConnectionPool, connection: Connection, since: float) -> None:
+    """Until every stream was polled after ``since`` (a UNIX time) twice over and every
+    message it published has an outcome."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    quiet_rounds = 0
+    while quiet_rounds < 2:
+        if time.monotonic() > deadline:
+            raise click.ClickException(
+                f"the pipeline did not settle within {SETTLE_TIMEOUT_S:.0f} s "
+                f"({messages.waiting(pool, connection.id)} messages waiting)"
             )
-        table.add_row(
-            "credit notes",
-            str(dept.credit_notes.count),
-            _money(dept.credit_notes.tax_exclusive),
-            _money(dept.credit_notes.tax_inclusive),
-        )
-        console.print(table)
-        # Teamleader totals VAT per rate value: "0%", "0% verlegd" and "0% ICL" share a row.
-        rates = Table(title="VAT per rate on booked EUR invoices")
-        rates.add_column("rate", justify="right")
-        rates.add_column("Teamleader tax rates")
-        rates.add_column("taxable", justify="right")
-        rates.add_column("VAT", justify="right")
-        for rate in sorted({r.rate for r in dept.tax_rates} | set(dept.vat_by_rate)):
-            names = ", ".join(r.description or r.id for r in dept.tax_rates if r.rate == rate)
-            taxable, tax = dept.vat_by_rate.get(rate, (Decimal(0), Decimal(0)))
-            rates.add_row(f"{rate:.0%}", names, f"{taxable:,.2f}", f"{tax:,.2f}")
-        console.print(rates)
-        categories = ", ".join(f"{n} → {a}" for n, a in sorted(dept.category_accounts.items()))
-        console.print(f"product categories: {categories or 'none'}\n")
+        time.sleep(DEMO_POLL_INTERVAL_S)
+        with pool.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) AS polled FROM cursors WHERE connection_id = %s"
+                " AND last_success_at > to_timestamp(%s)",
+                [connection.id, since],
+            ).fetchone()
+        polled = row is not None and row["polled"] == len(STREAMS)
+        if polled and messages.waiting(pool, connection.id) == 0:
+            quiet_rounds += 1
+            since = time.time()
+        else:
+            quiet_rounds = 0
 
-    v = overview.visma
-    table = Table(title=f"Visma · {v.company_name} · {v.currency or ''}")
-    table.add_column("what")
-    table.add_column("holds")
-    table.add_row("fiscal years", "; ".join(v.fiscal_years))
-    table.add_row("accounts", str(v.accounts))
-    table.add_row(
-        "VAT codes", "; ".join(f"{code} {rate}% {desc}" for code, desc, rate in v.vat_codes)
-    )
-    table.add_row("terms of payment", str(v.terms_of_payment))
-    table.add_row("customers", str(v.customers))
-    table.add_row("customer ledger items", str(v.ledger_items))
-    console.print(table)
-    for department, accounts in overview.missing_accounts.items():
-        console.print(
-            f"[yellow]note:[/] {department} books to ledger account(s) {', '.join(accounts)}, "
-            "which this Visma company does not have"
+
+@dataclass
+class Activity:
+    payments_full: int = 0
+    payments_partial: int = 0
+    teamleader_changes: int = 0
+
+
+def life_goes_on(
+    settings: Settings, pool: ConnectionPool, connection: Connection
+) -> Activity:
+    """Payments in Visma, changes in Teamleader — what a week brings."""
+    activity = Activity()
+    teamleader = f"http://{settings.sandbox_host}:{settings.sandbox_teamleader_port}"
+    visma = f"http://{settings.sandbox_host}:{settings.sandbox_visma_port}"
+    with pool.connection() as conn:
+        posted = conn.execute(
+            "SELECT teamleader_id, visma_id, remaining FROM links WHERE connection_id = %s"
+            " AND teamleader_type = 'invoice' AND remaining > 1 ORDER BY visma_number",
+            [connection.id],
+        ).fetchall()
+    today = date.today().isoformat()
+    for index, row in enumerate(posted[:8]):
+        # Every other one in part (a third), the rest in full.
+        partial = index % 2 == 1
+        amount = (row["remaining"] / 3).quantize(Decimal("0.01")) if partial else row["remaining"]
+        httpx.post(
+            f"{visma}/_sandbox/customerledgeritems/{row['visma_id']}/payments",
+            json={"Amount": str(amount), "PaymentDate": today},
+            timeout=10,
+        ).raise_for_status()
+        if partial:
+            activity.payments_partial += 1
+        else:
+            activity.payments_full += 1
+    with pool.connection() as conn:
+        contact = conn.execute(
+            "SELECT teamleader_id FROM links WHERE connection_id = %s"
+            " AND teamleader_type = 'contact' ORDER BY teamleader_id LIMIT 1",
+            [connection.id],
+        ).fetchone()
+    controls: list[tuple[str, dict[str, Any]]] = []
+    if contact is not None:
+        # A customer moves.
+        controls.append(
+            (
+                f"contacts/{contact['teamleader_id']}",
+                {
+                    "addresses": [
+                        {
+                            "type": "invoicing",
+                            "address": {
+                                "line_1": "Oudegracht 200",
+                                "postal_code": "3511 NR",
+                                "city": "Utrecht",
+                                "country": "NL",
+                            },
+                        }
+                    ]
+                },
+            )
         )
+        # A new invoice is booked today for that customer.
+        rates = httpx.post(
+            f"{teamleader}/taxRates.list",
+            json={"filter": {"department_id": connection.teamleader_department_id}},
+            headers=_bearer(pool, connection, settings),
+            timeout=10,
+        ).json()["data"]
+        high = next(r for r in rates if Decimal(str(r["rate"])) == Decimal("0.21"))
+        controls.append(
+            (
+                "invoices",
+                {
+                    "department_id": connection.teamleader_department_id,
+                    "customer": {"type": "contact", "id": contact["teamleader_id"]},
+                    "currency": "EUR",
+                    "lines": [
+                        {
+                            "quantity": "3",
+                            "description": "Adviesuren november",
+                            "unit_price": "125.00",
+                            "tax_rate_id": high["id"],
+                        }
+                    ],
+                    "book_on": today,
+                },
+            )
+        )
+    if len(posted) > 10:
+        # One invoice is credited in full; another gets a discount after it was posted.
+        controls.append((f"invoices/{posted[9]['teamleader_id']}/credit", {"on": today}))
+        controls.append(
+            (
+                f"invoices/{posted[10]['teamleader_id']}/update",
+                {"discounts": [{"type": "percentage", "value": "5", "description": "Korting"}]},
+            )
+        )
+    for path, body in controls:
+        httpx.post(f"{teamleader}/_sandbox/{path}", json=body, timeout=10).raise_for_status()
+        activity.teamleader_changes += 1
+    return activity
+
+
+def _bearer(pool: ConnectionPool, connection: Connection, settings: Settings) -> dict[str, str]:
+    from store.tokens import PgTokenStore
+
+    store = PgTokenStore(pool, connection.id, "teamleader", settings.token_key.get_secret_value())
+    return {"Authorization": f"Bearer {store.load().access_token}"}
+
+
+def report(
+    pool: ConnectionPool, connection: Connection, visma_summary: dict[str, Any], console: Console
+) -> str:
+    counts = messages.document_outcomes(pool, connection.id)
+    table = Table(title="Koppel demo: what happened to each document")
+    columns = ("seen", "posted", "updated", "unchanged", "skipped", "attention", "failed")
+    table.add_column("documents")
+    for column in columns:
+        table.add_column(column, justify="right")
+    names = {
+        "customer": "customers",
+        "invoice": "invoices",
+        "credit_note": "credit notes",
+        "payment": "payments",
+    }
+    for kind, label in names.items():
+        row = counts.get(kind, {})
+        table.add_row(label, *(str(row.get(column, 0)) for column in columns))
+    console.print(table)
+    with pool.connection() as conn:
+        attention = conn.execute(
+            "SELECT reason FROM failures WHERE connection_id = %s AND status = 'attention'",
+            [connection.id],
+        ).fetchall()
+    for row in attention:
+        console.print(f"[yellow]needs attention:[/] {row['reason']}")
+    linked = links.counts(pool, connection.id)
+    failed = sum(row.get("failed", 0) for row in counts.values())
+    payments = counts.get("payment", {}).get("posted", 0)
+    return (
+        f"demo: {linked.get('invoice', 0)} invoices, {linked.get('credit_note', 0)} credit notes, "
+        f"{linked.get('contact', 0) + linked.get('company', 0)} customers, {payments} payments "
+        f"synced; {visma_summary['duplicate_ledger_items']} duplicates; {failed} failed"
+    )
 
 
 @click.command("demo")
@@ -94,33 +283,54 @@ def render(overview: Overview, console: Console) -> None:
     "--size", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True
 )
 def demo_command(seed: int, size: str) -> None:
-    """Run the simulators with generated data and show what both services hold."""
-    settings = get_settings().use_sandbox()
+    """Sync generated Teamleader data into the Visma simulator, end to end."""
     console = Console()
-    try:
-        with running_sandbox(settings, "--seed", str(seed), "--size", size):
-            teamleader = TeamleaderClient(
-                settings,
-                MemoryTokenStore(authorize_without_browser(teamleader_oauth_app(settings))),
-                "demo",
+    base = get_settings()
+    env = {
+        **os.environ,
+        "KOPPEL_DATABASE_URL": demo_database_url(base),
+        "KOPPEL_TOKEN_KEY": base.token_key.get_secret_value() or new_key(),
+    }
+    os.environ.update(env)
+    get_settings.cache_clear()
+    settings = get_settings()
+    started = time.monotonic()
+    fresh_database(base, settings.database_url)
+    purge_queues(settings)
+    pool = open_pool(settings, name="koppel-demo")
+    api = settings.use_sandbox()
+    with running_sandbox(api, "--seed", str(seed), "--size", size):
+        connected = connect_sandbox(
+            settings,
+            pool,
+            name="demo",
+            sync_from=date(date.today().year - 1, 1, 1),
+            poll_interval_s=DEMO_POLL_INTERVAL_S,
+        )
+        connection = connected.connection
+        console.print(
+            f"connected Teamleader department [bold]{connected.department.name}[/] to Visma "
+            f"company [bold]{connected.visma_company}[/]; "
+            f"{len(connected.mapped)} VAT rates mapped, {len(connected.unmapped)} unmapped"
+        )
+        workers = [["work", "--queues", queue, "--threads", "4"] for queue in queues.ALL]
+        poller = ["poll", "--interval-s", str(DEMO_POLL_INTERVAL_S)]
+        with processes([*workers, poller], env):
+            console.print("first sync: the poller and 4 consumer processes are running…")
+            wait_settled(pool, connection, time.time())
+            activity = life_goes_on(settings, pool, connection)
+            console.print(
+                f"meanwhile: {activity.payments_full} invoices paid in full and "
+                f"{activity.payments_partial} in part in Visma; "
+                f"{activity.teamleader_changes} changes in Teamleader…"
             )
-            visma = VismaClient.from_settings(
-                settings,
-                MemoryTokenStore(authorize_without_browser(visma_oauth_app(settings))),
-                connection_id="demo",
-            )
-            with teamleader, visma:
-                overview = gather(teamleader, visma)
-    except (ApiError, RuntimeError) as exc:
-        console.print(f"[red]demo failed:[/] {exc}")
+            wait_settled(pool, connection, time.time())
+        visma_summary = httpx.get(
+            f"http://{api.sandbox_host}:{api.sandbox_visma_port}/_sandbox/summary", timeout=10
+        ).json()
+        line = report(pool, connection, visma_summary, console)
+    pool.close()
+    console.print(f"took {time.monotonic() - started:.0f} s")
+    console.print(line)
+    if "; 0 failed" not in line or " 0 duplicates" not in line:
         sys.exit(1)
-    render(overview, console)
-    counts = status_counts(overview)
-    credit_notes = sum(d.credit_notes.count for d in overview.departments)
-    console.print(
-        f"demo: Teamleader holds {sum(counts.values())} invoices "
-        f"({counts['outstanding']} outstanding, {counts['matched']} matched, "
-        f"{counts['draft']} draft), {credit_notes} credit notes, "
-        f"{overview.companies + overview.contacts} customers; Visma holds "
-        f"{overview.visma.accounts} accounts and {overview.visma.ledger_items} ledger items"
-    )

@@ -98,3 +98,13 @@ def set_remaining(
         " AND visma_type = %s AND visma_id = %s RETURNING 1",
         [remaining, connection_id, visma_type, visma_id.lower()],
     )
+
+
+def counts(db: Db, connection_id: uuid.UUID) -> dict[str, int]:
+    """Teamleader type → how many of its objects are linked to Visma."""
+    rows = _run(
+        db,
+        "SELECT teamleader_type, count(*) AS n FROM links WHERE connection_id = %s GROUP BY 1",
+        [connection_id],
+    )
+    return {str(row["teamleader_type"]): int(row["n"]) for row in rows}  # type: ignore[call-overload]

@@ -116,3 +116,18 @@ def outcome_counts(
             [connection_id],
         ).fetchall()
     return {(row["document_type"], row["outcome"]): int(row["n"]) for row in rows}
+
+
+def document_outcomes(pool: ConnectionPool, connection_id: uuid.UUID) -> dict[str, dict[str, int]]:
+    """Per document type: ``seen`` (distinct documents) and the number of messages per
+    outcome (a document seen in two versions counts once in seen, twice in outcomes)."""
+    with pool.connection() as conn:
+        seen = conn.execute(
+            "SELECT document_type, count(DISTINCT document_id) AS n FROM messages"
+            " WHERE connection_id = %s GROUP BY 1",
+            [connection_id],
+        ).fetchall()
+    result = {str(row["document_type"]): {"seen": int(row["n"])} for row in seen}
+    for (kind, outcome), n in outcome_counts(pool, connection_id).items():
+        result.setdefault(kind, {})[outcome] = n
+    return result

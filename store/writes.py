@@ -79,8 +79,9 @@ def write_once(
     """Run ``create`` at most once per ``key`` in effect; the caller holds ``document_lock``.
 
     ``lookup(reference)`` finds the remote object an earlier attempt may have made, by that
-    attempt's reference (None when absent); ``create`` makes it and returns its id. Exceptions from ``create`` propagate after the row says what is
-    known: a :class:`DataError` (a refusal) means nothing was written; anything else (a
+    attempt's reference (None when absent); ``create`` makes it and returns its id.
+    Exceptions from ``create`` propagate after the row says what is known: a
+    :class:`DataError` (a refusal) means nothing was written; anything else (a
     timeout, a 5xx, a crash) leaves the row in flight for the next attempt to look up."""
     row = state_of(conn, key)
     if row is not None and row["state"] == "done":
