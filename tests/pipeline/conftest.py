@@ -22,7 +22,10 @@ from store.db import close_shared_pools, open_pool
 from store.migrate import migrate
 from tests.conftest import ROOT, Sandbox
 
-TEST_DATABASE = "koppel_test"
+#: Each pytest session has its own database and RabbitMQ virtual host, so sessions that run
+#: at the same time (several engineers, CI) cannot purge or truncate each other's work.
+SESSION = f"koppel_test_{os.getpid()}"
+TEST_DATABASE = SESSION
 #: A fixed Fernet key for tests only (tokens of simulators).
 TEST_TOKEN_KEY = "n0VKG3G8a4ZlX2D0n3jUuTc3JZ1rjsCxKvG3XJq1l1s="
 TABLES = (
@@ -42,23 +45,42 @@ def _database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
-    """A database of the tests' own, created afresh and migrated once per session."""
+def database_url() -> Iterator[str]:
+    """A database of the session's own, created afresh and migrated, dropped afterwards."""
     with psycopg.connect(_server_url(), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {TEST_DATABASE}")
     url = _database_url()
     with psycopg.connect(url) as conn:
         migrate(conn)
-    return url
+    yield url
+    close_shared_pools()
+    with psycopg.connect(_server_url(), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
 
 
-def pipeline_env(database_url: str, sandbox: Sandbox, **extra: str) -> dict[str, str]:
+def _rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> Iterator[str]:
+    """A RabbitMQ virtual host of the session's own (same server, separate queues)."""
+    _rabbitmqctl("add_vhost", SESSION)
+    _rabbitmqctl("set_permissions", "-p", SESSION, "guest", ".*", ".*", ".*")
+    yield f"amqp://guest:guest@127.0.0.1:5672/{SESSION}"
+    _rabbitmqctl("delete_vhost", SESSION)
+
+
+def pipeline_env(
+    database_url: str, sandbox: Sandbox, broker_url: str | None = None, **extra: str
+) -> dict[str, str]:
     """KOPPEL_* settings for a process of the system under test."""
     teamleader_port = sandbox.teamleader_url.rsplit(":", 1)[1]
     visma_port = sandbox.visma_url.rsplit(":", 1)[1]
     return {
         "KOPPEL_DATABASE_URL": database_url,
+        **({"KOPPEL_BROKER_URL": broker_url} if broker_url else {}),
         "KOPPEL_TOKEN_KEY": TEST_TOKEN_KEY,
         "KOPPEL_SANDBOX_TEAMLEADER_PORT": teamleader_port,
         "KOPPEL_SANDBOX_VISMA_PORT": visma_port,
@@ -73,12 +95,12 @@ def pipeline_env(database_url: str, sandbox: Sandbox, **extra: str) -> dict[str,
 
 @pytest.fixture
 def koppel_env(
-    database_url: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    database_url: str, broker_url: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
-    """This process's settings point at the test database and the session's simulators."""
+    """This process's settings point at the session's database, virtual host and simulators."""
     from consumers.runtime import reset_runtime
 
-    env = pipeline_env(database_url, sandbox)
+    env = pipeline_env(database_url, sandbox, broker_url)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
