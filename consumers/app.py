@@ -9,6 +9,7 @@ Run one queue per process (as the containers do) with either of::
 from __future__ import annotations
 
 import dramatiq
+import pika
 
 from config import get_settings
 from consumers.middleware.failures import RecordFailures
@@ -16,3 +17,10 @@ from contracts.broker import make_broker
 
 broker = make_broker(get_settings(), [RecordFailures()], check=False)
 dramatiq.set_broker(broker)
+
+
+def reconnect(url: str) -> None:
+    """Point the broker at another RabbitMQ URL (tests give each session a virtual host;
+    the actors stay bound to this same broker object)."""
+    broker.close()
+    broker.parameters = pika.URLParameters(url)

@@ -106,6 +106,9 @@ def koppel_env(
     get_settings.cache_clear()
     reset_runtime()
     close_shared_pools()
+    from consumers.app import reconnect
+
+    reconnect(broker_url)
     yield env
     reset_runtime()
     close_shared_pools()
