@@ -17,7 +17,7 @@ from clients.teamleader.models import Department, TaxRate
 from clients.tokens import MemoryTokenStore, TokenPair
 from clients.visma import VismaClient, visma_oauth_app
 from config import Settings
-from ops.mapping_proposal import propose
+from ops.mapping_proposal import propose, store_missing
 from store import connections, mappings
 from store.connections import Connection
 from store.tokens import PgTokenStore
@@ -25,6 +25,17 @@ from store.tokens import PgTokenStore
 
 class ConnectError(Exception):
     """Connecting cannot go on; the message says why and what to do."""
+
+
+def missing_oauth_settings(settings: Settings) -> list[str]:
+    """The ``KOPPEL_*`` client id/secret variables a live connection needs that are empty."""
+    values = {
+        "KOPPEL_TEAMLEADER_CLIENT_ID": settings.teamleader_client_id,
+        "KOPPEL_TEAMLEADER_CLIENT_SECRET": settings.teamleader_client_secret.get_secret_value(),
+        "KOPPEL_VISMA_CLIENT_ID": settings.visma_client_id,
+        "KOPPEL_VISMA_CLIENT_SECRET": settings.visma_client_secret.get_secret_value(),
+    }
+    return [name for name, value in values.items() if not value.strip()]
 
 
 @dataclass(frozen=True)
@@ -102,10 +113,7 @@ def connect_with_tokens(
     PgTokenStore(pool, connection.id, "teamleader", key).save(teamleader_store.load())
     PgTokenStore(pool, connection.id, "visma", key).save(visma_store.load())
     proposed, unmapped = propose(tax_rates, vat_codes, accounts)
-    existing = {row.tax_rate_id for row in mappings.vat_rows(pool, connection.id)}
-    for row in proposed:
-        if row.tax_rate_id not in existing:  # never overwrite what a person set
-            mappings.set_vat(pool, connection.id, row)
+    store_missing(pool, connection.id, proposed)  # never overwrites what a person set
     return Connected(connection, chosen, company.Name, proposed, unmapped)
 
 
@@ -137,4 +145,3 @@ def connect_sandbox(
         department=department,
         poll_interval_s=poll_interval_s,
     )
-

@@ -9,11 +9,15 @@ guessing a bookkeeping treatment.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from decimal import Decimal
 
+from psycopg_pool import ConnectionPool
+
 from clients.teamleader.models import TaxRate
 from clients.visma.models import Account, VatCode
+from store import mappings
 from store.mappings import VatRow
 
 #: Words in a 0 % tax rate's description (Dutch, Flemish, French, English) → words in the
@@ -89,3 +93,19 @@ def _pick_code(
     kind = _zero_kind(rate.description or "")
     matching = [c for c in same_rate if _visma_zero_kind(c) == kind]
     return matching[0] if matching else None
+
+
+def store_missing(
+    pool: ConnectionPool, connection_id: uuid.UUID, proposed: Iterable[VatRow]
+) -> list[VatRow]:
+    """Store the proposed rows of tax rates that have no mapping yet; return those stored.
+
+    A tax rate that already has a row keeps it: it may be what a person set with
+    ``koppel mappings set``, and a proposal never overrules a person."""
+    existing = {row.tax_rate_id for row in mappings.vat_rows(pool, connection_id)}
+    stored: list[VatRow] = []
+    for row in proposed:
+        if row.tax_rate_id not in existing:
+            mappings.set_vat(pool, connection_id, row)
+            stored.append(row)
+    return stored
