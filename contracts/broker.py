@@ -36,12 +36,16 @@ def check_reachable(url: str, timeout_s: float = 5.0) -> None:
 def make_broker(
     settings: Settings, middleware: Iterable[Middleware] = (), *, check: bool = True
 ) -> RabbitmqBroker:
-    """A confirming broker with Dramatiq's default middleware plus ``middleware``."""
+    """A confirming broker with Dramatiq's default middleware plus ``middleware``, whose
+    ``after_process_message`` hooks run after Retries decided."""
     if check:
         check_reachable(settings.broker_url)
     stack: list[Middleware] = []
     for kind in default_middleware:
         if kind is Retries:
+            # Dramatiq calls "after" hooks in reverse order: middleware listed before Retries
+            # sees its verdict (``message.failed``) — where failure recording must be.
+            stack.extend(middleware)
             stack.append(
                 Retries(
                     max_retries=settings.max_retries,
@@ -55,7 +59,6 @@ def make_broker(
             stack.append(kind())
     # Consumers read the retry count of the message they are handling.
     stack.append(CurrentMessage())
-    stack.extend(middleware)
     return RabbitmqBroker(url=settings.broker_url, confirm_delivery=True, middleware=stack)
 
 

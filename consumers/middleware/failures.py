@@ -1,9 +1,9 @@
 """Record every dead-lettered message in PostgreSQL, with a reason a bookkeeper can act on.
 
 Dramatiq moves a failed message to ``<queue>.XQ`` (which expires after 7 days); the
-``failures`` row is what ``koppel dlq`` lists and requeues, and what history shows. This
-middleware runs after Retries, so ``message.failed`` is already decided: a permanent error
-(the actors' ``throws``) or retries exhausted.
+``failures`` row is what ``koppel dlq`` lists and requeues, and what history shows. Its
+"after" hook runs after Retries' (``contracts.broker.make_broker`` places it so), so
+``message.failed`` is already decided: a permanent error (``throws``) or retries exhausted.
 """
 
 from __future__ import annotations
