@@ -136,6 +136,7 @@ class Activity:
     payments_full: int = 0
     payments_partial: int = 0
     teamleader_changes: int = 0
+    customers_fixed: int = 0
 
 
 def life_goes_on(
@@ -231,6 +232,27 @@ def life_goes_on(
     for path, body in controls:
         httpx.post(f"{teamleader}/_sandbox/{path}", json=body, timeout=10).raise_for_status()
         activity.teamleader_changes += 1
+    # The bookkeeper reads what Koppel reported and completes the customers it refused.
+    with pool.connection() as conn:
+        refused = conn.execute(
+            "SELECT document_id FROM failures WHERE connection_id = %s AND status = 'open'"
+            " AND error_class = 'CustomerNotAcceptable' AND reason LIKE '%%postal code%%'",
+            [connection.id],
+        ).fetchall()
+    for row in refused:
+        kind, teamleader_id = str(row["document_id"]).split(":", 1)
+        address = {
+            "line_1": "Damrak 1",
+            "postal_code": "1012 LG",
+            "city": "Amsterdam",
+            "country": "NL",
+        }
+        httpx.post(
+            f"{teamleader}/_sandbox/{kind}s/{teamleader_id}",
+            json={"addresses": [{"type": "primary", "address": address}]},
+            timeout=10,
+        ).raise_for_status()
+        activity.customers_fixed += 1
     return activity
 
 
@@ -245,7 +267,7 @@ def report(
     pool: ConnectionPool, connection: Connection, visma_summary: dict[str, Any], console: Console
 ) -> str:
     counts = messages.document_outcomes(pool, connection.id)
-    table = Table(title="Koppel demo: what happened to each document")
+    table = Table(title="Koppel demo: messages per document type and how they ended")
     columns = ("seen", "posted", "updated", "unchanged", "skipped", "attention", "failed")
     table.add_column("documents")
     for column in columns:
@@ -268,7 +290,15 @@ def report(
     for row in attention:
         console.print(f"[yellow]needs attention:[/] {row['reason']}")
     linked = links.counts(pool, connection.id)
-    failed = sum(row.get("failed", 0) for row in counts.values())
+    # What still needs fixing: a failure whose document later succeeded is resolved.
+    with pool.connection() as conn:
+        still_open = conn.execute(
+            "SELECT reason FROM failures WHERE connection_id = %s AND status = 'open'",
+            [connection.id],
+        ).fetchall()
+    for row in still_open:
+        console.print(f"[red]failed:[/] {row['reason']}")
+    failed = len(still_open)
     payments = counts.get("payment", {}).get("posted", 0)
     return (
         f"demo: {linked.get('invoice', 0)} invoices, {linked.get('credit_note', 0)} credit notes, "
@@ -284,7 +314,7 @@ def report(
 )
 def demo_command(seed: int, size: str) -> None:
     """Sync generated Teamleader data into the Visma simulator, end to end."""
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     base = get_settings()
     env = {
         **os.environ,
@@ -322,7 +352,8 @@ def demo_command(seed: int, size: str) -> None:
             console.print(
                 f"meanwhile: {activity.payments_full} invoices paid in full and "
                 f"{activity.payments_partial} in part in Visma; "
-                f"{activity.teamleader_changes} changes in Teamleader…"
+                f"{activity.teamleader_changes} changes in Teamleader; the bookkeeper completed "
+                f"{activity.customers_fixed} customer(s) Koppel had refused…"
             )
             wait_settled(pool, connection, time.time())
         visma_summary = httpx.get(
