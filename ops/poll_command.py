@@ -1,0 +1,194 @@
+"""``koppel poll``: the producer process — read changes from both APIs, publish them.
+
+``--once`` polls every (or the named) connection one round and prints a table per
+connection; it exits 1 when any stream failed. Without it the command runs until SIGTERM or
+SIGINT, polling each connection when it is due (its ``poll_interval_s``, or
+``--interval-s``) and sleeping in between.
+
+A RabbitMQ connection is opened for each round and closed after it: pika's blocking
+connection answers heartbeats only while it is used, so one held across a 15-minute sleep
+would be closed by the server (architecture-anchors §1.7, dramatiq #321).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import click
+import psycopg
+from psycopg_pool import ConnectionPool
+from rich.console import Console
+from rich.table import Table
+
+from config import Settings, get_settings
+from config.unreachable import ServiceUnreachable
+from contracts.broker import make_broker
+from producers.poller import PollReport, poll_connection
+from store import connections
+from store.api_clients import ClientCache
+from store.connections import Connection
+from store.db import open_pool
+
+#: The longest sleep between looks at the connections table (seconds), so a connection added
+#: or re-activated while the poller runs is polled within a minute.
+MAX_SLEEP_S = 60.0
+#: After PostgreSQL failed a round, try again after this long (seconds).
+DATABASE_RETRY_S = 30.0
+
+
+def report_table(report: PollReport) -> Table:
+    table = Table(title=f"{report.connection.name} ({report.connection.id})")
+    table.add_column("stream")
+    table.add_column("seen", justify="right")
+    table.add_column("published", justify="right")
+    table.add_column("skipped", justify="right")
+    table.add_column("watermark (UTC)")
+    table.add_column("error", overflow="fold")
+    for stream in report.streams:
+        watermark = stream.watermark.isoformat(timespec="milliseconds") if stream.watermark else ""
+        table.add_row(
+            stream.stream,
+            str(stream.seen),
+            str(stream.published),
+            str(stream.skipped),
+            watermark,
+            f"[red]{stream.error}[/]" if stream.error else "",
+        )
+    return table
+
+
+def _chosen(pool: ConnectionPool, name: str | None) -> list[Connection]:
+    return [connections.find(pool, name)] if name else connections.active(pool)
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT; the round in hand finishes, then the loop ends."""
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def poll_due(
+    settings: Settings,
+    pool: ConnectionPool,
+    cache: ClientCache,
+    due: list[Connection],
+    stop: threading.Event | None = None,
+) -> list[PollReport]:
+    """One round of each of these connections over a broker opened for the round only."""
+    # Not checked up front: a broker that is down fails each stream with messages to
+    # publish, and that error is recorded on its cursor like any other.
+    broker = make_broker(settings, check=False)
+    reports = []
+    try:
+        for connection in due:
+            if stop is not None and stop.is_set():
+                break
+            reports.append(
+                poll_connection(
+                    settings, pool, broker, connection, cache.for_connection(connection)
+                )
+            )
+    finally:
+        broker.close()
+    return reports
+
+
+def run_forever(
+    settings: Settings,
+    pool: ConnectionPool,
+    cache: ClientCache,
+    console: Console,
+    stop: threading.Event,
+    *,
+    connection_name: str | None,
+    interval_s: float | None,
+) -> None:
+    """Poll each connection when it is due until ``stop`` is set."""
+    next_due: dict[uuid.UUID, float] = {}  # time.monotonic() seconds
+    while not stop.is_set():
+        try:
+            chosen = _chosen(pool, connection_name)
+            now = time.monotonic()
+            due = [c for c in chosen if next_due.get(c.id, now) <= now]
+            for report in poll_due(settings, pool, cache, due, stop):
+                connection = report.connection
+                next_due[connection.id] = time.monotonic() + (
+                    interval_s or connection.poll_interval_s
+                )
+                _print_summary(console, report)
+            wake = min((next_due.get(c.id, now) for c in chosen), default=now + MAX_SLEEP_S)
+        except (psycopg.Error, ServiceUnreachable) as error:
+            console.print(
+                f"[red]PostgreSQL failed during a round ({error}); trying again in"
+                f" {DATABASE_RETRY_S:.0f} s.[/]"
+            )
+            wake = time.monotonic() + DATABASE_RETRY_S
+        stop.wait(min(max(wake - time.monotonic(), 0.0), MAX_SLEEP_S))
+
+
+def _print_summary(console: Console, report: PollReport) -> None:
+    published = ", ".join(f"{s.stream} {s.published}" for s in report.streams if s.published)
+    console.print(f"{report.connection.name}: published {published or 'nothing'}")
+    for stream in report.streams:
+        if stream.error:
+            console.print(f"[red]{report.connection.name} {stream.stream}: {stream.error}[/]")
+
+
+@click.command("poll")
+@click.option("--once", is_flag=True, help="One round of each connection, then exit.")
+@click.option("--connection", "connection_name", default=None, help="Only this connection.")
+@click.option(
+    "--interval-s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds between rounds of a connection (default: its own poll_interval_s).",
+)
+def poll_command(once: bool, connection_name: str | None, interval_s: float | None) -> None:
+    """Publish what changed in Teamleader and Visma; exit 1 after --once if a stream failed."""
+    settings = get_settings()
+    console = Console()
+    pool = open_pool(settings, name="koppel-poll")
+    cache = ClientCache(settings, pool)
+    try:
+        if once:
+            chosen = _chosen(pool, connection_name)
+            if not chosen:
+                console.print("No active connections: create one with koppel connect.")
+                return
+            reports = poll_due(settings, pool, cache, chosen)
+            for report in reports:
+                console.print(report_table(report))
+            if any(report.failed for report in reports):
+                raise SystemExit(1)
+            return
+        with _stop_on_signals() as stop:
+            console.print("koppel poll: running; SIGTERM or Ctrl-C stops after the round in hand")
+            run_forever(
+                settings,
+                pool,
+                cache,
+                console,
+                stop,
+                connection_name=connection_name,
+                interval_s=interval_s,
+            )
+        console.print("koppel poll: stopped")
+    finally:
+        cache.close()
+        pool.close()

@@ -1,0 +1,406 @@
+"""The poller: read what changed in Teamleader and Visma, publish one message per change.
+
+Each connection has five streams, each with its own cursor (``cursors``):
+
+* ``contacts`` / ``companies`` — Teamleader customers → :class:`CustomerChanged`;
+* ``invoices`` — the department's booked invoices (outstanding, matched) → :class:`InvoiceChanged`;
+* ``credit_notes`` — the department's credit notes → :class:`CreditNoteChanged`;
+* ``visma_ledger_items`` — customer ledger items Koppel posted whose remaining amount is not
+  what Koppel last saw → :class:`PaymentObserved`.
+
+The rules that keep a change from being lost (DESIGN.md #4):
+
+1. Query from the watermark minus ``poll_overlap_s`` (the first poll from ``sync_from`` at
+   00:00 UTC); both APIs compare ``>=``, so a document on the watermark is read again.
+2. Publish with publisher confirms, record the messages, and only then move the cursor — to
+   the largest remote timestamp seen, never to our clock. A stream that fails (API or broker)
+   records the error and keeps its watermark; the other streams still run.
+3. The overlap re-reads recent documents every round: a message whose dedupe key is already
+   recorded is skipped, unless it has waited :data:`REPUBLISH_UNFINISHED_AFTER_S` without an
+   outcome (a safety net should a queue ever lose it).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+
+import dramatiq
+import dramatiq.errors
+import pika.exceptions
+from psycopg_pool import ConnectionPool
+
+from clients.errors import ApiError, ReauthorizationNeeded
+from config import Settings
+from config.unreachable import ServiceUnreachable, broker_unreachable
+from contracts.broker import publish
+from contracts.messages import (
+    CreditNoteChanged,
+    CustomerChanged,
+    InvoiceChanged,
+    PaymentObserved,
+    SyncMessage,
+)
+from store import connections, cursors, history, links, messages
+from store.api_clients import ApiClients, ClientCache
+from store.connections import Connection
+
+logger = logging.getLogger(__name__)
+
+#: A message recorded this long ago (seconds) and still without an outcome is published
+#: again when the overlap reads its document once more: a consumer takes seconds, so an
+#: hour-old message with no outcome was most likely lost (a purged queue, a lost broker).
+REPUBLISH_UNFINISHED_AFTER_S = 3600
+
+#: Teamleader invoices Koppel posts: booked ones (a draft has no number and may still change).
+BOOKED_INVOICE_STATUSES = ("outstanding", "matched")
+
+#: The ``links.visma_type`` of a customer ledger item Koppel posted.
+LEDGER_ITEM = "ledger_item"
+
+CONTACTS = "contacts"
+COMPANIES = "companies"
+INVOICES = "invoices"
+CREDIT_NOTES = "credit_notes"
+VISMA_LEDGER_ITEMS = "visma_ledger_items"
+#: Every stream, in the order a round polls them (customers before the documents naming them).
+STREAMS = (CONTACTS, COMPANIES, INVOICES, CREDIT_NOTES, VISMA_LEDGER_ITEMS)
+
+
+@dataclass(frozen=True)
+class StreamReport:
+    """What one stream of one connection did in one round."""
+
+    stream: str
+    #: Documents the query returned (every version read, including the overlap's re-reads).
+    seen: int = 0
+    published: int = 0
+    #: Changes whose message was already recorded (the overlap reads them again).
+    skipped: int = 0
+    #: The cursor after the round (unchanged when the stream failed).
+    watermark: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class PollReport:
+    connection: Connection
+    streams: list[StreamReport] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return any(stream.error for stream in self.streams)
+
+    @property
+    def published(self) -> int:
+        return sum(stream.published for stream in self.streams)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One document a stream's query returned."""
+
+    document_id: str
+    #: Its remote timestamp (``updated_at`` / ``ModifiedUtc``), timezone-aware.
+    modified: datetime
+    #: The message it calls for, or None (e.g. a ledger item Koppel did not post).
+    message: SyncMessage | None
+
+
+#: (clients, pool, connection, since) → every document changed since then.
+Reader = Callable[[ApiClients, ConnectionPool, Connection, datetime], Iterable[Seen]]
+
+
+# -- readers ----------------------------------------------------------------------------------
+def _aware(moment: datetime) -> datetime:
+    """A timestamp the API sent without an offset is UTC (both APIs document UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _customers(kind: str) -> Reader:
+    def read(
+        clients: ApiClients, pool: ConnectionPool, connection: Connection, since: datetime
+    ) -> Iterable[Seen]:
+        listing = clients.teamleader.contacts if kind == "contact" else clients.teamleader.companies
+        for customer in listing(updated_since=since):
+            if customer.updated_at is None:
+                logger.warning("Teamleader %s %s has no updated_at; skipped", kind, customer.id)
+                continue
+            updated_at = _aware(customer.updated_at)
+            yield Seen(
+                customer.id,
+                updated_at,
+                CustomerChanged(
+                    connection_id=connection.id,
+                    kind=kind,  # type: ignore[arg-type]
+                    teamleader_id=customer.id,
+                    updated_at=updated_at,
+                ),
+            )
+
+    return read
+
+
+def _invoices(
+    clients: ApiClients, pool: ConnectionPool, connection: Connection, since: datetime
+) -> Iterable[Seen]:
+    for invoice in clients.teamleader.invoices(
+        updated_since=since,
+        status=BOOKED_INVOICE_STATUSES,
+        department_id=connection.teamleader_department_id,
+    ):
+        if invoice.updated_at is None:
+            logger.warning("Teamleader invoice %s has no updated_at; skipped", invoice.id)
+            continue
+        updated_at = _aware(invoice.updated_at)
+        yield Seen(
+            invoice.id,
+            updated_at,
+            InvoiceChanged(
+                connection_id=connection.id, teamleader_id=invoice.id, updated_at=updated_at
+            ),
+        )
+
+
+def _credit_notes(
+    clients: ApiClients, pool: ConnectionPool, connection: Connection, since: datetime
+) -> Iterable[Seen]:
+    for note in clients.teamleader.credit_notes(
+        updated_since=since, department_id=connection.teamleader_department_id
+    ):
+        if note.updated_at is None:
+            logger.warning("Teamleader credit note %s has no updated_at; skipped", note.id)
+            continue
+        updated_at = _aware(note.updated_at)
+        yield Seen(
+            note.id,
+            updated_at,
+            CreditNoteChanged(
+                connection_id=connection.id, teamleader_id=note.id, updated_at=updated_at
+            ),
+        )
+
+
+def _ledger_items(
+    clients: ApiClients, pool: ConnectionPool, connection: Connection, since: datetime
+) -> Iterable[Seen]:
+    """Every ledger item modified since; a message only for one Koppel posted whose remaining
+    amount is not the one Koppel last saw (the item changes for other reasons too)."""
+    posted = links.known_visma_ids(pool, connection.id, LEDGER_ITEM)
+    for item in clients.visma.ledger_items(modified_since=since):
+        if item.Id is None or item.ModifiedUtc is None:
+            logger.warning("Visma ledger item without Id or ModifiedUtc skipped: %r", item)
+            continue
+        modified = _aware(item.ModifiedUtc)
+        message: SyncMessage | None = None
+        if item.Id.lower() in posted:
+            link = links.by_visma(pool, connection.id, LEDGER_ITEM, item.Id)
+            # No remaining recorded yet counts as different: the consumer compares and records.
+            if link is not None and link.remaining != item.RemainingAmountInvoiceCurrency:
+                message = PaymentObserved(
+                    connection_id=connection.id,
+                    visma_ledger_item_id=item.Id,
+                    remaining_amount=item.RemainingAmountInvoiceCurrency,
+                    currency=item.CurrencyCode,
+                    modified_utc=modified,
+                )
+        yield Seen(item.Id.lower(), modified, message)
+
+
+READERS: dict[str, Reader] = {
+    CONTACTS: _customers("contact"),
+    COMPANIES: _customers("company"),
+    INVOICES: _invoices,
+    CREDIT_NOTES: _credit_notes,
+    VISMA_LEDGER_ITEMS: _ledger_items,
+}
+
+#: What each stream lists, for error messages.
+WHAT = {
+    CONTACTS: "Teamleader contacts",
+    COMPANIES: "Teamleader companies",
+    INVOICES: "Teamleader invoices",
+    CREDIT_NOTES: "Teamleader credit notes",
+    VISMA_LEDGER_ITEMS: "Visma customer ledger items",
+}
+
+
+# -- the rules --------------------------------------------------------------------------------
+def query_start(settings: Settings, connection: Connection, watermark: datetime | None) -> datetime:
+    """Where a stream's query begins: the overlap behind the watermark, or ``sync_from``."""
+    if watermark is None:
+        return datetime.combine(connection.sync_from, time(0), tzinfo=UTC)
+    return watermark - timedelta(seconds=settings.poll_overlap_s)
+
+
+def new_watermark(seen: Sequence[Seen]) -> datetime | None:
+    """The largest remote timestamp seen — held back when the list moved under our paging.
+
+    Both APIs page by offset. A document changed while we page it can move from a page
+    already read to the end (Teamleader sorts customers by ``updated_at``), and then the
+    document after it slides onto that read page and is never returned. Such a move shows as
+    the same id returned twice; the document it hid sorted after the mover's first place, so
+    holding the watermark at the mover's first timestamp makes the next round read it."""
+    if not seen:
+        return None
+    largest = max(s.modified for s in seen)
+    first_seen: dict[str, datetime] = {}
+    for s in seen:
+        if s.document_id in first_seen:
+            largest = min(largest, first_seen[s.document_id])
+        else:
+            first_seen[s.document_id] = s.modified
+    return largest
+
+
+def latest_messages(seen: Sequence[Seen]) -> list[SyncMessage]:
+    """One message per document: the newest version read (a moved document is read twice)."""
+    newest: dict[str, Seen] = {}
+    for s in seen:
+        if s.message is None:
+            continue
+        if s.document_id not in newest or s.modified >= newest[s.document_id].modified:
+            newest[s.document_id] = s
+    return [s.message for s in sorted(newest.values(), key=lambda s: s.modified) if s.message]
+
+
+def already_recorded(pool: ConnectionPool, keys: Sequence[str]) -> set[str]:
+    """Keys to skip: recorded before, except those waiting for an outcome for too long."""
+    if not keys:
+        return set()
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT dedupe_key FROM messages WHERE dedupe_key = ANY(%s)"
+            " AND (outcome IS NOT NULL OR published_at > now() - make_interval(secs => %s))",
+            [list(keys), REPUBLISH_UNFINISHED_AFTER_S],
+        ).fetchall()
+    return {row["dedupe_key"] for row in rows}
+
+
+def _record(pool: ConnectionPool, connection: Connection, sent: Sequence[SyncMessage]) -> None:
+    """Confirmed messages into ``messages`` and each document's history."""
+    messages.record_published(
+        pool,
+        connection.id,
+        [(m.dedupe_key, m.queue, m.document_type, m.document_id, m.version) for m in sent],
+    )
+    for message in sent:
+        history.record(
+            pool,
+            connection.id,
+            message.document_type,
+            message.document_id,
+            "queued",
+            {"queue": message.queue, "version": message.version, "dedupe_key": message.dedupe_key},
+        )
+
+
+def _explain(settings: Settings, connection: Connection, stream: str, error: Exception) -> str:
+    """One sentence for the cursor and the operator: what failed and what happens next."""
+    if isinstance(error, ReauthorizationNeeded):
+        return (
+            f"{error.service.capitalize()} refused the authorisation of connection"
+            f" {connection.name!r} ({error.code or error.status or 'refused'});"
+            " authorise it again with koppel connect."
+        )
+    if isinstance(error, ApiError):
+        return f"Reading {WHAT[stream]} failed: {error}; the next round tries again."
+    if isinstance(error, (dramatiq.errors.BrokerConnectionError, pika.exceptions.AMQPError)):
+        unreachable = broker_unreachable(settings.broker_url, error.__class__.__name__)
+        return f"{unreachable}; the next round publishes these {WHAT[stream]} again."
+    if isinstance(error, ServiceUnreachable):
+        return f"{error}; the next round tries again."
+    return (
+        f"Polling {WHAT[stream]} failed unexpectedly ({type(error).__name__}: {error});"
+        " see the poller's log."
+    )
+
+
+# -- polling ----------------------------------------------------------------------------------
+def poll_stream(
+    settings: Settings,
+    pool: ConnectionPool,
+    broker: dramatiq.Broker,
+    connection: Connection,
+    clients: ApiClients,
+    stream: str,
+) -> StreamReport:
+    """One stream, one round: read, publish (confirmed), record, then move the cursor."""
+    cursor = cursors.get(pool, connection.id, stream)
+    since = query_start(settings, connection, cursor.watermark)
+    seen: list[Seen] = []
+    sent: list[SyncMessage] = []
+    skipped = 0
+    try:
+        seen = list(READERS[stream](clients, pool, connection, since))
+        changes = latest_messages(seen)
+        recorded = already_recorded(pool, [m.dedupe_key for m in changes])
+        skipped = sum(1 for m in changes if m.dedupe_key in recorded)
+        try:
+            for message in changes:
+                if message.dedupe_key not in recorded:
+                    publish(broker, message)
+                    sent.append(message)
+        finally:
+            # What RabbitMQ confirmed is in a queue, even if a later publish failed.
+            _record(pool, connection, sent)
+    except Exception as error:  # a failing stream must not stop the others
+        if not isinstance(error, (ApiError, dramatiq.errors.BrokerConnectionError)):
+            logger.exception("polling %s of %s failed", stream, connection.name)
+        explanation = _explain(settings, connection, stream, error)
+        logger.warning("%s %s: %s", connection.name, stream, explanation)
+        cursors.record_error(pool, connection.id, stream, explanation)
+        return StreamReport(
+            stream,
+            seen=len(seen),
+            published=len(sent),
+            skipped=skipped,
+            watermark=cursor.watermark,
+            error=explanation,
+        )
+    cursors.advance(pool, connection.id, stream, new_watermark(seen))
+    return StreamReport(
+        stream,
+        seen=len(seen),
+        published=len(sent),
+        skipped=skipped,
+        watermark=cursors.get(pool, connection.id, stream).watermark,
+    )
+
+
+def poll_connection(
+    settings: Settings,
+    pool: ConnectionPool,
+    broker: dramatiq.Broker,
+    connection: Connection,
+    clients: ApiClients,
+    streams: Sequence[str] = STREAMS,
+) -> PollReport:
+    """One round of every stream of one connection; a failing stream does not stop the rest."""
+    return PollReport(
+        connection,
+        [poll_stream(settings, pool, broker, connection, clients, stream) for stream in streams],
+    )
+
+
+def poll_all(
+    settings: Settings,
+    pool: ConnectionPool,
+    broker: dramatiq.Broker,
+    cache: ClientCache,
+    *,
+    connection: Connection | str | uuid.UUID | None = None,
+) -> list[PollReport]:
+    """One round of every active connection (or of the one given, by object, name or id)."""
+    if connection is None:
+        chosen = connections.active(pool)
+    elif isinstance(connection, Connection):
+        chosen = [connection]
+    else:
+        chosen = [connections.find(pool, str(connection))]
+    return [
+        poll_connection(settings, pool, broker, each, cache.for_connection(each)) for each in chosen
+    ]
