@@ -22,6 +22,7 @@ from ops.mappings_command import mappings_command
 from ops.migrate_command import check_command, migrate_command
 from ops.poll_command import poll_command
 from ops.sandbox_command import sandbox_command
+from ops.sync_command import sync_command
 from ops.work_command import work_command
 from store.connections import UnknownConnection
 from store.tokens import TokenKeyError
@@ -65,6 +66,7 @@ main.add_command(keygen_command)
 main.add_command(connect_command)
 main.add_command(mappings_command)
 main.add_command(poll_command)
+main.add_command(sync_command)
 main.add_command(work_command)
 
 if __name__ == "__main__":
