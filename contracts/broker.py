@@ -18,6 +18,7 @@ from dramatiq.middleware import CurrentMessage, Middleware, Retries, TimeLimit, 
 
 from config import Settings
 from config.unreachable import broker_unreachable
+from contracts import queues
 from contracts.messages import SyncMessage
 
 
@@ -73,3 +74,16 @@ def publish(broker: dramatiq.Broker, message: SyncMessage) -> None:
             options={},
         )
     )
+
+
+def purge_all(settings: Settings) -> None:
+    """Empty every Koppel queue with its delay and dead-letter queues (the demo and tests
+    start from nothing; never a production step)."""
+    broker = make_broker(settings)
+    try:
+        for queue in queues.ALL:
+            broker.declare_queue(queue, ensure=True)
+            for name in (queue, queues.delay_queue(queue), queues.dead_letter_queue(queue)):
+                broker.channel.queue_purge(name)
+    finally:
+        broker.close()

@@ -71,40 +71,33 @@ class CustomerChanged(SyncMessage):
         return self.updated_at.isoformat()
 
 
-class InvoiceChanged(SyncMessage):
+class _DocumentChanged(SyncMessage):
+    """A Teamleader document, identified by id and versioned by its ``updated_at``."""
+
+    teamleader_id: TeamleaderId
+    updated_at: datetime
+
+    @property
+    def document_id(self) -> str:
+        return self.teamleader_id
+
+    @property
+    def version(self) -> str:
+        return self.updated_at.isoformat()
+
+
+class InvoiceChanged(_DocumentChanged):
     """A booked Teamleader invoice (outstanding or matched) was booked or changed."""
 
     queue: ClassVar[str] = queues.INVOICES
     document_type: ClassVar[str] = "invoice"
 
-    teamleader_id: TeamleaderId
-    updated_at: datetime
 
-    @property
-    def document_id(self) -> str:
-        return self.teamleader_id
-
-    @property
-    def version(self) -> str:
-        return self.updated_at.isoformat()
-
-
-class CreditNoteChanged(SyncMessage):
+class CreditNoteChanged(_DocumentChanged):
     """A Teamleader credit note was booked or changed."""
 
     queue: ClassVar[str] = queues.CREDIT_NOTES
     document_type: ClassVar[str] = "credit_note"
-
-    teamleader_id: TeamleaderId
-    updated_at: datetime
-
-    @property
-    def document_id(self) -> str:
-        return self.teamleader_id
-
-    @property
-    def version(self) -> str:
-        return self.updated_at.isoformat()
 
 
 class PaymentObserved(SyncMessage):

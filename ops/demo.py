@@ -35,7 +35,7 @@ from rich.table import Table
 
 from config import Settings, get_settings
 from contracts import queues
-from contracts.broker import make_broker
+from contracts.broker import purge_all
 from ops.connecting import connect_sandbox
 from ops.sandbox_session import running_sandbox
 from store import links, messages
@@ -66,17 +66,6 @@ def fresh_database(settings: Settings, url: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
     with psycopg.connect(url) as conn:
         migrate(conn)
-
-
-def purge_queues(settings: Settings) -> None:
-    broker = make_broker(settings)
-    try:
-        for queue in queues.ALL:
-            broker.declare_queue(queue, ensure=True)
-            for name in (queue, queues.delay_queue(queue), queues.dead_letter_queue(queue)):
-                broker.channel.queue_purge(name)
-    finally:
-        broker.close()
 
 
 @contextmanager
@@ -326,7 +315,7 @@ def demo_command(seed: int, size: str) -> None:
     settings = get_settings()
     started = time.monotonic()
     fresh_database(base, settings.database_url)
-    purge_queues(settings)
+    purge_all(settings)
     pool = open_pool(settings, name="koppel-demo")
     api = settings.use_sandbox()
     with running_sandbox(api, "--seed", str(seed), "--size", size):

@@ -15,8 +15,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from config import Settings, get_settings
-from contracts import queues
-from contracts.broker import make_broker
+from contracts.broker import purge_all
 from ops.connecting import Connected, connect_sandbox
 from store.db import close_shared_pools, open_pool
 from store.migrate import migrate
@@ -126,20 +125,9 @@ def pool(settings: Settings) -> Iterator[ConnectionPool]:
     pool = open_pool(settings, name="koppel-test")
     with pool.connection() as conn:
         conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
-    purge_queues(settings)
+    purge_all(settings)
     yield pool
     pool.close()
-
-
-def purge_queues(settings: Settings) -> None:
-    broker = make_broker(settings)
-    try:
-        for queue in queues.ALL:
-            broker.declare_queue(queue, ensure=True)
-            for name in (queue, queues.delay_queue(queue), queues.dead_letter_queue(queue)):
-                broker.channel.queue_purge(name)
-    finally:
-        broker.close()
 
 
 def generated(seed: int = 7, size: str = "small") -> dict[str, Any]:
