@@ -20,7 +20,7 @@ import consumers.app  # noqa: F401  (sets the broker the actors bind to)
 from clients.errors import RateLimited
 from consumers.errors import NotYetPossible, PermanentFailure, as_permanent
 from consumers.runtime import Runtime, runtime
-from contracts.messages import SyncMessage, parse
+from contracts.messages import MalformedMessage, SyncMessage, parse
 from store import connections, failures, history, messages
 from store.api_clients import ApiClients
 from store.connections import Connection
@@ -74,8 +74,8 @@ def sync_actor(queue: str, handler: Handler[Any], **options: Any) -> dramatiq.Ac
 def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
     try:
         message = parse(queue, payload)
-    except Exception as error:
-        raise _permanent_or_none(error) or error from error
+    except MalformedMessage as malformed:
+        raise PermanentFailure("MalformedMessage", malformed.reason) from malformed
     rt = runtime()
     if messages.outcome_of(rt.pool, message.dedupe_key) not in (None, "failed"):
         logger.debug("skipping %s: this version was handled already", message.dedupe_key)
@@ -99,15 +99,11 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
         )
         raise
     except Exception as error:
-        permanent = _permanent_or_none(error)
+        permanent = as_permanent(error)
         if permanent is not None:
             raise permanent from error
         raise
     _finish(rt, message, outcome)
-
-
-def _permanent_or_none(error: BaseException) -> PermanentFailure | None:
-    return as_permanent(error)
 
 
 def _finish(rt: Runtime, message: SyncMessage, outcome: Outcome) -> None:
