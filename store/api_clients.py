@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from psycopg_pool import ConnectionPool
 
@@ -36,12 +38,19 @@ def settings_for(settings: Settings, connection: Connection) -> Settings:
     return settings.use_sandbox() if connection.sandbox else settings
 
 
+#: httpx event hooks per service ("teamleader", "visma"): how tests watch every exchange.
+ServiceHooks = Mapping[str, Mapping[str, list[Callable[..., Any]]]]
+
+
 class ClientCache:
     """One pair of clients per connection for the life of a process (they are thread-safe)."""
 
-    def __init__(self, settings: Settings, pool: ConnectionPool) -> None:
+    def __init__(
+        self, settings: Settings, pool: ConnectionPool, *, event_hooks: ServiceHooks | None = None
+    ) -> None:
         self._settings = settings
         self._pool = pool
+        self._hooks = event_hooks or {}
         self._lock = threading.Lock()
         self._clients: dict[uuid.UUID, ApiClients] = {}
         self._teamleader_limiter = teamleader_limiter(settings)
@@ -65,12 +74,14 @@ class ClientCache:
                 PgTokenStore(self._pool, connection.id, "teamleader", key),
                 str(connection.id),
                 limiter=self._teamleader_limiter,
+                event_hooks=self._hooks.get("teamleader"),
             ),
             visma=VismaClient.from_settings(
                 settings,
                 PgTokenStore(self._pool, connection.id, "visma", key),
                 connection_id=str(connection.id),
                 limiter=self._visma_limiter,
+                event_hooks=self._hooks.get("visma"),
             ),
         )
 

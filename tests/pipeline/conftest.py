@@ -10,16 +10,20 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
+import httpx
 import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
 from config import Settings, get_settings
+from consumers.runtime import Runtime, reset_runtime, use_runtime
 from contracts.broker import purge_all
 from ops.connecting import Connected, connect_sandbox
-from store.db import close_shared_pools, open_pool
+from store.api_clients import ClientCache
+from store.db import close_shared_pools, open_pool, shared_pool
 from store.migrate import migrate
 from tests.conftest import ROOT, Sandbox
+from tests.spec_check import SpecChecker
 
 #: Each pytest session has its own database and RabbitMQ virtual host, so sessions that run
 #: at the same time (several engineers, CI) cannot purge or truncate each other's work.
@@ -97,8 +101,6 @@ def koppel_env(
     database_url: str, broker_url: str, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[dict[str, str]]:
     """This process's settings point at the session's database, virtual host and simulators."""
-    from consumers.runtime import reset_runtime
-
     env = pipeline_env(database_url, sandbox, broker_url)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -144,6 +146,41 @@ def connected(pool: ConnectionPool, settings: Settings, sandbox: Sandbox) -> Con
     return connect_sandbox(
         settings, pool, name="test", sync_from=date.today() - timedelta(days=800)
     )
+
+
+class SpecCheckedClients(ClientCache):
+    """The consumers' clients, every exchange checked against ``../shared/specs/``, and the
+    Visma requests they sent recorded as (method, path)."""
+
+    def __init__(
+        self, settings: Settings, pool: ConnectionPool, teamleader: SpecChecker, visma: SpecChecker
+    ) -> None:
+        visma_hooks = visma.hooks()
+        visma_hooks["request"] = [*visma_hooks.get("request", []), self._record]
+        super().__init__(
+            settings, pool, event_hooks={"teamleader": teamleader.hooks(), "visma": visma_hooks}
+        )
+        self.visma_requests: list[tuple[str, str]] = []
+
+    def _record(self, request: httpx.Request) -> None:
+        self.visma_requests.append((request.method, request.url.path))
+
+
+@pytest.fixture
+def checked_runtime(
+    settings: Settings,
+    pool: ConnectionPool,
+    teamleader_spec: SpecChecker,
+    visma_spec: SpecChecker,
+) -> Iterator[Runtime]:
+    """The runtime in-process consumers use, its clients spec-checked."""
+    shared = shared_pool(settings, name="koppel-consumer")
+    runtime = Runtime(
+        settings, shared, SpecCheckedClients(settings, shared, teamleader_spec, visma_spec)
+    )
+    use_runtime(runtime)
+    yield runtime
+    reset_runtime()
 
 
 def start_worker(

@@ -16,10 +16,8 @@ import httpx
 import pytest
 from psycopg_pool import ConnectionPool
 
-import consumers.runtime as consumer_runtime
 from clients.visma import VismaClient
 from clients.visma.models import Customer as VismaCustomer
-from config import Settings
 from consumers.base import Job
 from consumers.customer_sync import ensure_customer, write_key
 from consumers.runtime import Runtime
@@ -28,11 +26,8 @@ from contracts.messages import CustomerChanged
 from ops.connecting import Connected
 from sandbox.visma.company import terms_of_payment_id
 from store import history, links
-from store.api_clients import ApiClients, ClientCache
-from store.connections import Connection
-from store.db import shared_pool
 from tests.conftest import Sandbox
-from tests.pipeline.conftest import generated
+from tests.pipeline.conftest import SpecCheckedClients, generated
 from tests.pipeline.support import consumers_running, outcome, send, wait_settled
 from tests.spec_check import SpecChecker
 from tests.visma import support as visma_support
@@ -40,51 +35,6 @@ from translation.customers import reference_for
 
 VALID_NL_VAT = "NL123456782B01"  # passes the old mod-11 rule
 INVALID_NL_VAT = "NL123456789B02"  # the check digits do not match
-
-
-class SpecCheckedClients(ClientCache):
-    """The runtime's clients, with every exchange checked against the descriptions."""
-
-    def __init__(
-        self, settings: Settings, pool: ConnectionPool, teamleader: SpecChecker, visma: SpecChecker
-    ) -> None:
-        super().__init__(settings, pool)
-        self.checkers = {"teamleader": teamleader, "visma": visma}
-        #: (method, path) of every request the consumers sent to Visma.
-        self.visma_requests: list[tuple[str, str]] = []
-
-    def for_connection(self, connection: Connection) -> ApiClients:
-        clients = super().for_connection(connection)
-        clients.teamleader.session.http.event_hooks = self.checkers["teamleader"].hooks()
-        visma_hooks = self.checkers["visma"].hooks()
-        visma_hooks["request"] = [self._record]
-        clients.visma.session.http.event_hooks = visma_hooks
-        return clients
-
-    def _record(self, request: httpx.Request) -> None:
-        self.visma_requests.append((request.method, request.url.path))
-
-    def visma_writes(self, method: str) -> int:
-        """How many ``method`` requests went to ``/v2/customers`` (retries included)."""
-        return sum(1 for m, path in self.visma_requests if m == method and "/customers" in path)
-
-
-@pytest.fixture
-def checked_runtime(
-    settings: Settings,
-    pool: ConnectionPool,
-    teamleader_spec: SpecChecker,
-    visma_spec: SpecChecker,
-) -> Iterator[Runtime]:
-    """The consumers' runtime (worker threads share it), its clients spec-checked."""
-    shared = shared_pool(settings, name="koppel-consumer")
-    rt = Runtime(
-        settings, shared, SpecCheckedClients(settings, shared, teamleader_spec, visma_spec)
-    )
-    consumer_runtime.reset_runtime()
-    consumer_runtime._runtime = rt
-    yield rt
-    consumer_runtime.reset_runtime()
 
 
 @pytest.fixture
@@ -146,8 +96,11 @@ def generated_company(predicate: Any) -> dict[str, Any]:
 
 
 def visma_writes(rt: Runtime, method: str) -> int:
+    """How many ``method`` requests the consumers sent to ``/v2/customers`` (retries too)."""
     assert isinstance(rt.clients, SpecCheckedClients)
-    return rt.clients.visma_writes(method)
+    return sum(
+        1 for m, path in rt.clients.visma_requests if m == method and "/customers" in path
+    )
 
 
 def failures_of(pool: ConnectionPool, queue: str) -> list[dict[str, Any]]:

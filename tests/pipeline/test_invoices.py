@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import pytest
 from psycopg_pool import ConnectionPool
 
 from contracts import queues
@@ -21,6 +22,8 @@ from tests.conftest import Sandbox
 from tests.pipeline.conftest import generated, start_worker
 from tests.pipeline.support import consumers_running, outcome, send, wait_settled
 
+#: The consumers in this process talk through spec-checked clients.
+pytestmark = pytest.mark.usefixtures("checked_runtime")
 
 def summary(sandbox: Sandbox) -> dict[str, Any]:
     return httpx.get(f"{sandbox.visma_url}/_sandbox/summary", timeout=10).json()

@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 
 import httpx
+import pytest
 from psycopg_pool import ConnectionPool
 
 from clients.teamleader.models import Invoice
@@ -18,6 +19,9 @@ from store.api_clients import ClientCache
 from tests.conftest import Sandbox
 from tests.pipeline.support import consumers_running, outcome, send, wait_settled
 from tests.pipeline.test_invoices import booked, changed
+
+#: The consumers in this process talk through spec-checked clients.
+pytestmark = pytest.mark.usefixtures("checked_runtime")
 
 
 def pay_in_visma(sandbox: Sandbox, item_id: str, amount: Decimal) -> dict[str, object]:
