@@ -39,6 +39,7 @@ from contracts.broker import purge_all
 from ops.connecting import connect_sandbox
 from ops.sandbox_session import running_sandbox
 from store import links, messages
+from store.api_clients import ClientCache
 from store.connections import Connection
 from store.db import check_reachable, open_pool
 from store.migrate import migrate
@@ -183,13 +184,13 @@ def life_goes_on(
             )
         )
         # A new invoice is booked today for that customer.
-        rates = httpx.post(
-            f"{teamleader}/taxRates.list",
-            json={"filter": {"department_id": connection.teamleader_department_id}},
-            headers=_bearer(pool, connection, settings),
-            timeout=10,
-        ).json()["data"]
-        high = next(r for r in rates if Decimal(str(r["rate"])) == Decimal("0.21"))
+        cache = ClientCache(settings, pool)
+        try:
+            teamleader_client = cache.for_connection(connection).teamleader
+            rates = teamleader_client.tax_rates(connection.teamleader_department_id)
+        finally:
+            cache.close()
+        high = next(r for r in rates if r.rate == Decimal("0.21"))
         controls.append(
             (
                 "invoices",
@@ -202,7 +203,7 @@ def life_goes_on(
                             "quantity": "3",
                             "description": "Adviesuren november",
                             "unit_price": "125.00",
-                            "tax_rate_id": high["id"],
+                            "tax_rate_id": high.id,
                         }
                     ],
                     "book_on": today,
@@ -243,13 +244,6 @@ def life_goes_on(
         ).raise_for_status()
         activity.customers_fixed += 1
     return activity
-
-
-def _bearer(pool: ConnectionPool, connection: Connection, settings: Settings) -> dict[str, str]:
-    from store.tokens import PgTokenStore
-
-    store = PgTokenStore(pool, connection.id, "teamleader", settings.token_key.get_secret_value())
-    return {"Authorization": f"Bearer {store.load().access_token}"}
 
 
 def report(

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from typing import Literal
 
 import dramatiq
 import dramatiq.errors
@@ -34,6 +35,7 @@ import pika.exceptions
 from psycopg_pool import ConnectionPool
 
 from clients.errors import ApiError, ReauthorizationNeeded
+from clients.teamleader.models import Customer, Document
 from config import Settings
 from config.unreachable import ServiceUnreachable, broker_unreachable
 from contracts.broker import publish
@@ -120,26 +122,32 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _customers(kind: str) -> Reader:
+def _changes(
+    listing: Iterable[Customer | Document],
+    what: str,
+    message: Callable[[str, datetime], SyncMessage],
+) -> Iterator[Seen]:
+    """Every Teamleader object of ``listing`` as a change with its message."""
+    for item in listing:
+        if item.updated_at is None:
+            logger.warning("Teamleader %s %s has no updated_at; skipped", what, item.id)
+            continue
+        updated_at = _aware(item.updated_at)
+        yield Seen(item.id, updated_at, message(item.id, updated_at))
+
+
+def _customers(kind: Literal["contact", "company"]) -> Reader:
     def read(
         clients: ApiClients, pool: ConnectionPool, connection: Connection, since: datetime
     ) -> Iterable[Seen]:
         listing = clients.teamleader.contacts if kind == "contact" else clients.teamleader.companies
-        for customer in listing(updated_since=since):
-            if customer.updated_at is None:
-                logger.warning("Teamleader %s %s has no updated_at; skipped", kind, customer.id)
-                continue
-            updated_at = _aware(customer.updated_at)
-            yield Seen(
-                customer.id,
-                updated_at,
-                CustomerChanged(
-                    connection_id=connection.id,
-                    kind=kind,  # type: ignore[arg-type]
-                    teamleader_id=customer.id,
-                    updated_at=updated_at,
-                ),
-            )
+        return _changes(
+            listing(updated_since=since),
+            kind,
+            lambda id_, at: CustomerChanged(
+                connection_id=connection.id, kind=kind, teamleader_id=id_, updated_at=at
+            ),
+        )
 
     return read
 
@@ -147,41 +155,33 @@ def _customers(kind: str) -> Reader:
 def _invoices(
     clients: ApiClients, pool: ConnectionPool, connection: Connection, since: datetime
 ) -> Iterable[Seen]:
-    for invoice in clients.teamleader.invoices(
+    listing = clients.teamleader.invoices(
         updated_since=since,
         status=BOOKED_INVOICE_STATUSES,
         department_id=connection.teamleader_department_id,
-    ):
-        if invoice.updated_at is None:
-            logger.warning("Teamleader invoice %s has no updated_at; skipped", invoice.id)
-            continue
-        updated_at = _aware(invoice.updated_at)
-        yield Seen(
-            invoice.id,
-            updated_at,
-            InvoiceChanged(
-                connection_id=connection.id, teamleader_id=invoice.id, updated_at=updated_at
-            ),
-        )
+    )
+    return _changes(
+        listing,
+        "invoice",
+        lambda id_, at: InvoiceChanged(
+            connection_id=connection.id, teamleader_id=id_, updated_at=at
+        ),
+    )
 
 
 def _credit_notes(
     clients: ApiClients, pool: ConnectionPool, connection: Connection, since: datetime
 ) -> Iterable[Seen]:
-    for note in clients.teamleader.credit_notes(
+    listing = clients.teamleader.credit_notes(
         updated_since=since, department_id=connection.teamleader_department_id
-    ):
-        if note.updated_at is None:
-            logger.warning("Teamleader credit note %s has no updated_at; skipped", note.id)
-            continue
-        updated_at = _aware(note.updated_at)
-        yield Seen(
-            note.id,
-            updated_at,
-            CreditNoteChanged(
-                connection_id=connection.id, teamleader_id=note.id, updated_at=updated_at
-            ),
-        )
+    )
+    return _changes(
+        listing,
+        "credit note",
+        lambda id_, at: CreditNoteChanged(
+            connection_id=connection.id, teamleader_id=id_, updated_at=at
+        ),
+    )
 
 
 def _ledger_items(
