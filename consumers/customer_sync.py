@@ -118,7 +118,7 @@ def _read(job: Job, kind: str, teamleader_id: str) -> Contact | Company:
 
 
 def _customer_link(link: Link | None) -> Link | None:
-    return link if link is not None and link.visma_type == "customer" else None
+    return link if link is not None and link.visma_type == links.CUSTOMER else None
 
 
 def _still_current(
@@ -349,7 +349,7 @@ def _save_link(
         Link(
             teamleader_type=kind,
             teamleader_id=teamleader_id,
-            visma_type="customer",
+            visma_type=links.CUSTOMER,
             visma_id=visma_id,
             visma_number=visma_number,
             fingerprint=mark,

@@ -25,7 +25,7 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
     connection = job.connection
     item_id = message.visma_ledger_item_id.lower()
     with document_lock(pool, f"payment:{connection.id}:{item_id}") as conn:
-        link = links.by_visma(conn, connection.id, "ledger_item", item_id)
+        link = links.by_visma(conn, connection.id, links.LEDGER_ITEM, item_id)
         if link is None or link.teamleader_type != "invoice":
             return Outcome("skipped", "not an invoice Koppel posted")
         item = job.clients.visma.ledger_item(item_id)
@@ -37,7 +37,7 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
         due = invoice.total.due.amount if invoice.total.due else invoice.total.payable.amount
         amount = min(last_seen - remaining, due - remaining)
         if invoice.paid or amount <= 0:
-            links.set_remaining(conn, connection.id, "ledger_item", item_id, remaining)
+            links.set_remaining(conn, connection.id, links.LEDGER_ITEM, item_id, remaining)
             return Outcome(
                 "skipped",
                 f"Teamleader already shows invoice {invoice.invoice_number} as paid"
@@ -73,7 +73,7 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
             lookup=lookup,
             create=create,
         )
-        links.set_remaining(conn, connection.id, "ledger_item", item_id, remaining)
+        links.set_remaining(conn, connection.id, links.LEDGER_ITEM, item_id, remaining)
     # The invoice's own timeline shows its payments too (``koppel history``).
     history.record(
         pool,

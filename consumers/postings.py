@@ -97,7 +97,7 @@ def post_document(
             Link(
                 teamleader_type=document_type,
                 teamleader_id=document.id,
-                visma_type="ledger_item",
+                visma_type=links.LEDGER_ITEM,
                 visma_id=result.remote_id,
                 visma_number=str(posting.InvoiceNumber),
                 fingerprint=print_,

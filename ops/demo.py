@@ -18,12 +18,14 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import click
@@ -31,14 +33,15 @@ import httpx
 import psycopg
 from psycopg_pool import ConnectionPool
 from rich.console import Console
-from rich.table import Table
 
 from config import Settings, get_settings
 from contracts import queues
 from contracts.broker import purge_all
 from ops.connecting import connect_sandbox
+from ops.outcome_table import outcome_table
 from ops.sandbox_session import running_sandbox
-from store import links, messages
+from producers.poller import STREAMS
+from store import cursors, failures, links, messages
 from store.api_clients import ClientCache
 from store.connections import Connection
 from store.db import check_reachable, open_pool
@@ -49,7 +52,6 @@ from store.tokens import new_key
 DEMO_POLL_INTERVAL_S = 2
 #: Give up waiting for the pipeline to settle after this long (seconds).
 SETTLE_TIMEOUT_S = 240.0
-STREAMS = ("contacts", "companies", "invoices", "credit_notes", "visma_ledger_items")
 
 
 def demo_database_url(settings: Settings) -> str:
@@ -70,18 +72,24 @@ def fresh_database(settings: Settings, url: str) -> None:
 
 
 @contextmanager
-def processes(commands: list[list[str]], env: dict[str, str]) -> Iterator[None]:
-    """Run Koppel processes for the length of the block; stop them with SIGTERM after."""
-    started = [
-        subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", *command],
-            env=env,
-            start_new_session=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for command in commands
-    ]
+def processes(
+    commands: list[list[str]], env: dict[str, str], log_folder: Path
+) -> Iterator[None]:
+    """Run Koppel processes for the length of the block, each writing its output to
+    ``log_folder/<command>.log``; stop them with SIGTERM after."""
+    started = []
+    for command in commands:
+        log = log_folder / ("-".join(part.strip("-") for part in command) + ".log")
+        with log.open("wb") as output:
+            started.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "ops.cli", *command],
+                    env=env,
+                    start_new_session=True,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                )
+            )
     try:
         yield
     finally:
@@ -95,28 +103,28 @@ def processes(commands: list[list[str]], env: dict[str, str]) -> Iterator[None]:
                 os.killpg(process.pid, signal.SIGKILL)
 
 
-def wait_settled(pool: ConnectionPool, connection: Connection, since: float) -> None:
-    """Until every stream was polled after ``since`` (a UNIX time) twice over and every
-    message it published has an outcome."""
+def wait_settled(pool: ConnectionPool, connection: Connection, log_folder: Path) -> None:
+    """Until every stream was polled twice over since now and every message it published
+    has an outcome."""
+    since = datetime.now(UTC)
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     quiet_rounds = 0
     while quiet_rounds < 2:
         if time.monotonic() > deadline:
             raise click.ClickException(
                 f"the pipeline did not settle within {SETTLE_TIMEOUT_S:.0f} s "
-                f"({messages.waiting(pool, connection.id)} messages waiting)"
+                f"({messages.waiting(pool, [connection.id])} messages waiting); "
+                f"the processes' output is in {log_folder}"
             )
         time.sleep(DEMO_POLL_INTERVAL_S)
-        with pool.connection() as conn:
-            row = conn.execute(
-                "SELECT count(*) AS polled FROM cursors WHERE connection_id = %s"
-                " AND last_success_at > to_timestamp(%s)",
-                [connection.id, since],
-            ).fetchone()
-        polled = row is not None and row["polled"] == len(STREAMS)
-        if polled and messages.waiting(pool, connection.id) == 0:
+        polled = {
+            cursor.stream
+            for cursor in cursors.all_for(pool, connection.id)
+            if cursor.last_success_at and cursor.last_success_at > since
+        }
+        if polled >= set(STREAMS) and messages.waiting(pool, [connection.id]) == 0:
             quiet_rounds += 1
-            since = time.time()
+            since = datetime.now(UTC)
         else:
             quiet_rounds = 0
 
@@ -223,14 +231,15 @@ def life_goes_on(
         httpx.post(f"{teamleader}/_sandbox/{path}", json=body, timeout=10).raise_for_status()
         activity.teamleader_changes += 1
     # The bookkeeper reads what Koppel reported and completes the customers it refused.
-    with pool.connection() as conn:
-        refused = conn.execute(
-            "SELECT document_id FROM failures WHERE connection_id = %s AND status = 'open'"
-            " AND error_class = 'CustomerNotAcceptable' AND reason LIKE '%%postal code%%'",
-            [connection.id],
-        ).fetchall()
-    for row in refused:
-        kind, teamleader_id = str(row["document_id"]).split(":", 1)
+    refused = [
+        failure
+        for failure in failures.listing(
+            pool, connection_id=connection.id, statuses=("open",), reason="postal code"
+        )
+        if failure.error_class == "CustomerNotAcceptable" and failure.document_id
+    ]
+    for failure in refused:
+        kind, teamleader_id = str(failure.document_id).split(":", 1)
         address = {
             "line_1": "Damrak 1",
             "postal_code": "1012 LG",
@@ -246,47 +255,44 @@ def life_goes_on(
     return activity
 
 
+@dataclass(frozen=True)
+class Result:
+    invoices: int
+    credit_notes: int
+    customers: int
+    payments: int
+    duplicates: int
+    failed: int
+
+    @property
+    def line(self) -> str:
+        return (
+            f"demo: {self.invoices} invoices, {self.credit_notes} credit notes, "
+            f"{self.customers} customers, {self.payments} payments synced; "
+            f"{self.duplicates} duplicates; {self.failed} failed"
+        )
+
+
 def report(
     pool: ConnectionPool, connection: Connection, visma_summary: dict[str, Any], console: Console
-) -> str:
+) -> Result:
     counts = messages.document_outcomes(pool, connection.id)
-    table = Table(title="Koppel demo: messages per document type and how they ended")
-    columns = ("seen", "posted", "updated", "unchanged", "skipped", "attention", "failed")
-    table.add_column("documents")
-    for column in columns:
-        table.add_column(column, justify="right")
-    names = {
-        "customer": "customers",
-        "invoice": "invoices",
-        "credit_note": "credit notes",
-        "payment": "payments",
-    }
-    for kind, label in names.items():
-        row = counts.get(kind, {})
-        table.add_row(label, *(str(row.get(column, 0)) for column in columns))
-    console.print(table)
-    with pool.connection() as conn:
-        attention = conn.execute(
-            "SELECT reason FROM failures WHERE connection_id = %s AND status = 'attention'",
-            [connection.id],
-        ).fetchall()
-    for row in attention:
-        console.print(f"[yellow]needs attention:[/] {row['reason']}")
-    linked = links.counts(pool, connection.id)
+    title = "Koppel demo: messages per document type and how they ended"
+    console.print(outcome_table(counts, title))
+    for failure in failures.listing(pool, connection_id=connection.id, statuses=("attention",)):
+        console.print(f"[yellow]needs attention:[/] {failure.reason}")
     # What still needs fixing: a failure whose document later succeeded is resolved.
-    with pool.connection() as conn:
-        still_open = conn.execute(
-            "SELECT reason FROM failures WHERE connection_id = %s AND status = 'open'",
-            [connection.id],
-        ).fetchall()
-    for row in still_open:
-        console.print(f"[red]failed:[/] {row['reason']}")
-    failed = len(still_open)
-    payments = counts.get("payment", {}).get("posted", 0)
-    return (
-        f"demo: {linked.get('invoice', 0)} invoices, {linked.get('credit_note', 0)} credit notes, "
-        f"{linked.get('contact', 0) + linked.get('company', 0)} customers, {payments} payments "
-        f"synced; {visma_summary['duplicate_ledger_items']} duplicates; {failed} failed"
+    still_open = failures.listing(pool, connection_id=connection.id, statuses=("open",))
+    for failure in still_open:
+        console.print(f"[red]failed:[/] {failure.reason}")
+    linked = links.counts(pool, connection.id)
+    return Result(
+        invoices=linked.get("invoice", 0),
+        credit_notes=linked.get("credit_note", 0),
+        customers=linked.get("contact", 0) + linked.get("company", 0),
+        payments=counts.get("payment", {}).get("posted", 0),
+        duplicates=int(visma_summary["duplicate_ledger_items"]),
+        failed=len(still_open),
     )
 
 
@@ -328,9 +334,10 @@ def demo_command(seed: int, size: str) -> None:
         )
         workers = [["work", "--queues", queue, "--threads", "4"] for queue in queues.ALL]
         poller = ["poll", "--interval-s", str(DEMO_POLL_INTERVAL_S)]
-        with processes([*workers, poller], env):
+        log_folder = Path(tempfile.mkdtemp(prefix="koppel-demo-"))
+        with processes([*workers, poller], env, log_folder):
             console.print("first sync: the poller and 4 consumer processes are running…")
-            wait_settled(pool, connection, time.time())
+            wait_settled(pool, connection, log_folder)
             activity = life_goes_on(settings, pool, connection)
             console.print(
                 f"meanwhile: {activity.payments_full} invoices paid in full and "
@@ -338,13 +345,13 @@ def demo_command(seed: int, size: str) -> None:
                 f"{activity.teamleader_changes} changes in Teamleader; the bookkeeper completed "
                 f"{activity.customers_fixed} customer(s) Koppel had refused…"
             )
-            wait_settled(pool, connection, time.time())
+            wait_settled(pool, connection, log_folder)
         visma_summary = httpx.get(
             f"http://{api.sandbox_host}:{api.sandbox_visma_port}/_sandbox/summary", timeout=10
         ).json()
-        line = report(pool, connection, visma_summary, console)
+        result = report(pool, connection, visma_summary, console)
     pool.close()
-    console.print(f"took {time.monotonic() - started:.0f} s")
-    console.print(line)
-    if "; 0 failed" not in line or " 0 duplicates" not in line:
+    console.print(f"took {time.monotonic() - started:.0f} s; process logs in {log_folder}")
+    console.print(result.line)
+    if result.failed or result.duplicates:
         sys.exit(1)

@@ -9,6 +9,7 @@ guessing a bookkeeping treatment.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
@@ -20,31 +21,30 @@ from clients.visma.models import Account, VatCode
 from store import mappings
 from store.mappings import VatRow
 
-#: Words in a 0 % tax rate's description (Dutch, Flemish, French, English) → words in the
-#: Visma VAT code's description that mean the same treatment.
-ZERO_RATE_KINDS: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("verlegd", "medecontractant", "cocontractant", "reverse"), ("verlegd", "reverse")),
-    # Export before intra-EU: "buiten de EU" also contains "EU".
-    (("export", "uitvoer", "buiten de eu"), ("uitvoer", "export", "buiten de eu")),
+#: Per treatment of a 0 % rate: (pattern for a Teamleader tax rate's description, pattern
+#: for a Visma VAT code's description). Whole words only: "icl" must not match "article".
+ZERO_RATE_KINDS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = (
     (
-        ("icl", "icp", "intracommunautair", "intracommunautaire", "intra", " eu"),
-        ("binnen de eu", "icp", "intra", " eu"),
+        re.compile(r"\b(verlegd|medecontractant|cocontractant|reverse)\b"),
+        re.compile(r"\b(verlegd|reverse)\b"),
+    ),
+    # Export before intra-EU: "buiten de EU" also names the EU.
+    (
+        re.compile(r"\b(export|uitvoer|buiten de eu)\b"),
+        re.compile(r"\b(export|uitvoer|buiten de eu)\b"),
+    ),
+    (
+        re.compile(r"\b(icl|icp|intracommunautaire?|intra-?eu|eu)\b"),
+        re.compile(r"\b(binnen de eu|icp|intracommunautaire?|intra-?eu)\b"),
     ),
 )
 
 
-def _zero_kind(text: str) -> int | None:
-    lowered = f" {text.lower()}"
-    for index, (teamleader_words, _visma_words) in enumerate(ZERO_RATE_KINDS):
-        if any(word in lowered for word in teamleader_words):
-            return index
-    return None
-
-
-def _visma_zero_kind(code: VatCode) -> int | None:
-    lowered = f" {(code.Description or '').lower()}"
-    for index, (_teamleader_words, visma_words) in enumerate(ZERO_RATE_KINDS):
-        if any(word in lowered for word in visma_words):
+def _zero_kind(description: str | None, side: int) -> int | None:
+    """Which treatment a description names; ``side`` 0 reads Teamleader's, 1 Visma's."""
+    text = (description or "").lower()
+    for index, patterns in enumerate(ZERO_RATE_KINDS):
+        if patterns[side].search(text):
             return index
     return None
 
@@ -90,8 +90,8 @@ def _pick_code(
     ]
     if percent != 0:
         return same_rate[0] if same_rate else None
-    kind = _zero_kind(rate.description or "")
-    matching = [c for c in same_rate if _visma_zero_kind(c) == kind]
+    kind = _zero_kind(rate.description, 0)
+    matching = [c for c in same_rate if _zero_kind(c.Description, 1) == kind]
     return matching[0] if matching else None
 
 

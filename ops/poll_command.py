@@ -63,7 +63,8 @@ def report_table(report: PollReport) -> Table:
     return table
 
 
-def _chosen(pool: ConnectionPool, name: str | None) -> list[Connection]:
+def connections_named(pool: ConnectionPool, name: str | None) -> list[Connection]:
+    """The named connection, or every active one."""
     return [connections.find(pool, name)] if name else connections.active(pool)
 
 
@@ -123,7 +124,7 @@ def run_forever(
     next_due: dict[uuid.UUID, float] = {}  # time.monotonic() seconds
     while not stop.is_set():
         try:
-            chosen = _chosen(pool, connection_name)
+            chosen = connections_named(pool, connection_name)
             now = time.monotonic()
             due = [c for c in chosen if next_due.get(c.id, now) <= now]
             for report in poll_due(settings, pool, cache, due, stop):
@@ -167,7 +168,7 @@ def poll_command(once: bool, connection_name: str | None, interval_s: float | No
     cache = ClientCache(settings, pool)
     try:
         if once:
-            chosen = _chosen(pool, connection_name)
+            chosen = connections_named(pool, connection_name)
             if not chosen:
                 console.print("No active connections: create one with koppel connect.")
                 return

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import UTC, datetime
 
 import click
 import dramatiq
 from rich.console import Console
-from rich.table import Table
 
 from config import get_settings
-from contracts.broker import make_broker
-from store import connections, messages
+from ops.outcome_table import outcome_table
+from ops.poll_command import connections_named, poll_due
+from store import failures, messages
 from store.api_clients import ClientCache
 from store.db import open_pool
 
@@ -24,18 +25,21 @@ SETTLE_TIMEOUT_S = 600.0
 @click.command("sync")
 @click.option("--once", is_flag=True, required=True, help="One poll, then drain the queues.")
 @click.option("--connection", "connection_name", default=None, help="Only this connection.")
-@click.option("--threads", type=int, default=None, help="Worker threads (KOPPEL_WORKER_THREADS).")
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker threads (KOPPEL_WORKER_THREADS).",
+)
 def sync_command(once: bool, connection_name: str | None, threads: int | None) -> None:
     """Poll every connection once and process what it found; exit 1 if anything failed."""
     from consumers.all import load
     from consumers.app import broker as consumer_broker
-    from producers.poller import poll_all
 
     settings = get_settings()
     console = Console()
     pool = open_pool(settings, name="koppel-sync")
-    chosen = connections.find(pool, connection_name) if connection_name else None
-    publisher = make_broker(settings)
+    chosen = connections_named(pool, connection_name)
     cache = ClientCache(settings, pool)
     names = load()
     worker = dramatiq.Worker(
@@ -44,32 +48,35 @@ def sync_command(once: bool, connection_name: str | None, threads: int | None) -
         worker_threads=threads or settings.worker_threads,
         worker_timeout=100,
     )
+    started = datetime.now(UTC)
     worker.start()
     try:
-        reports = poll_all(settings, pool, publisher, cache, connection=chosen)
+        reports = poll_due(settings, pool, cache, chosen)
+        # Only what this round published: older leftovers must not keep it waiting.
+        ids = [connection.id for connection in chosen]
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while messages.waiting(pool, chosen.id if chosen else None) > 0:
+        while messages.waiting(pool, ids, since=started) > 0:
             if time.monotonic() > deadline:
                 raise click.ClickException("the queues did not drain in time")
             time.sleep(0.2)
     finally:
         worker.stop()
-        publisher.close()
         cache.close()
-    failed = 0
-    for connection in [chosen] if chosen else connections.active(pool):
-        table = Table(title=f"{connection.name}: documents")
-        counts = messages.document_outcomes(pool, connection.id)
-        columns = ("seen", "posted", "updated", "unchanged", "skipped", "attention", "failed")
-        table.add_column("type")
-        for column in columns:
-            table.add_column(column, justify="right")
-        for kind, row in sorted(counts.items()):
-            table.add_row(kind, *(str(row.get(c, 0)) for c in columns))
-            failed += row.get("failed", 0)
-        console.print(table)
-    poll_errors = sum(1 for report in reports for stream in report.streams if stream.error)
+    for connection in chosen:
+        counts = messages.document_outcomes(pool, connection.id, since=started)
+        console.print(outcome_table(counts, f"{connection.name}: this round"))
+    # What still needs a person: a failure whose document later succeeded is resolved.
+    still_open = [
+        failure
+        for connection in chosen
+        for failure in failures.listing(pool, connection_id=connection.id, statuses=("open",))
+    ]
+    for failure in still_open:
+        console.print(f"[red]failed:[/] {failure.reason}")
+    poll_errors = [stream.error for report in reports for stream in report.streams if stream.error]
+    for error in poll_errors:
+        console.print(f"[red]poll error:[/] {error}")
     pool.close()
-    if failed or poll_errors:
-        console.print(f"{failed} failed, {poll_errors} poll errors: see `koppel dlq list`")
+    if still_open or poll_errors:
+        console.print(f"{len(still_open)} failed, {len(poll_errors)} poll errors")
         sys.exit(1)

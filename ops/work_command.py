@@ -25,8 +25,13 @@ from store.db import check_reachable as check_database
     type=click.Choice(queues.ALL),
     help="Queues to consume (repeatable); all by default.",
 )
-@click.option("--threads", type=int, default=None, help="Worker threads (KOPPEL_WORKER_THREADS).")
-@click.option("--processes", type=int, default=1, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker threads (KOPPEL_WORKER_THREADS).",
+)
+@click.option("--processes", type=click.IntRange(min=1), default=1, show_default=True)
 def work_command(queue_names: tuple[str, ...], threads: int | None, processes: int) -> None:
     """Consume the given queues until stopped (SIGTERM finishes the messages in hand)."""
     settings = get_settings()
@@ -46,5 +51,4 @@ def work_command(queue_names: tuple[str, ...], threads: int | None, processes: i
         str(threads or settings.worker_threads),
     ]
     click.echo(f"koppel work: consuming {', '.join(names)}", err=True)
-    sys.stdout.flush()
     os.execv(sys.executable, args)

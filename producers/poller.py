@@ -23,7 +23,6 @@ The rules that keep a change from being lost (DESIGN.md #4):
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
@@ -46,8 +45,8 @@ from contracts.messages import (
     PaymentObserved,
     SyncMessage,
 )
-from store import connections, cursors, history, links, messages
-from store.api_clients import ApiClients, ClientCache
+from store import cursors, history, links, messages
+from store.api_clients import ApiClients
 from store.connections import Connection
 
 logger = logging.getLogger(__name__)
@@ -59,9 +58,6 @@ REPUBLISH_UNFINISHED_AFTER_S = 3600
 
 #: Teamleader invoices Koppel posts: booked ones (a draft has no number and may still change).
 BOOKED_INVOICE_STATUSES = ("outstanding", "matched")
-
-#: The ``links.visma_type`` of a customer ledger item Koppel posted.
-LEDGER_ITEM = "ledger_item"
 
 CONTACTS = "contacts"
 COMPANIES = "companies"
@@ -189,25 +185,24 @@ def _ledger_items(
 ) -> Iterable[Seen]:
     """Every ledger item modified since; a message only for one Koppel posted whose remaining
     amount is not the one Koppel last saw (the item changes for other reasons too)."""
-    posted = links.known_visma_ids(pool, connection.id, LEDGER_ITEM)
+    posted = links.remaining_by_visma_id(pool, connection.id, links.LEDGER_ITEM)
     for item in clients.visma.ledger_items(modified_since=since):
         if item.Id is None or item.ModifiedUtc is None:
             logger.warning("Visma ledger item without Id or ModifiedUtc skipped: %r", item)
             continue
         modified = _aware(item.ModifiedUtc)
         message: SyncMessage | None = None
-        if item.Id.lower() in posted:
-            link = links.by_visma(pool, connection.id, LEDGER_ITEM, item.Id)
-            # No remaining recorded yet counts as different: the consumer compares and records.
-            if link is not None and link.remaining != item.RemainingAmountInvoiceCurrency:
-                message = PaymentObserved(
-                    connection_id=connection.id,
-                    visma_ledger_item_id=item.Id,
-                    remaining_amount=item.RemainingAmountInvoiceCurrency,
-                    currency=item.CurrencyCode,
-                    modified_utc=modified,
-                )
-        yield Seen(item.Id.lower(), modified, message)
+        item_id = item.Id.lower()
+        # No remaining recorded yet counts as different: the consumer compares and records.
+        if item_id in posted and posted[item_id] != item.RemainingAmountInvoiceCurrency:
+            message = PaymentObserved(
+                connection_id=connection.id,
+                visma_ledger_item_id=item.Id,
+                remaining_amount=item.RemainingAmountInvoiceCurrency,
+                currency=item.CurrencyCode,
+                modified_utc=modified,
+            )
+        yield Seen(item_id, modified, message)
 
 
 READERS: dict[str, Reader] = {
@@ -267,35 +262,26 @@ def latest_messages(seen: Sequence[Seen]) -> list[SyncMessage]:
     return [s.message for s in sorted(newest.values(), key=lambda s: s.modified) if s.message]
 
 
-def already_recorded(pool: ConnectionPool, keys: Sequence[str]) -> set[str]:
-    """Keys to skip: recorded before, except those waiting for an outcome for too long."""
-    if not keys:
-        return set()
-    with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT dedupe_key FROM messages WHERE dedupe_key = ANY(%s)"
-            " AND (outcome IS NOT NULL OR published_at > now() - make_interval(secs => %s))",
-            [list(keys), REPUBLISH_UNFINISHED_AFTER_S],
-        ).fetchall()
-    return {row["dedupe_key"] for row in rows}
-
-
 def _record(pool: ConnectionPool, connection: Connection, sent: Sequence[SyncMessage]) -> None:
-    """Confirmed messages into ``messages`` and each document's history."""
+    """Confirmed messages into ``messages`` and each document's history, in two batches."""
     messages.record_published(
         pool,
         connection.id,
         [(m.dedupe_key, m.queue, m.document_type, m.document_id, m.version) for m in sent],
     )
-    for message in sent:
-        history.record(
-            pool,
-            connection.id,
-            message.document_type,
-            message.document_id,
-            "queued",
-            {"queue": message.queue, "version": message.version, "dedupe_key": message.dedupe_key},
-        )
+    history.record_many(
+        pool,
+        connection.id,
+        [
+            (
+                m.document_type,
+                m.document_id,
+                "queued",
+                {"queue": m.queue, "version": m.version, "dedupe_key": m.dedupe_key},
+            )
+            for m in sent
+        ],
+    )
 
 
 def _explain(settings: Settings, connection: Connection, stream: str, error: Exception) -> str:
@@ -337,7 +323,9 @@ def poll_stream(
     try:
         seen = list(READERS[stream](clients, pool, connection, since))
         changes = latest_messages(seen)
-        recorded = already_recorded(pool, [m.dedupe_key for m in changes])
+        recorded = messages.already_recorded(
+            pool, [m.dedupe_key for m in changes], REPUBLISH_UNFINISHED_AFTER_S
+        )
         skipped = sum(1 for m in changes if m.dedupe_key in recorded)
         try:
             for message in changes:
@@ -361,13 +349,16 @@ def poll_stream(
             watermark=cursor.watermark,
             error=explanation,
         )
-    cursors.advance(pool, connection.id, stream, new_watermark(seen))
+    moved_to = new_watermark(seen)
+    cursors.advance(pool, connection.id, stream, moved_to)
+    # The cursor never moves backwards (cursors.advance keeps the larger one).
+    candidates = [w for w in (cursor.watermark, moved_to) if w is not None]
     return StreamReport(
         stream,
         seen=len(seen),
         published=len(sent),
         skipped=skipped,
-        watermark=cursors.get(pool, connection.id, stream).watermark,
+        watermark=max(candidates) if candidates else None,
     )
 
 
@@ -384,23 +375,3 @@ def poll_connection(
         connection,
         [poll_stream(settings, pool, broker, connection, clients, stream) for stream in streams],
     )
-
-
-def poll_all(
-    settings: Settings,
-    pool: ConnectionPool,
-    broker: dramatiq.Broker,
-    cache: ClientCache,
-    *,
-    connection: Connection | str | uuid.UUID | None = None,
-) -> list[PollReport]:
-    """One round of every active connection (or of the one given, by object, name or id)."""
-    if connection is None:
-        chosen = connections.active(pool)
-    elif isinstance(connection, Connection):
-        chosen = [connection]
-    else:
-        chosen = [connections.find(pool, str(connection))]
-    return [
-        poll_connection(settings, pool, broker, each, cache.for_connection(each)) for each in chosen
-    ]

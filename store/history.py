@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,25 @@ def record(
             "INSERT INTO history (connection_id, document_type, document_id, event, detail)"
             " VALUES (%s, %s, %s, %s, %s)",
             [connection_id, document_type, document_id, event, Jsonb(dict(detail or {}))],
+        )
+
+
+def record_many(
+    pool: ConnectionPool,
+    connection_id: uuid.UUID,
+    events: Sequence[tuple[str, str, str, Mapping[str, Any]]],
+) -> None:
+    """(document_type, document_id, event, detail) rows in one batch."""
+    if not events:
+        return
+    with pool.connection() as conn, conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO history (connection_id, document_type, document_id, event, detail)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            [
+                (connection_id, kind, doc, name, Jsonb(dict(info)))
+                for kind, doc, name, info in events
+            ],
         )
 
 

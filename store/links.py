@@ -9,6 +9,10 @@ from decimal import Decimal
 import psycopg
 from psycopg_pool import ConnectionPool
 
+#: ``visma_type`` of the Visma objects Koppel links to.
+CUSTOMER = "customer"
+LEDGER_ITEM = "ledger_item"
+
 
 @dataclass(frozen=True)
 class Link:
@@ -57,13 +61,17 @@ def by_visma(db: Db, connection_id: uuid.UUID, visma_type: str, visma_id: str) -
     return Link(**rows[0]) if rows else None  # type: ignore[arg-type]
 
 
-def known_visma_ids(db: Db, connection_id: uuid.UUID, visma_type: str) -> set[str]:
+def remaining_by_visma_id(
+    db: Db, connection_id: uuid.UUID, visma_type: str
+) -> dict[str, Decimal | None]:
+    """Visma id → the remaining amount Koppel last saw, for every linked object of a type
+    (one query for a whole poll round instead of one per ledger item)."""
     rows = _run(
         db,
-        "SELECT visma_id FROM links WHERE connection_id = %s AND visma_type = %s",
+        "SELECT visma_id, remaining FROM links WHERE connection_id = %s AND visma_type = %s",
         [connection_id, visma_type],
     )
-    return {str(row["visma_id"]) for row in rows}
+    return {str(row["visma_id"]): row["remaining"] for row in rows}  # type: ignore[misc]
 
 
 def save(db: Db, connection_id: uuid.UUID, link: Link) -> None:

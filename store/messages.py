@@ -9,24 +9,34 @@ delivery or an overlapping poll skips it. Keys without an outcome are work in pr
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from psycopg_pool import ConnectionPool
+
+#: A filter on messages published or finished since a moment (NULL: no filter).
+_SINCE = (
+    "(%s::timestamptz IS NULL OR coalesce(finished_at, published_at) >= %s::timestamptz)"
+)
 
 #: Outcomes a consumer records. Only ``failed`` may be retried later (after a requeue).
 OUTCOMES = ("posted", "updated", "unchanged", "skipped", "attention", "failed")
 
 
-def handled(pool: ConnectionPool, keys: Iterable[str]) -> set[str]:
-    """Which of these keys already have an outcome other than failed."""
+def already_recorded(
+    pool: ConnectionPool, keys: Iterable[str], republish_after_s: float
+) -> set[str]:
+    """Keys a producer need not publish again: recorded before, except those that have
+    waited for an outcome longer than ``republish_after_s`` (a safety net, should a queue
+    ever lose one)."""
     keys = list(keys)
     if not keys:
         return set()
     with pool.connection() as conn:
         rows = conn.execute(
             "SELECT dedupe_key FROM messages WHERE dedupe_key = ANY(%s)"
-            " AND outcome IS NOT NULL AND outcome <> 'failed'",
-            [keys],
+            " AND (outcome IS NOT NULL OR published_at > now() - make_interval(secs => %s))",
+            [keys, republish_after_s],
         ).fetchall()
     return {row["dedupe_key"] for row in rows}
 
@@ -38,7 +48,9 @@ def record_published(
 ) -> None:
     """(dedupe_key, queue, document_type, document_id, version) per confirmed message.
 
-    A key that failed before is opened again: it was published anew."""
+    An outcome already recorded stays: a consumer can finish a message before its producer
+    gets to record it, and overwriting that outcome would leave it "waiting" for ever.
+    (Requeueing a dead letter resets the outcome itself.)"""
     rows = list(rows)
     if not rows:
         return
@@ -46,8 +58,8 @@ def record_published(
         cur.executemany(
             "INSERT INTO messages (dedupe_key, connection_id, queue, document_type,"
             " document_id, version) VALUES (%s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (dedupe_key) DO UPDATE SET published_at = now(),"
-            " outcome = CASE WHEN messages.outcome = 'failed' THEN NULL ELSE messages.outcome END",
+            " ON CONFLICT (dedupe_key) DO UPDATE SET published_at = now()"
+            " WHERE messages.outcome IS NULL",
             [(key, connection_id, queue, kind, doc, ver) for key, queue, kind, doc, ver in rows],
         )
 
@@ -94,40 +106,51 @@ def finish(
         )
 
 
-def waiting(pool: ConnectionPool, connection_id: uuid.UUID | None = None) -> int:
-    """Messages published but not finished yet."""
+def waiting(
+    pool: ConnectionPool,
+    connection_ids: Sequence[uuid.UUID] | None = None,
+    since: datetime | None = None,
+) -> int:
+    """Messages published (since ``since``) but not finished yet, of these connections
+    (all when None)."""
+    ids = list(connection_ids) if connection_ids is not None else None
     with pool.connection() as conn:
         row = conn.execute(
             "SELECT count(*) AS n FROM messages WHERE outcome IS NULL"
-            " AND (%s::uuid IS NULL OR connection_id = %s::uuid)",
-            [connection_id, connection_id],
+            " AND (%s::uuid[] IS NULL OR connection_id = ANY(%s::uuid[]))"
+            " AND (%s::timestamptz IS NULL OR published_at >= %s::timestamptz)",
+            [ids, ids, since, since],
         ).fetchone()
     return int(row["n"]) if row else 0
 
 
 def outcome_counts(
-    pool: ConnectionPool, connection_id: uuid.UUID
+    pool: ConnectionPool, connection_id: uuid.UUID, since: datetime | None = None
 ) -> dict[tuple[str, str], int]:
-    """(document_type, outcome or 'waiting') → number of messages."""
+    """(document_type, outcome or 'waiting') → number of messages (touched since ``since``)."""
     with pool.connection() as conn:
         rows = conn.execute(
             "SELECT document_type, coalesce(outcome, 'waiting') AS outcome, count(*) AS n"
-            " FROM messages WHERE connection_id = %s GROUP BY 1, 2",
-            [connection_id],
+            " FROM messages WHERE connection_id = %s"
+            f" AND {_SINCE} GROUP BY 1, 2",
+            [connection_id, since, since],
         ).fetchall()
     return {(row["document_type"], row["outcome"]): int(row["n"]) for row in rows}
 
 
-def document_outcomes(pool: ConnectionPool, connection_id: uuid.UUID) -> dict[str, dict[str, int]]:
+def document_outcomes(
+    pool: ConnectionPool, connection_id: uuid.UUID, since: datetime | None = None
+) -> dict[str, dict[str, int]]:
     """Per document type: ``seen`` (distinct documents) and the number of messages per
-    outcome (a document seen in two versions counts once in seen, twice in outcomes)."""
+    outcome (a document seen in two versions counts once in seen, twice in outcomes);
+    only messages published or finished since ``since`` when given."""
     with pool.connection() as conn:
         seen = conn.execute(
             "SELECT document_type, count(DISTINCT document_id) AS n FROM messages"
-            " WHERE connection_id = %s GROUP BY 1",
-            [connection_id],
+            f" WHERE connection_id = %s AND {_SINCE} GROUP BY 1",
+            [connection_id, since, since],
         ).fetchall()
     result = {str(row["document_type"]): {"seen": int(row["n"])} for row in seen}
-    for (kind, outcome), n in outcome_counts(pool, connection_id).items():
+    for (kind, outcome), n in outcome_counts(pool, connection_id, since).items():
         result.setdefault(kind, {})[outcome] = n
     return result

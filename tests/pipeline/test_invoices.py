@@ -115,7 +115,8 @@ def test_a_worker_killed_mid_posting_and_restarted_gives_one_posting(
     connected: Connected, pool: ConnectionPool, sandbox: Sandbox, koppel_env: dict[str, str]
 ) -> None:
     # Given Visma applies the posting and then holds its answer for a long while
-    fault(sandbox, timeout_after_apply=1, hang_s=30, path_contains="customerledgeritems")
+    # (held 8 s: long enough to kill the worker while it waits, short enough for teardown)
+    fault(sandbox, timeout_after_apply=1, hang_s=8, path_contains="customerledgeritems")
     message = changed(connected, booked(connected)[3])
     worker = start_worker({**koppel_env, "KOPPEL_HTTP_TIMEOUT_S": "60"}, queues.INVOICES)
     try:
