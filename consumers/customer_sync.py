@@ -23,8 +23,6 @@ version here, as they are one dedupe key for the producers: the next change carr
 from __future__ import annotations
 
 import logging
-import threading
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -35,21 +33,19 @@ from clients.errors import DataError, NotFound
 from clients.teamleader.models import Company, Contact
 from clients.visma import VismaClient, odata_text
 from clients.visma.models import Customer as VismaCustomer
-from clients.visma.models import TermsOfPayment
 from consumers.base import Job
+from consumers.reference_data import reference_data
 from store import links
 from store.links import Link
-from store.writes import document_lock, state_of, write_once
+from store.writes import document_lock, write_once
 from translation.customers import (
     KINDS,
-    MAX_LENGTHS,
     REFERENCE_FIELD,
     CustomerNotFound,
     customer_body,
     describe,
     differences,
     digest,
-    display_name,
     fingerprint,
     normalized_vat,
     read_fingerprint,
@@ -61,8 +57,6 @@ from translation.errors import TranslationError
 
 logger = logging.getLogger(__name__)
 
-#: How long a connection's Visma terms of payment are reused before they are read again (s).
-TERMS_CACHE_S = 300.0
 #: Visma's "the query cannot be answered" (an unsupported ``$filter``).
 QUERY_PARAMETER_ERROR = "6000"
 
@@ -145,8 +139,6 @@ class _Found:
     customer: VismaCustomer
     #: How it was found, for the history ("linked", "same VAT number NL…", …).
     how: str
-    #: Found by Koppel's reference (so maybe by a create whose answer was lost).
-    by_reference: bool = False
 
 
 def _apply(
@@ -162,7 +154,9 @@ def _apply(
     who = describe(customer, kind)
     reference = reference_for(kind, customer.id)
     terms_id = terms_of_payment_for(
-        customer.payment_term, _visma_terms(job), job.connection.default_terms_of_payment_id
+        customer.payment_term,
+        reference_data.terms_of_payment(job.connection, job.clients),
+        job.connection.default_terms_of_payment_id,
     )
     fresh = customer_body(
         customer,
@@ -185,23 +179,9 @@ def _apply(
         )
 
     key = write_key(connection_id, kind, customer.id)
-    found = _find_existing(visma, conn, connection_id, kind, customer, link, reference)
-    # Koppel's own create made it: this attempt, or an earlier one whose answer was lost.
+    found = _find_existing(visma, conn, connection_id, kind, customer, link)
+    # Koppel's own create made it (an earlier attempt's, whose answer or link was lost).
     ours = False
-    if found is not None and found.by_reference and _in_flight(conn, key):
-        # An earlier attempt's POST was applied but its answer lost: finish that write.
-        found_id = str(found.customer.Id)
-        write_once(
-            conn,
-            key,
-            connection_id=connection_id,
-            kind="customer",
-            reference=reference,
-            lookup=lambda _reference: found_id,
-            create=lambda: found_id,  # not called: the lookup above finds it
-        )
-        found = _Found(found.customer, "created by an earlier attempt whose answer was lost")
-        ours = True
     if found is None:
         created: list[VismaCustomer] = []
 
@@ -235,8 +215,12 @@ def _apply(
                 f"{who} became Visma customer {number or result.remote_id}.",
                 number,
             )
-        # Created by an earlier attempt whose link was not saved: bring it up to date below.
-        found = _Found(visma.customer(result.remote_id), "created by an earlier attempt")
+        # Created by an earlier attempt whose answer or link was lost (write_once found it
+        # by Koppel's reference): bring it up to date below.
+        found = _Found(
+            visma.customer(result.remote_id),
+            "created by an earlier attempt whose answer was lost",
+        )
         ours = True
 
     existing = found.customer
@@ -277,11 +261,6 @@ def _apply(
     )
 
 
-def _in_flight(conn: psycopg.Connection[Any], key: str) -> bool:
-    row = state_of(conn, key)
-    return row is not None and row["state"] == "in_flight"
-
-
 def _find_existing(
     visma: VismaClient,
     conn: psycopg.Connection[Any],
@@ -289,9 +268,11 @@ def _find_existing(
     kind: str,
     customer: Contact | Company,
     link: Link | None,
-    reference: str,
 ) -> _Found | None:
-    """The Visma customer this Teamleader customer already is: link → VAT number → reference."""
+    """The Visma customer this Teamleader customer already is: by link, then VAT number.
+
+    Koppel's own reference is looked up by ``write_once`` when an earlier create may have
+    landed; a customer nobody tied to this one is created."""
     if link is not None:
         try:
             return _Found(visma.customer(link.visma_id), "linked")
@@ -305,14 +286,10 @@ def _find_existing(
     vat = normalized_vat(customer.vat_number)
     if vat is not None:
         for candidate in visma.find_customers(vat_number=vat):
-            other = links.by_visma(conn, connection_id, "customer", str(candidate.Id))
+            other = links.by_visma(conn, connection_id, links.CUSTOMER, str(candidate.Id))
             # One Visma customer stands for one Teamleader customer (links_visma is unique).
             if other is None or (other.teamleader_type, other.teamleader_id) == (kind, customer.id):
                 return _Found(candidate, f"same VAT number {vat}")
-    name = display_name(customer)[: MAX_LENGTHS["Name"]].rstrip()
-    by_reference = _by_reference(visma, reference, name)
-    if by_reference is not None:
-        return _Found(by_reference, f"Koppel's reference {reference}", by_reference=True)
     return None
 
 
@@ -357,21 +334,3 @@ def _save_link(
             currency=None,
         ),
     )
-
-
-# -- reference data --------------------------------------------------------------------------
-_terms: dict[uuid.UUID, tuple[float, list[TermsOfPayment]]] = {}
-_terms_lock = threading.Lock()
-
-
-def _visma_terms(job: Job) -> list[TermsOfPayment]:
-    """The connection's Visma terms of payment, read at most every ``TERMS_CACHE_S``."""
-    connection_id = job.connection.id
-    with _terms_lock:
-        cached = _terms.get(connection_id)
-    if cached is not None and time.monotonic() - cached[0] < TERMS_CACHE_S:
-        return cached[1]
-    terms = job.clients.visma.terms_of_payment()
-    with _terms_lock:
-        _terms[connection_id] = (time.monotonic(), terms)
-    return terms

@@ -19,7 +19,7 @@ from clients.visma.models import CustomerLedgerItem, CustomerLedgerItemWithVouch
 from consumers.base import Job, Outcome
 from consumers.customer_sync import ensure_customer
 from consumers.errors import PermanentFailure
-from consumers.posting_maps import posting_maps
+from consumers.reference_data import reference_data
 from store import links
 from store.links import Link
 from store.writes import document_lock, write_once
@@ -125,13 +125,12 @@ def _translate(
 ) -> CustomerLedgerItemWithVoucher:
     """Translate; on a missing mapping or account, once more with fresh reference data."""
     for attempt in (1, 2):
-        posting_map = posting_maps.for_date(job.connection, job.clients, day)
+        posting_map = reference_data.posting_map(job.connection, job.clients, day)
         try:
             return translate(customer_id, posting_map)
         except (UnmappedTaxRate, MissingAccount):
-            if attempt == 2:
+            if attempt == 2 or not reference_data.invalidate(job.connection.id):
                 raise
-            posting_maps.invalidate(job.connection.id)
     raise AssertionError("unreachable")
 
 

@@ -1,9 +1,13 @@
-"""Build a connection's :class:`PostingMap` from the store and both APIs, cached briefly.
+"""A connection's reference data — its PostingMap and its Visma terms of payment — read
+from the store and both APIs, cached briefly per process.
 
-Reference data (VAT codes, the chart of accounts, product categories) changes rarely, and
-reading it for every invoice would cost several API calls per document. It is cached per
-process for :data:`CACHE_TTL_S`; a translation that finds a mapping or account missing asks
-for a fresh map once before failing, so a bookkeeper's fix is seen at the next attempt.
+Reference data (VAT codes, the chart of accounts, product categories, terms of payment)
+changes rarely, and reading it for every document would cost several API calls each. It
+is cached for :data:`CACHE_TTL_S`; a translation that finds a mapping or account missing
+asks for fresh data once before failing (at most every :data:`MIN_RELOAD_S`, so a
+backfill full of one missing account does not reload for every document), so a
+bookkeeper's fix is seen at the next attempt. Each connection loads under its own lock:
+one connection's slow reload never holds up another's documents.
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
-from clients.visma.models import FiscalYear
+from clients.visma.models import FiscalYear, TermsOfPayment
 from store import mappings
 from store.api_clients import ApiClients
 from store.connections import Connection
@@ -22,30 +26,58 @@ from translation.posting_map import PostingMap, VatMapping
 
 #: How long reference data is trusted (seconds).
 CACHE_TTL_S = 300.0
+#: The shortest time between two forced reloads of one connection (seconds).
+MIN_RELOAD_S = 30.0
 
 
 @dataclass
 class _Reference:
     loaded_at: float
-    posting_maps: dict[str, PostingMap]  # by fiscal year id ("" when none covers the date)
     fiscal_years: list[FiscalYear]
+    terms_of_payment: list[TermsOfPayment]
+    #: By fiscal year id ("" when none covers the date); built when first needed.
+    posting_maps: dict[str, PostingMap] = field(default_factory=dict)
 
 
-class PostingMaps:
+class ReferenceData:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._locks_lock = threading.Lock()
+        self._locks: dict[uuid.UUID, threading.Lock] = {}
         self._cache: dict[uuid.UUID, _Reference] = {}
 
-    def invalidate(self, connection_id: uuid.UUID) -> None:
-        with self._lock:
-            self._cache.pop(connection_id, None)
+    def _lock(self, connection_id: uuid.UUID) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(connection_id, threading.Lock())
 
-    def for_date(self, connection: Connection, clients: ApiClients, day: date) -> PostingMap:
-        with self._lock:
-            reference = self._cache.get(connection.id)
-            if reference is None or time.monotonic() - reference.loaded_at > CACHE_TTL_S:
-                reference = _Reference(time.monotonic(), {}, clients.visma.fiscal_years())
-                self._cache[connection.id] = reference
+    def invalidate(self, connection_id: uuid.UUID) -> bool:
+        """Forget a connection's data unless it was loaded moments ago; True if forgotten."""
+        with self._lock(connection_id):
+            reference = self._cache.get(connection_id)
+            if reference is not None and time.monotonic() - reference.loaded_at < MIN_RELOAD_S:
+                return False
+            self._cache.pop(connection_id, None)
+            return True
+
+    def _reference(self, connection: Connection, clients: ApiClients) -> _Reference:
+        """The caller holds the connection's lock."""
+        reference = self._cache.get(connection.id)
+        if reference is None or time.monotonic() - reference.loaded_at > CACHE_TTL_S:
+            reference = _Reference(
+                time.monotonic(), clients.visma.fiscal_years(), clients.visma.terms_of_payment()
+            )
+            self._cache[connection.id] = reference
+        return reference
+
+    def terms_of_payment(
+        self, connection: Connection, clients: ApiClients
+    ) -> list[TermsOfPayment]:
+        with self._lock(connection.id):
+            return self._reference(connection, clients).terms_of_payment
+
+    def posting_map(self, connection: Connection, clients: ApiClients, day: date) -> PostingMap:
+        """The map for a document dated ``day`` (accounts of the fiscal year covering it)."""
+        with self._lock(connection.id):
+            reference = self._reference(connection, clients)
             year = next((y for y in reference.fiscal_years if y.covers(day)), None)
             year_id = year.Id if year else ""
             posting_map = reference.posting_maps.get(year_id)
@@ -101,4 +133,4 @@ def _build(connection: Connection, clients: ApiClients, fiscal_year_id: str | No
 
 
 #: One cache per process, shared by the worker threads.
-posting_maps = PostingMaps()
+reference_data = ReferenceData()
