@@ -3,9 +3,11 @@ the credited invoice (its Visma number in the voucher text, and a link)."""
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from consumers.base import Job, Outcome, sync_actor
 from consumers.errors import NotYetPossible
-from consumers.postings import post_document
+from consumers.postings import other_department, post_document
 from contracts import queues
 from contracts.messages import CreditNoteChanged
 from store import links
@@ -15,13 +17,9 @@ from translation.ledger_items import posting_for_credit_note
 
 def handle(job: Job, message: CreditNoteChanged) -> Outcome:
     credit_note = job.clients.teamleader.credit_note(message.teamleader_id)
-    if credit_note.department.id != job.connection.teamleader_department_id:
-        return Outcome("skipped", "credit note belongs to another department")
-    if credit_note.credit_note_date is None:
-        raise UnsupportedDocument(
-            f"Teamleader credit note {credit_note.credit_note_number or credit_note.id} has "
-            "no date, so it has no period in Visma."
-        )
+    number = credit_note.credit_note_number or credit_note.id
+    if elsewhere := other_department(job, credit_note, f"credit note {number}"):
+        return elsewhere
     credited_number: int | None = None
     facts: dict[str, object] = {}
     if credit_note.invoice is not None:
@@ -29,11 +27,8 @@ def handle(job: Job, message: CreditNoteChanged) -> Outcome:
             job.runtime.pool, job.connection.id, "invoice", credit_note.invoice.id
         )
         if invoice_link is None or invoice_link.visma_number is None:
-            # Retried with backoff; dead-lettered with this reason if it never comes.
-            raise NotYetPossible(
-                f"credit note {credit_note.credit_note_number} credits Teamleader invoice "
-                f"{credit_note.invoice.id}, which is not posted in Visma yet"
-            )
+            _never_posted_or_wait(job, number, credit_note.invoice.id)
+        assert invoice_link is not None and invoice_link.visma_number is not None
         credited_number = int(invoice_link.visma_number)
         facts = {
             "credited_invoice": credit_note.invoice.id,
@@ -44,13 +39,34 @@ def handle(job: Job, message: CreditNoteChanged) -> Outcome:
         job,
         document_type="credit_note",
         document=credit_note,
-        number=credit_note.credit_note_number or credit_note.id,
+        number=number,
         day=credit_note.credit_note_date,
         translate=lambda customer_id, posting_map: posting_for_credit_note(
             credit_note, customer_id, posting_map, credited_number
         ),
         facts=facts,
     )
+
+
+def _never_posted_or_wait(job: Job, number: str, invoice_id: str) -> NoReturn:
+    """The credited invoice has no Visma posting: fail if it never will, else wait for it.
+
+    An invoice from before the connection's first day or from another department is never
+    posted by Koppel, so waiting (hours of retries) would only delay a
+    failure a bookkeeper can act on now."""
+    invoice = job.clients.teamleader.invoice(invoice_id)
+    credited = invoice.invoice_number or invoice_id
+    label = f"Teamleader credit note {number} credits invoice {credited}"
+    if invoice.department.id != job.connection.teamleader_department_id:
+        raise UnsupportedDocument(f"{label} of another department; Koppel does not post it.")
+    if invoice.invoice_date is not None and invoice.invoice_date < job.connection.sync_from:
+        raise UnsupportedDocument(
+            f"{label} of {invoice.invoice_date.isoformat()}, before this connection syncs "
+            f"(from {job.connection.sync_from.isoformat()}), so Koppel never posted it; post "
+            "the credit note in Visma by hand, or sync from an earlier date."
+        )
+    # Retried with backoff; dead-lettered with this reason if it never comes.
+    raise NotYetPossible(f"{label}, which is not posted in Visma yet")
 
 
 actor = sync_actor(queues.CREDIT_NOTES, handle)

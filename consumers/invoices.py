@@ -16,9 +16,6 @@ def handle(job: Job, message: InvoiceChanged) -> Outcome:
     invoice = job.clients.teamleader.invoice(message.teamleader_id)
     if invoice.status not in BOOKED:
         return Outcome("skipped", f"invoice is {invoice.status}, not booked")
-    if invoice.department.id != job.connection.teamleader_department_id:
-        return Outcome("skipped", "invoice belongs to another department")
-    assert invoice.invoice_date is not None  # booked invoices have one
     return post_document(
         job,
         document_type="invoice",

@@ -23,7 +23,12 @@ from consumers.reference_data import reference_data
 from store import links
 from store.links import Link
 from store.writes import document_lock, write_once
-from translation.errors import MissingAccount, NothingToPost, UnmappedTaxRate
+from translation.errors import (
+    MissingAccount,
+    NothingToPost,
+    UnmappedTaxRate,
+    UnsupportedDocument,
+)
 from translation.ledger_items import fingerprint
 from translation.posting_map import PostingMap
 
@@ -36,21 +41,26 @@ def post_document(
     document_type: str,
     document: Document,
     number: str,
-    day: date,
+    day: date | None,
     translate: Translate,
     facts: dict[str, object] | None = None,
 ) -> Outcome:
-    """Post ``document`` (an invoice or credit note already read from Teamleader)."""
+    """Post ``document`` (an invoice or credit note already read from Teamleader; ``day``
+    its invoice or credit-note date)."""
     connection = job.connection
     pool = job.runtime.pool
+    label = f"{document_type.replace('_', ' ')} {number}"
+    if elsewhere := other_department(job, document, label):
+        return elsewhere
+    if day is None:
+        raise UnsupportedDocument(
+            f"Teamleader {label} has no date, so it has no period in Visma; book it first."
+        )
     key = f"posting:{connection.id}:{document_type}:{document.id}"
-    # The customer first, outside the posting's lock: it has its own, and a thread should
-    # hold one pooled session for a lock at a time.
-    customer_ref = document.invoicee.customer
-    customer = ensure_customer(job, customer_ref.type or "company", customer_ref.id)
+    customer_id = _customer_of(job, document)
     with document_lock(pool, key) as conn:
         try:
-            posting = _translate(job, customer.visma_id, day, translate)
+            posting = _translate(job, customer_id, day, translate)
         except NothingToPost as nothing:
             return Outcome("skipped", nothing.reason)
         print_ = fingerprint(posting)
@@ -112,12 +122,33 @@ def post_document(
         {
             "visma_ledger_item_id": result.remote_id,
             "visma_number": posting.InvoiceNumber,
-            "visma_customer_id": customer.visma_id,
+            "visma_customer_id": customer_id,
             "total": str(posting.TotalAmountInvoiceCurrency),
             "currency": posting.CurrencyCode,
             **(facts or {}),
         },
     )
+
+
+def other_department(job: Job, document: Document, label: str) -> Outcome | None:
+    """The skip of a document another department booked (a connection is one department)."""
+    if document.department.id == job.connection.teamleader_department_id:
+        return None
+    return Outcome("skipped", f"{label} belongs to another department")
+
+
+def _customer_of(job: Job, document: Document) -> str:
+    """The Visma customer id of the document's invoicee.
+
+    A linked customer is used as it is — the contacts queue keeps it up to date — which
+    saves a Teamleader call per document; an unknown one is made first (outside the
+    posting's lock: it has its own, and a thread holds one pooled session for a lock)."""
+    invoicee = document.invoicee.customer
+    kind = invoicee.type or "company"
+    linked = links.get(job.runtime.pool, job.connection.id, kind, invoicee.id)
+    if linked is not None and linked.visma_type == links.CUSTOMER:
+        return linked.visma_id
+    return ensure_customer(job, kind, invoicee.id).visma_id
 
 
 def _translate(
