@@ -39,7 +39,12 @@ def new_key() -> str:
 
 
 class PgTokenStore:
-    """The :class:`clients.tokens.TokenStore` of one connection and service."""
+    """The :class:`clients.tokens.TokenStore` of one connection and service.
+
+    The decrypted pair is kept in memory between calls: reading and decrypting it for every
+    API request would cost a query per call. That is safe because the client re-reads under
+    the refresh lock (which drops the copy) before it refreshes — at expiry, and after a 401
+    should another process have refreshed and revoked the copy's access token."""
 
     def __init__(
         self, pool: ConnectionPool, connection_id: uuid.UUID, service: str, key: str
@@ -48,8 +53,16 @@ class PgTokenStore:
         self._connection_id = connection_id
         self._service = service
         self._fernet = cipher(key)
+        self._copy: TokenPair | None = None
 
     def load(self) -> TokenPair:
+        copy = self._copy
+        if copy is not None:
+            return copy
+        self._copy = self._read()
+        return self._copy
+
+    def _read(self) -> TokenPair:
         with self._pool.connection() as conn:
             row = conn.execute(
                 "SELECT access_token, refresh_token, expires_at FROM tokens"
@@ -74,6 +87,7 @@ class PgTokenStore:
             ) from error
 
     def save(self, pair: TokenPair) -> None:
+        self._copy = None
         with self._pool.connection() as conn:
             conn.execute(
                 "INSERT INTO tokens (connection_id, service, access_token, refresh_token,"
@@ -89,12 +103,15 @@ class PgTokenStore:
                     pair.expires_at,
                 ],
             )
+        self._copy = pair
 
     @contextmanager
     def refresh_lock(self) -> Iterator[None]:
         lock_name = f"tokens:{self._connection_id}:{self._service}"
         with self._pool.connection() as conn:
             conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [lock_name])
+            # Whatever this process holds may be stale now: read what the store says.
+            self._copy = None
             try:
                 yield
             finally:
