@@ -7,7 +7,6 @@ Each queue's consumer is the module named after the queue (as Zulip names its wo
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 from contracts import queues
 
@@ -16,13 +15,9 @@ def module_of(queue: str) -> str:
     return f"consumers.{queue}"
 
 
-def available_queues() -> list[str]:
-    return [q for q in queues.ALL if importlib.util.find_spec(module_of(q)) is not None]
-
-
 def load(queue_names: list[str] | tuple[str, ...] | None = None) -> list[str]:
     """Import the consumers of these queues (all by default); return the queues loaded."""
-    names = list(queue_names or available_queues())
+    names = list(queue_names or queues.ALL)
     for name in names:
         importlib.import_module(module_of(name))
     return names

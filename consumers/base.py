@@ -18,18 +18,32 @@ import dramatiq
 
 import consumers.app  # noqa: F401  (sets the broker the actors bind to)
 from clients.errors import RateLimited
+from config import get_settings
 from consumers.errors import NotYetPossible, PermanentFailure, as_permanent
 from consumers.runtime import Runtime, runtime
+from contracts.broker import dramatiq_message
 from contracts.messages import MalformedMessage, SyncMessage, parse
-from store import connections, failures, history, messages
+from store import connections, history, messages, outcomes
 from store.api_clients import ApiClients
 from store.connections import Connection
+from store.outcomes import Failure
 from store.writes import Busy
 
 logger = logging.getLogger(__name__)
 
 #: A busy document is being handled by another thread or process right now (ms).
 BUSY_RETRY_DELAY_MS = 1_000
+
+
+class Wait(dramatiq.Retry):
+    """A retry that waits rather than fails (a busy document, a 429): it does not use up
+    the message's retries, so a long queue for a lock or a rate limit never dead-letters a
+    message with a reason no bookkeeper can act on."""
+
+
+def retry_when(retries: int, error: BaseException) -> bool:
+    """Dramatiq's ``retry_when``: waits always retry; failures up to KOPPEL_MAX_RETRIES."""
+    return isinstance(error, Wait) or retries < get_settings().max_retries
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,7 @@ def sync_actor(queue: str, handler: Handler[Any], **options: Any) -> dramatiq.Ac
         actor_name=queue,
         queue_name=queue,
         throws=(PermanentFailure,),
+        retry_when=retry_when,
         **options,
     )
 
@@ -85,9 +100,9 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
         job = Job(rt, connection, rt.clients_for(connection))
         outcome = handler(job, message)
     except Busy as busy:
-        raise dramatiq.Retry(str(busy), delay=BUSY_RETRY_DELAY_MS) from busy
+        raise Wait(str(busy), delay=BUSY_RETRY_DELAY_MS) from busy
     except RateLimited as limited:
-        raise dramatiq.Retry(str(limited), delay=int(limited.retry_after_s * 1000)) from limited
+        raise Wait(str(limited), delay=int(limited.retry_after_s * 1000)) from limited
     except NotYetPossible as waiting:
         history.record(
             rt.pool,
@@ -107,40 +122,8 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
 
 
 def _finish(rt: Runtime, message: SyncMessage, outcome: Outcome) -> None:
-    messages.finish(
-        rt.pool,
-        message.connection_id,
-        message.dedupe_key,
-        queue=message.queue,
-        document_type=message.document_type,
-        document_id=message.document_id,
-        version=message.version,
-        outcome=outcome.name,
-        detail=outcome.detail[:1000] or None,
-    )
-    history.record(
-        rt.pool,
-        message.connection_id,
-        message.document_type,
-        message.document_id,
-        outcome.name,
-        {"detail": outcome.detail, **outcome.facts},
-    )
+    failure = None
     if outcome.name == "attention":
-        failures.record(
-            rt.pool,
-            connection_id=message.connection_id,
-            queue=message.queue,
-            document_type=message.document_type,
-            document_id=message.document_id,
-            dedupe_key=message.dedupe_key,
-            message={"args": [message.to_json()]},
-            error_class="NeedsAttention",
-            reason=outcome.detail,
-            attempts=1,
-            status="attention",
-        )
-    else:
-        failures.resolve_for_document(
-            rt.pool, message.connection_id, message.document_type, message.document_id
-        )
+        envelope = dramatiq_message(message).asdict()
+        failure = Failure("NeedsAttention", outcome.detail, envelope, status="attention")
+    outcomes.record(rt.pool, message, outcome.name, outcome.detail, outcome.facts, failure)

@@ -9,7 +9,6 @@ backoff by Dramatiq's Retries middleware (DESIGN.md #5).
 from __future__ import annotations
 
 from clients.errors import DataError, ReauthorizationNeeded
-from contracts.messages import MalformedMessage
 from store.connections import UnknownConnection
 from store.tokens import TokenKeyError
 from translation.errors import TranslationError
@@ -37,8 +36,6 @@ def as_permanent(error: BaseException) -> PermanentFailure | None:
     """The permanent failure ``error`` stands for, or None when a retry may succeed."""
     if isinstance(error, PermanentFailure):
         return error
-    if isinstance(error, MalformedMessage):
-        return PermanentFailure("MalformedMessage", error.reason)
     if isinstance(error, TranslationError):
         return PermanentFailure(type(error).__name__, error.reason)
     if isinstance(error, DataError):

@@ -19,6 +19,9 @@ from contracts.messages import PaymentObserved
 from store import history, links
 from store.writes import document_lock, write_once
 
+#: Remaining amounts are compared and keyed in cents.
+CENT = Decimal("0.01")
+
 
 def handle(job: Job, message: PaymentObserved) -> Outcome:
     pool = job.runtime.pool
@@ -31,8 +34,19 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
         item = job.clients.visma.ledger_item(item_id)
         remaining = Decimal(item.RemainingAmountInvoiceCurrency)
         last_seen = link.remaining if link.remaining is not None else remaining
-        if remaining >= last_seen:
+        if remaining == last_seen:
             return Outcome("unchanged", f"Visma still shows {remaining} open")
+        if remaining > last_seen:
+            # A payment was undone in Visma (unmatched from the bank line): Teamleader still
+            # shows it, and taking a payment back is not something to do unasked.
+            links.set_remaining(conn, connection.id, links.LEDGER_ITEM, item_id, remaining)
+            return Outcome(
+                "attention",
+                f"Visma now shows {remaining} open on invoice {link.visma_number}, more than the "
+                f"{last_seen} Koppel saw before: a payment was undone in Visma. Teamleader still "
+                "shows it as paid; remove that payment in Teamleader if it was a mistake.",
+                {"visma_remaining": str(remaining), "before": str(last_seen)},
+            )
         invoice = job.clients.teamleader.invoice(link.teamleader_id)
         due = invoice.total.due.amount if invoice.total.due else invoice.total.payable.amount
         amount = min(last_seen - remaining, due - remaining)
@@ -66,7 +80,8 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
 
         write_once(
             conn,
-            f"payment:{connection.id}:{item_id}:{remaining}",
+            # Cents, so 50, 50.0 and 50.00 are one observed change.
+            f"payment:{connection.id}:{item_id}:{remaining.quantize(CENT)}",
             connection_id=connection.id,
             kind="teamleader_payment",
             reference=f"{amount}|{paid_at.isoformat()}",

@@ -77,16 +77,21 @@ def post_document(
             )
         visma = job.clients.visma
 
+        def ours(found: CustomerLedgerItem | None) -> str | None:
+            if found is None or found.Id is None:
+                return None
+            other = links.by_visma(conn, connection.id, links.LEDGER_ITEM, found.Id)
+            return _ours(found, posting, number, linked_elsewhere=other is not None)
+
         def lookup(reference: str) -> str | None:
-            found = visma.find_ledger_item(int(reference))
-            return _ours(found, posting, number)
+            return ours(visma.find_ledger_item(int(reference)))
 
         def create() -> str:
             try:
                 created = visma.create_ledger_item_with_voucher(posting)
             except Conflict:
                 # The number exists: ours from an attempt we lost track of, or someone else's.
-                found = _ours(visma.find_ledger_item(posting.InvoiceNumber), posting, number)
+                found = ours(visma.find_ledger_item(posting.InvoiceNumber))
                 if found is None:
                     raise
                 return found
@@ -166,17 +171,25 @@ def _translate(
 
 
 def _ours(
-    found: CustomerLedgerItem | None, posting: CustomerLedgerItemWithVoucher, number: str
-) -> str | None:
-    """The found ledger item's id if it is this document's posting; refuse a stranger's."""
-    if found is None:
-        return None
+    found: CustomerLedgerItem,
+    posting: CustomerLedgerItemWithVoucher,
+    number: str,
+    linked_elsewhere: bool,
+) -> str:
+    """The found ledger item's id if it is this document's posting; refuse a stranger's.
+
+    Ours means: the same customer, total and date as what Koppel sends, and not the posting
+    of another Teamleader document (an item keyed in by hand in Visma can share a number,
+    customer and amount, but then it is linked to nothing — or to something else)."""
     same_total = Decimal(found.TotalAmountInvoiceCurrency) == posting.TotalAmountInvoiceCurrency
-    if found.CustomerId.lower() == posting.CustomerId.lower() and same_total:
+    same_customer = found.CustomerId.lower() == posting.CustomerId.lower()
+    same_date = found.InvoiceDate is None or found.InvoiceDate == posting.InvoiceDate
+    if same_customer and same_total and same_date and not linked_elsewhere:
         return str(found.Id)
     raise PermanentFailure(
         "InvoiceNumberTaken",
-        f"Visma already has invoice number {posting.InvoiceNumber} for another customer or "
-        f"amount, so Teamleader document {number} cannot be posted under it. Change the "
-        "invoice number rule (`koppel mappings set --invoice-number-rule`) or the Visma item.",
+        f"Visma already has invoice number {posting.InvoiceNumber} for another document, "
+        f"customer, date or amount, so Teamleader document {number} cannot be posted under "
+        "it. Change the invoice number rule (`koppel mappings set --invoice-number-rule`) "
+        "or the Visma item.",
     )

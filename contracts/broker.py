@@ -9,12 +9,13 @@ returns only once RabbitMQ has the (persistent) message, which is what lets a cu
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import dramatiq
 import pika
 import pika.exceptions
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.middleware import CurrentMessage, Middleware, Retries, TimeLimit, default_middleware
+from dramatiq.middleware import Middleware, Retries, TimeLimit, default_middleware
 
 from config import Settings
 from config.unreachable import broker_unreachable
@@ -58,22 +59,23 @@ def make_broker(
             stack.append(TimeLimit(time_limit=settings.actor_time_limit_ms))
         else:
             stack.append(kind())
-    # Consumers read the retry count of the message they are handling.
-    stack.append(CurrentMessage())
     return RabbitmqBroker(url=settings.broker_url, confirm_delivery=True, middleware=stack)
+
+
+def dramatiq_message(message: SyncMessage) -> dramatiq.Message[Any]:
+    """The Dramatiq envelope of a message: for its queue's actor, the contract as JSON."""
+    return dramatiq.Message(
+        queue_name=message.queue,
+        actor_name=message.queue,
+        args=(message.to_json(),),
+        kwargs={},
+        options={},
+    )
 
 
 def publish(broker: dramatiq.Broker, message: SyncMessage) -> None:
     """Publish one message and wait for RabbitMQ's confirm."""
-    broker.enqueue(
-        dramatiq.Message(
-            queue_name=message.queue,
-            actor_name=message.queue,
-            args=(message.to_json(),),
-            kwargs={},
-            options={},
-        )
-    )
+    broker.enqueue(dramatiq_message(message))
 
 
 def purge_all(settings: Settings) -> None:

@@ -48,7 +48,6 @@ def create(
     visma_company_id: str | None = None,
     poll_interval_s: int = 900,
     default_terms_of_payment_id: str | None = None,
-    connection_id: uuid.UUID | None = None,
 ) -> Connection:
     """Create a connection, or update the one with the same name (``koppel connect`` again)."""
     with pool.connection() as conn:
@@ -56,7 +55,7 @@ def create(
             "INSERT INTO connections (id, name, sandbox, teamleader_account_id,"
             " teamleader_department_id, visma_company_id, sync_from, poll_interval_s,"
             " default_terms_of_payment_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, sandbox = EXCLUDED.sandbox,"
+            " ON CONFLICT (name) DO UPDATE SET sandbox = EXCLUDED.sandbox,"
             " teamleader_account_id = EXCLUDED.teamleader_account_id,"
             " teamleader_department_id = EXCLUDED.teamleader_department_id,"
             " visma_company_id = EXCLUDED.visma_company_id, sync_from = EXCLUDED.sync_from,"
@@ -64,7 +63,7 @@ def create(
             " default_terms_of_payment_id = EXCLUDED.default_terms_of_payment_id,"
             f" active = true RETURNING {_COLUMNS}",
             [
-                connection_id or _id_for_name(pool, name) or uuid.uuid4(),
+                uuid.uuid4(),
                 name,
                 sandbox,
                 teamleader_account_id,
@@ -77,12 +76,6 @@ def create(
         ).fetchone()
     assert row is not None
     return Connection(**row)
-
-
-def _id_for_name(pool: ConnectionPool, name: str) -> uuid.UUID | None:
-    with pool.connection() as conn:
-        row = conn.execute("SELECT id FROM connections WHERE name = %s", [name]).fetchone()
-    return row["id"] if row else None
 
 
 def get(pool: ConnectionPool, connection_id: uuid.UUID | str) -> Connection:

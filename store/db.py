@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -56,3 +59,24 @@ def close_shared_pools() -> None:
         for pool in _pools.values():
             pool.close()
         _pools.clear()
+
+
+#: Where a query runs: a pool (its own short transaction) or a connection the caller holds
+#: (so several writes commit together, inside the caller's ``conn.transaction()``).
+Db = ConnectionPool | psycopg.Connection
+
+
+@contextmanager
+def session(db: Db) -> Iterator[psycopg.Connection]:
+    if isinstance(db, ConnectionPool):
+        with db.connection() as conn:
+            yield conn
+    else:
+        yield db
+
+
+def run(db: Db, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
+    """Execute one statement; its rows when it returns any."""
+    with session(db) as conn:
+        cursor = conn.execute(sql, params)  # type: ignore[arg-type]  # trusted, ours
+        return cursor.fetchall() if cursor.description else []  # type: ignore[return-value]

@@ -11,6 +11,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from store.db import Db, session
+
 
 @dataclass(frozen=True)
 class Failure:
@@ -36,7 +38,7 @@ _COLUMNS = (
 
 
 def record(
-    pool: ConnectionPool,
+    db: Db,
     *,
     connection_id: uuid.UUID | None,
     queue: str,
@@ -50,7 +52,7 @@ def record(
     status: str = "open",
 ) -> int:
     """Open a failure, or refresh the open one of the same message (it failed again)."""
-    with pool.connection() as conn:
+    with session(db) as conn:
         row = conn.execute(
             "INSERT INTO failures (connection_id, queue, document_type, document_id, dedupe_key,"
             " message, error_class, reason, attempts, status)"
@@ -77,10 +79,10 @@ def record(
 
 
 def resolve_for_document(
-    pool: ConnectionPool, connection_id: uuid.UUID, document_type: str, document_id: str
+    db: Db, connection_id: uuid.UUID, document_type: str, document_id: str
 ) -> None:
     """A document that succeeded has nothing open any more (an older version's failure)."""
-    with pool.connection() as conn:
+    with session(db) as conn:
         conn.execute(
             "UPDATE failures SET status = 'resolved', last_seen = now() WHERE connection_id = %s"
             " AND document_type = %s AND document_id = %s AND status = 'open'",

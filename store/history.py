@@ -11,6 +11,8 @@ from typing import Any
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
+from store.db import Db, session
+
 
 @dataclass(frozen=True)
 class Event:
@@ -22,14 +24,14 @@ class Event:
 
 
 def record(
-    pool: ConnectionPool,
+    db: Db,
     connection_id: uuid.UUID,
     document_type: str,
     document_id: str,
     event: str,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
-    with pool.connection() as conn:
+    with session(db) as conn:
         conn.execute(
             "INSERT INTO history (connection_id, document_type, document_id, event, detail)"
             " VALUES (%s, %s, %s, %s, %s)",

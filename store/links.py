@@ -6,8 +6,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-import psycopg
-from psycopg_pool import ConnectionPool
+from store.db import Db, run
 
 #: ``visma_type`` of the Visma objects Koppel links to.
 CUSTOMER = "customer"
@@ -31,18 +30,8 @@ _COLUMNS = (
     " remaining, currency"
 )
 
-Db = ConnectionPool | psycopg.Connection
-
-
-def _run(db: Db, sql: str, params: list[object]) -> list[dict[str, object]]:
-    if isinstance(db, ConnectionPool):
-        with db.connection() as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[return-value]
-    return db.execute(sql, params).fetchall()  # type: ignore[return-value]
-
-
 def get(db: Db, connection_id: uuid.UUID, teamleader_type: str, teamleader_id: str) -> Link | None:
-    rows = _run(
+    rows = run(
         db,
         f"SELECT {_COLUMNS} FROM links WHERE connection_id = %s AND teamleader_type = %s"
         " AND teamleader_id = %s",
@@ -52,7 +41,7 @@ def get(db: Db, connection_id: uuid.UUID, teamleader_type: str, teamleader_id: s
 
 
 def by_visma(db: Db, connection_id: uuid.UUID, visma_type: str, visma_id: str) -> Link | None:
-    rows = _run(
+    rows = run(
         db,
         f"SELECT {_COLUMNS} FROM links WHERE connection_id = %s AND visma_type = %s"
         " AND visma_id = %s",
@@ -66,7 +55,7 @@ def remaining_by_visma_id(
 ) -> dict[str, Decimal | None]:
     """Visma id → the remaining amount Koppel last saw, for every linked object of a type
     (one query for a whole poll round instead of one per ledger item)."""
-    rows = _run(
+    rows = run(
         db,
         "SELECT visma_id, remaining FROM links WHERE connection_id = %s AND visma_type = %s",
         [connection_id, visma_type],
@@ -75,14 +64,14 @@ def remaining_by_visma_id(
 
 
 def save(db: Db, connection_id: uuid.UUID, link: Link) -> None:
-    _run(
+    run(
         db,
         f"INSERT INTO links (connection_id, {_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
         " ON CONFLICT (connection_id, teamleader_type, teamleader_id) DO UPDATE SET"
         " visma_type = EXCLUDED.visma_type, visma_id = EXCLUDED.visma_id,"
         " visma_number = EXCLUDED.visma_number, fingerprint = EXCLUDED.fingerprint,"
         " remaining = coalesce(links.remaining, EXCLUDED.remaining),"
-        " currency = EXCLUDED.currency, updated_at = now() RETURNING 1",
+        " currency = EXCLUDED.currency, updated_at = now()",
         [
             connection_id,
             link.teamleader_type,
@@ -100,17 +89,17 @@ def save(db: Db, connection_id: uuid.UUID, link: Link) -> None:
 def set_remaining(
     db: Db, connection_id: uuid.UUID, visma_type: str, visma_id: str, remaining: Decimal
 ) -> None:
-    _run(
+    run(
         db,
         "UPDATE links SET remaining = %s, updated_at = now() WHERE connection_id = %s"
-        " AND visma_type = %s AND visma_id = %s RETURNING 1",
+        " AND visma_type = %s AND visma_id = %s",
         [remaining, connection_id, visma_type, visma_id.lower()],
     )
 
 
 def counts(db: Db, connection_id: uuid.UUID) -> dict[str, int]:
     """Teamleader type → how many of its objects are linked to Visma."""
-    rows = _run(
+    rows = run(
         db,
         "SELECT teamleader_type, count(*) AS n FROM links WHERE connection_id = %s GROUP BY 1",
         [connection_id],

@@ -14,6 +14,8 @@ from datetime import datetime
 
 from psycopg_pool import ConnectionPool
 
+from store.db import Db, session
+
 #: A filter on messages published or finished since a moment (NULL: no filter).
 _SINCE = (
     "(%s::timestamptz IS NULL OR coalesce(finished_at, published_at) >= %s::timestamptz)"
@@ -73,7 +75,7 @@ def outcome_of(pool: ConnectionPool, dedupe_key: str) -> str | None:
 
 
 def finish(
-    pool: ConnectionPool,
+    db: Db,
     connection_id: uuid.UUID,
     dedupe_key: str,
     *,
@@ -87,7 +89,7 @@ def finish(
     """Record how a message ended (also for one that was never recorded as published,
     e.g. sent by a test or requeued from a dead-letter queue)."""
     assert outcome in OUTCOMES, outcome
-    with pool.connection() as conn:
+    with session(db) as conn:
         conn.execute(
             "INSERT INTO messages (dedupe_key, connection_id, queue, document_type, document_id,"
             " version, outcome, detail, finished_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now())"

@@ -17,7 +17,8 @@ from dramatiq.middleware import Middleware
 from consumers.errors import describe
 from consumers.runtime import runtime
 from contracts.messages import BY_QUEUE, MalformedMessage, parse
-from store import failures, history, messages
+from store import failures, outcomes
+from store.outcomes import Failure
 
 logger = logging.getLogger(__name__)
 
@@ -52,37 +53,29 @@ class RecordFailures(Middleware):
                     parsed = parse(queue, payload)
                 except MalformedMessage:
                     parsed = None
-            failures.record(
-                pool,
-                connection_id=parsed.connection_id if parsed else None,
-                queue=queue,
-                document_type=parsed.document_type if parsed else None,
-                document_id=parsed.document_id if parsed else None,
-                dedupe_key=parsed.dedupe_key if parsed else f"message:{message.message_id}",
-                message=message.asdict(),
-                error_class=error_class,
-                reason=reason,
-                attempts=attempts,
-            )
+            failure = Failure(error_class, reason, message.asdict(), attempts)
             if parsed is not None:
-                messages.finish(
+                outcomes.record(
                     pool,
-                    parsed.connection_id,
-                    parsed.dedupe_key,
-                    queue=queue,
-                    document_type=parsed.document_type,
-                    document_id=parsed.document_id,
-                    version=parsed.version,
-                    outcome="failed",
-                    detail=reason[:1000],
-                )
-                history.record(
-                    pool,
-                    parsed.connection_id,
-                    parsed.document_type,
-                    parsed.document_id,
+                    parsed,
                     "failed",
-                    {"error": error_class, "reason": reason, "attempts": attempts},
+                    reason,
+                    {"error": error_class, "attempts": attempts},
+                    failure,
+                )
+            else:
+                # Not even its connection is known: only the failure can be recorded.
+                failures.record(
+                    pool,
+                    connection_id=None,
+                    queue=queue,
+                    document_type=None,
+                    document_id=None,
+                    dedupe_key=f"message:{message.message_id}",
+                    message=failure.message,
+                    error_class=error_class,
+                    reason=reason,
+                    attempts=attempts,
                 )
         except Exception:
             # The message still goes to the XQ; losing only the row is the lesser harm,
