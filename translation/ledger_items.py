@@ -244,7 +244,7 @@ def _posting(
                 _row(
                     group.account,
                     amount,
-                    _revenue_text(group, posting_map),
+                    _revenue_text(group),
                     vat_code_id=group.mapping.vat_code_id,
                 )
             )
@@ -441,6 +441,17 @@ def _tax_rate_problem(
     return TaxRateProblem(tax_id, description, known.rate if known else None, lines, problem)
 
 
+def _line_names(groups: Iterable[_Group], tax_id: str) -> tuple[str, ...]:
+    """The names of the lines of one tax rate id (for messages)."""
+    return tuple(
+        name
+        for g in groups
+        if g.mapping.tax_rate_id == tax_id
+        for names in g.sources.values()
+        for name in names
+    )
+
+
 def _line_name(line: LineItem) -> str:
     return (line.description or "").strip() or "(no description)"
 
@@ -485,14 +496,14 @@ def _revenue_per_group(
     for group in groups:
         by_rate.setdefault(group.mapping.rate, []).append(group)
     _require_rates_match(by_rate, taxes, label, posting_map)
-    amounts: dict[tuple[int, str], Decimal] = {}
+    amounts: dict[int, Decimal] = {}  # by id() of the group: groups are not hashable
     for vat_rate, members in by_rate.items():
         # A rate Teamleader does not list has a taxable of zero (it lists every line rate).
         target = taxes.get(vat_rate, (ZERO, ZERO))[0]
         allocated = _allocate([g.net for g in members], target, label, vat_rate)
         for group, amount in zip(members, allocated, strict=True):
-            amounts[(group.account, group.mapping.tax_rate_id)] = amount
-    return [(g, amounts[(g.account, g.mapping.tax_rate_id)]) for g in groups]
+            amounts[id(group)] = amount
+    return [(g, amounts[id(g)]) for g in groups]
 
 
 def _require_rates_match(
@@ -530,13 +541,7 @@ def _require_rates_match(
     problems = []
     for vat_rate, members in sorted(by_rate.items(), key=lambda item: -item[0]):
         for tax_id in sorted({g.mapping.tax_rate_id for g in members}):
-            names = tuple(
-                name
-                for g in members
-                if g.mapping.tax_rate_id == tax_id
-                for found in g.sources.values()
-                for name in found
-            )
+            names = _line_names(members, tax_id)
             problems.append(
                 _tax_rate_problem(
                     tax_id,
@@ -600,15 +605,9 @@ def _vat_rows(
             {g.mapping.tax_rate_id: g.mapping for g in groups if g.mapping.rate == vat_rate}.items()
         )
         chosen = next((m for _, m in candidates if m.vat_account is not None), None)
-        if chosen is None or chosen.vat_account is None:
+        if chosen is None:
             for tax_id, _ in candidates:
-                names = tuple(
-                    name
-                    for g in groups
-                    if g.mapping.tax_rate_id == tax_id
-                    for names in g.sources.values()
-                    for name in names
-                )
+                names = _line_names(groups, tax_id)
                 problems.append(
                     _tax_rate_problem(
                         tax_id,
@@ -679,7 +678,7 @@ def _tax_name(mapping: VatMapping) -> str:
     return (mapping.description or "").strip() or f"BTW {percent(mapping.rate)}"
 
 
-def _revenue_text(group: _Group, posting_map: PostingMap) -> str:
+def _revenue_text(group: _Group) -> str:
     # Sorted, so the text (and so the fingerprint) does not depend on the order of lines.
     return " / ".join(sorted(group.labels)) + f" · {_tax_name(group.mapping)}"
 
