@@ -24,6 +24,8 @@ from clients.oauth import RefreshingAuth
 from tests.spec_check import SpecChecker
 
 ROOT = Path(__file__).resolve().parents[1]
+#: A fixed Fernet key for tests only (it encrypts the simulators' tokens).
+TEST_TOKEN_KEY = "n0VKG3G8a4ZlX2D0n3jUuTc3JZ1rjsCxKvG3XJq1l1s="
 
 
 def bearer_headers(session: ApiSession) -> dict[str, str]:

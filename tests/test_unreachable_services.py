@@ -14,17 +14,15 @@ import pytest
 
 from config import Settings
 from config.unreachable import address_of
-from tests.conftest import ROOT, free_port
-
-#: A valid key, so the commands get past the token key to the service that is down.
-TOKEN_KEY = "n0VKG3G8a4ZlX2D0n3jUuTc3JZ1rjsCxKvG3XJq1l1s="
+from tests.conftest import ROOT, TEST_TOKEN_KEY, free_port
 
 
 def koppel(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    # A valid key, so the commands get past the token key to the service that is down.
     return subprocess.run(
         [sys.executable, "-m", "ops.cli", *args],
         cwd=ROOT,
-        env={**os.environ, "KOPPEL_TOKEN_KEY": TOKEN_KEY, **env},
+        env={**os.environ, "KOPPEL_TOKEN_KEY": TEST_TOKEN_KEY, **env},
         capture_output=True,
         text=True,
         timeout=60,

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from config import Settings, get_settings
@@ -22,19 +23,13 @@ from ops.connecting import Connected, connect_sandbox
 from store.api_clients import ClientCache
 from store.db import close_shared_pools, open_pool, shared_pool
 from store.migrate import migrate
-from tests.conftest import ROOT, Sandbox
+from tests.conftest import ROOT, TEST_TOKEN_KEY, Sandbox
 from tests.spec_check import SpecChecker
 
 #: Each pytest session has its own database and RabbitMQ virtual host, so sessions that run
 #: at the same time (several engineers, CI) cannot purge or truncate each other's work.
 SESSION = f"koppel_test_{os.getpid()}"
 TEST_DATABASE = SESSION
-#: A fixed Fernet key for tests only (tokens of simulators).
-TEST_TOKEN_KEY = "n0VKG3G8a4ZlX2D0n3jUuTc3JZ1rjsCxKvG3XJq1l1s="
-TABLES = (
-    "history, failures, links, external_writes, messages, vat_mappings, cursors, tokens,"
-    " connections"
-)
 
 
 def _server_url() -> str:
@@ -60,6 +55,24 @@ def database_url() -> Iterator[str]:
     close_shared_pools()
     with psycopg.connect(_server_url(), autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop database ``name`` (if there), connected through ``server_url`` (another one)."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+def koppel_tables(conn: psycopg.Connection[Any]) -> list[str]:
+    """Every table of Koppel's schema but the record of applied migrations (read from the
+    database, so a table a new migration adds is emptied too)."""
+    rows = conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        " AND tablename <> 'schema_migrations' ORDER BY tablename"
+    ).fetchall()
+    return [row["tablename"] for row in rows]
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -126,7 +139,8 @@ def pool(settings: Settings) -> Iterator[ConnectionPool]:
     """A pool on the test database, emptied before the test; queues purged too."""
     pool = open_pool(settings, name="koppel-test")
     with pool.connection() as conn:
-        conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+        tables = sql.SQL(", ").join(sql.Identifier(name) for name in koppel_tables(conn))
+        conn.execute(sql.SQL("TRUNCATE {} RESTART IDENTITY").format(tables))
     purge_all(settings)
     yield pool
     pool.close()

@@ -1,18 +1,29 @@
 """Helpers for pipeline tests (no tests here): publish like the poller, run consumers
-in-process on the real broker, and wait until every published message has an outcome."""
+in-process on the real broker, wait until every published message has an outcome, and read
+or steer the simulators through their ``/_sandbox/`` controls."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
 
 import dramatiq
+import httpx
 from psycopg_pool import ConnectionPool
 
+from config import Settings
 from contracts.broker import publish
-from contracts.messages import SyncMessage
-from store import messages
+from contracts.messages import InvoiceChanged, SyncMessage
+from ops.connecting import Connected
+from store import mappings, messages
+from store.api_clients import ApiClients, ClientCache, ServiceHooks
+from store.connections import Connection
+from tests.conftest import Sandbox
+from tests.pipeline.conftest import generated
 
 
 def send(pool: ConnectionPool, *sync_messages: SyncMessage) -> None:
@@ -21,19 +32,18 @@ def send(pool: ConnectionPool, *sync_messages: SyncMessage) -> None:
 
     for message in sync_messages:
         publish(broker, message)
-        messages.record_published(
-            pool,
-            message.connection_id,
-            [
-                (
-                    message.dedupe_key,
-                    message.queue,
-                    message.document_type,
-                    message.document_id,
-                    message.version,
-                )
-            ],
-        )
+        messages.record_published(pool, message.connection_id, [published_row(message)])
+
+
+def published_row(message: SyncMessage) -> tuple[str, str, str, str, str]:
+    """The row ``messages.record_published`` takes for ``message``."""
+    return (
+        message.dedupe_key,
+        message.queue,
+        message.document_type,
+        message.document_id,
+        message.version,
+    )
 
 
 @contextmanager
@@ -51,14 +61,113 @@ def consumers_running(*queue_names: str, threads: int = 4) -> Iterator[dramatiq.
         worker.stop()
 
 
+def wait_for(
+    predicate: Callable[[], object],
+    timeout_s: float = 30.0,
+    what: str = "the condition",
+    interval_s: float = 0.05,
+) -> None:
+    """Until ``predicate()`` is true, checked every ``interval_s`` seconds; raise
+    ``TimeoutError`` naming ``what`` after ``timeout_s`` seconds."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {timeout_s} s")
+        time.sleep(interval_s)
+
+
 def wait_settled(pool: ConnectionPool, timeout_s: float = 60.0) -> None:
     """Until every recorded message has an outcome (or raise after ``timeout_s``)."""
-    deadline = time.monotonic() + timeout_s
-    while messages.waiting(pool) > 0:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{messages.waiting(pool)} messages still waiting")
-        time.sleep(0.05)
+    wait_for(
+        lambda: messages.waiting(pool) == 0,
+        timeout_s,
+        what="an outcome for every recorded message",
+    )
 
 
 def outcome(pool: ConnectionPool, message: SyncMessage) -> str | None:
     return messages.outcome_of(pool, message.dedupe_key)
+
+
+def dead_letters(queue: str) -> int:
+    """Messages in the queue's dead-letter queue (``<queue>.XQ``)."""
+    from consumers.app import broker
+
+    return broker.get_queue_message_counts(queue)[2]
+
+
+@contextmanager
+def connection_clients(
+    settings: Settings,
+    pool: ConnectionPool,
+    connection: Connection,
+    hooks: ServiceHooks | None = None,
+) -> Iterator[ApiClients]:
+    """The connection's clients as every process gets them (``ClientCache``), closed after;
+    ``hooks`` per service (``teamleader``, ``visma``), e.g. the spec checkers'."""
+    cache = ClientCache(settings, pool, event_hooks=hooks)
+    try:
+        yield cache.for_connection(connection)
+    finally:
+        cache.close()
+
+
+# -- the simulators' controls ----------------------------------------------------------------
+def summary(sandbox: Sandbox) -> dict[str, Any]:
+    """The Visma company's counts: customers, ledger_items, duplicate_ledger_items, …"""
+    response = httpx.get(f"{sandbox.visma_url}/_sandbox/summary", timeout=10)
+    response.raise_for_status()
+    return response.json()
+
+
+def fault(sandbox: Sandbox, **plan: object) -> None:
+    """A fault plan for the Visma simulator's next requests (see ``sandbox/visma``)."""
+    httpx.post(f"{sandbox.visma_url}/_sandbox/faults", json=plan, timeout=5).raise_for_status()
+
+
+def pay_in_visma(sandbox: Sandbox, item_id: str, amount: Decimal) -> dict[str, Any]:
+    """The bank matches a payment of ``amount`` to the ledger item today; the item after."""
+    response = httpx.post(
+        f"{sandbox.visma_url}/_sandbox/customerledgeritems/{item_id}/payments",
+        json={"Amount": str(amount), "PaymentDate": date.today().isoformat()},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+# -- the generated account (seed 7, which ``connected`` loads) -------------------------------
+def teamleader_part() -> dict[str, Any]:
+    return generated()["teamleader"]
+
+
+def booked(connected: Connected, currency: str = "EUR") -> list[dict[str, Any]]:
+    """Booked invoices of the connection's department, as generated."""
+    return [
+        i
+        for i in teamleader_part()["invoices"]
+        if i["status"] in ("outstanding", "matched")
+        and i["department"]["id"] == connected.department.id
+        and i["currency"] == currency
+    ]
+
+
+def changed(connected: Connected, invoice: dict[str, Any]) -> InvoiceChanged:
+    """The message the poller would publish for this invoice as generated."""
+    return InvoiceChanged(
+        connection_id=connected.connection.id,
+        teamleader_id=invoice["id"],
+        updated_at=datetime.fromisoformat(invoice["updated_at"]),
+    )
+
+
+def set_revenue_account(
+    pool: ConnectionPool, connected: Connected, description: str, account: int
+) -> mappings.VatRow:
+    """Map the tax rate ``description`` (e.g. "21%") to revenue ``account``; the new row."""
+    row = next(
+        r for r in mappings.vat_rows(pool, connected.connection.id) if r.description == description
+    )
+    changed_row = mappings.VatRow(**{**row.__dict__, "revenue_account": account})
+    mappings.set_vat(pool, connected.connection.id, changed_row)
+    return changed_row

@@ -10,15 +10,14 @@ import pytest
 from click.testing import CliRunner
 from psycopg_pool import ConnectionPool
 
-from clients.teamleader import TeamleaderClient
 from config import Settings
 from ops.cli import main
 from ops.connecting import Connected, connect_sandbox
 from ops.mappings_command import number_rule_problems
 from sandbox.visma.company import terms_of_payment_id, vat_code_id
 from store import connections, mappings
-from store.tokens import PgTokenStore
-from tests.pipeline.conftest import TEST_TOKEN_KEY
+from tests.pipeline.support import connection_clients
+from tests.spec_check import SpecChecker
 
 
 @pytest.fixture(autouse=True)
@@ -36,14 +35,14 @@ def rows_by_description(pool: ConnectionPool, connected: Connected) -> dict[str,
 
 
 def test_show_lists_every_tax_rate_of_the_department_and_the_posting_rules(
-    connected: Connected, pool: ConnectionPool, settings: Settings
+    connected: Connected, pool: ConnectionPool, settings: Settings, teamleader_spec: SpecChecker
 ) -> None:
     # Given a connection whose 9 % rate lost its mapping
     with pool.connection() as conn:
         conn.execute("DELETE FROM vat_mappings WHERE description = '9%'")
-    store = PgTokenStore(pool, connected.connection.id, "teamleader", TEST_TOKEN_KEY)
-    with TeamleaderClient(settings.use_sandbox(), store, "check") as teamleader:
-        rates = teamleader.tax_rates(connected.department.id)
+    hooks = {"teamleader": teamleader_spec.hooks()}
+    with connection_clients(settings, pool, connected.connection, hooks) as clients:
+        rates = clients.teamleader.tax_rates(connected.department.id)
     # When the mappings are shown (the only connection, so without --connection)
     result = koppel("show")
     # Then every tax rate of the department has a line with its mapping or "not mapped"

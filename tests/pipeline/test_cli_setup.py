@@ -19,20 +19,19 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 from cryptography.fernet import Fernet
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
-from clients.teamleader import TeamleaderClient
-from clients.visma import VismaClient
 from config import Settings, get_settings
 from ops.cli import main
 from store import connections, mappings
 from store.migrate import available
 from store.tokens import PgTokenStore
 from tests.conftest import ROOT, Sandbox, free_port
-from tests.pipeline.conftest import TEST_TOKEN_KEY, generated, pipeline_env
+from tests.pipeline.conftest import SESSION, TEST_TOKEN_KEY, drop_database, generated
+from tests.pipeline.support import connection_clients
+from tests.spec_check import SpecChecker
 
-#: The simulators' OAuth client (see ``Settings.sandbox_client_id``).
-SANDBOX_CLIENT = {"id": "koppel-sandbox", "secret": "koppel-sandbox-secret"}
 AUTHORIZE_URL = re.compile(r"^\s+(http://\S+/(?:oauth2|connect)/authorize\?\S+)$")
 
 
@@ -59,16 +58,20 @@ def with_extra_tax_rate(description: str, rate: float) -> dict[str, Any]:
 
 # -- migrate and keygen ----------------------------------------------------------------------
 @pytest.fixture
-def empty_database(koppel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> str:
-    """A database without Koppel's schema, which the settings point at."""
-    server = get_settings().database_url
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute("DROP DATABASE IF EXISTS koppel_test_migrate WITH (FORCE)")
-        conn.execute("CREATE DATABASE koppel_test_migrate")
-    url = psycopg.conninfo.make_conninfo(server, dbname="koppel_test_migrate")
+def empty_database(
+    database_url: str, koppel_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A database of this session's without Koppel's schema, which the settings point at;
+    dropped afterwards."""
+    name = f"{SESSION}_migrate"
+    drop_database(database_url, name)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(database_url, dbname=name)
     monkeypatch.setenv("KOPPEL_DATABASE_URL", url)
     get_settings.cache_clear()
-    return url
+    yield url
+    drop_database(database_url, name)
 
 
 def test_migrate_applies_the_schema_once_and_then_says_it_is_up_to_date(
@@ -106,6 +109,8 @@ def test_connect_sandbox_stores_working_encrypted_tokens_and_prints_the_mappings
     settings: Settings,
     sandbox: Sandbox,
     monkeypatch: pytest.MonkeyPatch,
+    teamleader_spec: SpecChecker,
+    visma_spec: SpecChecker,
 ) -> None:
     # Given simulators whose Dutch department has a 6 % rate Visma has no VAT code for
     sandbox.reset(with_extra_tax_rate("6% oud tarief", 0.06))
@@ -118,17 +123,11 @@ def test_connect_sandbox_stores_working_encrypted_tokens_and_prints_the_mappings
     assert connection.sandbox
     assert connection.sync_from == date.today().replace(day=1)
     # and its tokens decrypt with the key and work against both simulators
-    api = settings.use_sandbox()
-    teamleader_store = PgTokenStore(pool, connection.id, "teamleader", TEST_TOKEN_KEY)
-    visma_store = PgTokenStore(pool, connection.id, "visma", TEST_TOKEN_KEY)
-    with (
-        TeamleaderClient(api, teamleader_store, "check") as teamleader,
-        VismaClient.from_settings(api, visma_store, connection_id="check") as visma,
-    ):
-        assert teamleader.department(connection.teamleader_department_id).name == (
-            "Koppel Demo B.V."
-        )
-        assert visma.company_settings().Name == "Koppel Demo B.V."
+    hooks = {"teamleader": teamleader_spec.hooks(), "visma": visma_spec.hooks()}
+    with connection_clients(settings, pool, connection, hooks) as clients:
+        department = clients.teamleader.department(connection.teamleader_department_id)
+        assert department.name == "Koppel Demo B.V."
+        assert clients.visma.company_settings().Name == "Koppel Demo B.V."
     # and the output names both sides, every stored mapping and the unmapped rate's fix
     assert "Teamleader department: Koppel Demo B.V." in result.stdout
     assert "Visma company: Koppel Demo B.V." in result.stdout
@@ -159,24 +158,26 @@ def test_connect_sandbox_refuses_without_a_token_key_and_stores_nothing(
 
 
 # -- connect live ----------------------------------------------------------------------------
-def live_env(database_url: str, sandbox: Sandbox, **extra: str) -> dict[str, str]:
-    """Settings of a live connection whose 'real' services are the simulators."""
-    return pipeline_env(
-        database_url,
-        sandbox,
-        KOPPEL_TEAMLEADER_AUTH_URL=sandbox.teamleader_url,
-        KOPPEL_TEAMLEADER_API_URL=sandbox.teamleader_url,
-        KOPPEL_TEAMLEADER_CLIENT_ID=SANDBOX_CLIENT["id"],
-        KOPPEL_TEAMLEADER_CLIENT_SECRET=SANDBOX_CLIENT["secret"],
-        KOPPEL_VISMA_AUTH_URL=sandbox.visma_url,
-        KOPPEL_VISMA_API_URL=sandbox.visma_api_url,
-        KOPPEL_VISMA_CLIENT_ID=SANDBOX_CLIENT["id"],
-        KOPPEL_VISMA_CLIENT_SECRET=SANDBOX_CLIENT["secret"],
-        KOPPEL_REDIRECT_URI=f"http://127.0.0.1:{free_port()}/callback",
-        PYTHONUNBUFFERED="1",
-        COLUMNS="200",
-        **extra,
-    )
+def live_env(koppel_env: dict[str, str], sandbox: Sandbox) -> dict[str, str]:
+    """Settings of a live connection whose 'real' services are the simulators, registered
+    with the simulators' own OAuth client."""
+    settings = Settings()
+    client_id = settings.sandbox_client_id
+    client_secret = settings.sandbox_client_secret.get_secret_value()
+    return {
+        **koppel_env,
+        "KOPPEL_TEAMLEADER_AUTH_URL": sandbox.teamleader_url,
+        "KOPPEL_TEAMLEADER_API_URL": sandbox.teamleader_url,
+        "KOPPEL_TEAMLEADER_CLIENT_ID": client_id,
+        "KOPPEL_TEAMLEADER_CLIENT_SECRET": client_secret,
+        "KOPPEL_VISMA_AUTH_URL": sandbox.visma_url,
+        "KOPPEL_VISMA_API_URL": sandbox.visma_api_url,
+        "KOPPEL_VISMA_CLIENT_ID": client_id,
+        "KOPPEL_VISMA_CLIENT_SECRET": client_secret,
+        "KOPPEL_REDIRECT_URI": f"http://127.0.0.1:{free_port()}/callback",
+        "PYTHONUNBUFFERED": "1",
+        "COLUMNS": "200",
+    }
 
 
 class Running:
@@ -246,11 +247,11 @@ def approve(authorize_url: str) -> str:
 
 
 def test_connect_live_runs_the_browser_flow_for_both_services_through_the_local_callback(
-    pool: ConnectionPool, database_url: str, sandbox: Sandbox
+    pool: ConnectionPool, koppel_env: dict[str, str], sandbox: Sandbox
 ) -> None:
     # Given the simulators with generated data, standing in for the real services
     sandbox.reset(generated())
-    env = live_env(database_url, sandbox)
+    env = live_env(koppel_env, sandbox)
     with koppel_running(
         env, "connect", "live", "--name", "office", "--since", "2026-01-15", "--timeout-s", "60"
     ) as koppel:
@@ -276,10 +277,10 @@ def test_connect_live_runs_the_browser_flow_for_both_services_through_the_local_
 
 
 def test_connect_live_takes_pasted_redirects_and_refuses_one_with_another_state(
-    pool: ConnectionPool, database_url: str, sandbox: Sandbox
+    pool: ConnectionPool, koppel_env: dict[str, str], sandbox: Sandbox
 ) -> None:
     sandbox.reset(generated())
-    env = live_env(database_url, sandbox)
+    env = live_env(koppel_env, sandbox)
     # Given a person who pastes the Teamleader redirect as the browser showed it
     with koppel_running(env, "connect", "live", "--paste") as koppel:
         assert koppel.process.stdin is not None

@@ -6,7 +6,6 @@ runtime's clients carry their hooks), and so does every read-back in these tests
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -25,10 +24,18 @@ from contracts import queues
 from contracts.messages import CustomerChanged
 from ops.connecting import Connected
 from sandbox.visma.company import terms_of_payment_id
-from store import history, links
+from store import failures, history, links
 from tests.conftest import Sandbox
 from tests.pipeline.conftest import SpecCheckedClients, generated
-from tests.pipeline.support import consumers_running, outcome, send, wait_settled
+from tests.pipeline.support import (
+    consumers_running,
+    dead_letters,
+    fault,
+    outcome,
+    send,
+    wait_for,
+    wait_settled,
+)
 from tests.spec_check import SpecChecker
 from tests.visma import support as visma_support
 from translation.customers import reference_for
@@ -57,8 +64,11 @@ def change_later(sandbox: Sandbox, path: str, body: dict[str, Any], previous: st
 
     Teamleader's timestamps have whole seconds: two changes within one second are one
     version (one dedupe key), so a test that needs a second version waits for the clock."""
-    while datetime.now(UTC).replace(microsecond=0) <= datetime.fromisoformat(previous):
-        time.sleep(0.05)
+    wait_for(
+        lambda: datetime.now(UTC).replace(microsecond=0) > datetime.fromisoformat(previous),
+        timeout_s=5,
+        what="the next whole second",
+    )
     return teamleader_control(sandbox, path, body)
 
 
@@ -103,27 +113,10 @@ def visma_writes(rt: Runtime, method: str) -> int:
     )
 
 
-def failures_of(pool: ConnectionPool, queue: str) -> list[dict[str, Any]]:
-    with pool.connection() as conn:
-        return conn.execute(
-            "SELECT document_id, error_class, reason, status FROM failures WHERE queue = %s"
-            " ORDER BY id",
-            [queue],
-        ).fetchall()
-
-
-def wait_for(condition: Any, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the condition did not become true in time")
-        time.sleep(0.05)
-
-
-def dead_letters(queue: str) -> int:
-    from consumers.app import broker
-
-    return broker.get_queue_message_counts(queue)[2]
+def failures_of(pool: ConnectionPool, queue: str) -> list[failures.Failure]:
+    """Every failure recorded for ``queue``, whatever its status, oldest first."""
+    every = failures.listing(pool, statuses=("open", "attention", "requeued", "resolved"))
+    return sorted((f for f in every if f.queue == queue), key=lambda f: f.id)
 
 
 # -- tests -----------------------------------------------------------------------------------
@@ -344,9 +337,9 @@ def test_a_company_without_postal_code_is_dead_lettered_and_the_next_one_still_s
     # Then the first failed at once, with a reason naming the customer and the field
     assert outcome(pool, bad_message) == "failed"
     [failure] = failures_of(pool, queues.CONTACTS)
-    assert failure["document_id"] == f"company:{broken['id']}"
-    assert failure["error_class"] == "CustomerNotAcceptable"
-    assert failure["reason"] == (
+    assert failure.document_id == f"company:{broken['id']}"
+    assert failure.error_class == "CustomerNotAcceptable"
+    assert failure.reason == (
         f"Customer 'Bakkerij Zonder Postcode' (Teamleader company {broken['id']}) has no "
         "postal code on its invoicing or primary address; Visma requires one. Add it in "
         "Teamleader."
@@ -370,11 +363,11 @@ def test_an_invalid_vat_number_is_dead_lettered_naming_the_customer_and_the_numb
         wait_settled(pool)
     assert outcome(pool, message) == "failed"
     [failure] = failures_of(pool, queues.CONTACTS)
-    assert failure["reason"].startswith(
+    assert failure.reason.startswith(
         f"Customer 'Bakkerij Jansen' (Teamleader company {company['id']}) has VAT number "
         f"'{INVALID_NL_VAT}', which Visma refuses as invalid"
     )
-    assert failure["reason"].endswith("Correct it in Teamleader.")
+    assert failure.reason.endswith("Correct it in Teamleader.")
     assert list(visma.customers()) == []
     # Visma refused the POST on purpose: the checker saw a 400 that the description allows.
 
@@ -407,10 +400,10 @@ def test_a_malformed_message_is_dead_lettered_with_a_reason_and_the_worker_goes_
         wait_for(lambda: dead_letters(queues.CONTACTS) == 1)
     # Then the malformed one is recorded with a reason a person can read
     [failure] = failures_of(pool, queues.CONTACTS)
-    assert failure["error_class"] == "MalformedMessage"
-    assert "connection_id: Field required" in failure["reason"]
-    assert "kind: Field required" in failure["reason"]
-    assert "Traceback" not in failure["reason"]
+    assert failure.error_class == "MalformedMessage"
+    assert "connection_id: Field required" in failure.reason
+    assert "kind: Field required" in failure.reason
+    assert "Traceback" not in failure.reason
     # And the worker handled the next message
     assert outcome(pool, message) == "posted"
     assert len(by_reference(visma, "company", company["id"])) == 1
@@ -442,11 +435,7 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_reference_not_made_twice
     message = changed(connected, "company", company)
     # And Visma applies the next customer write but its answer never arrives (client timeout
     # 5 s in the pipeline settings)
-    httpx.post(
-        f"{sandbox.visma_url}/_sandbox/faults",
-        json={"timeout_after_apply": 1, "hang_s": 7, "path_contains": "/v2/customers"},
-        timeout=5,
-    ).raise_for_status()
+    fault(sandbox, timeout_after_apply=1, hang_s=7, path_contains="/v2/customers")
     send(pool, message)
     with consumers_running(queues.CONTACTS):
         wait_settled(pool, timeout_s=90)

@@ -5,55 +5,35 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-import httpx
 import pytest
 from psycopg_pool import ConnectionPool
 
 from contracts import queues
-from contracts.messages import CreditNoteChanged, InvoiceChanged
+from contracts.messages import CreditNoteChanged
 from ops.connecting import Connected
-from store import failures, history, links, mappings
+from store import failures, history, links
 from tests.conftest import Sandbox
-from tests.pipeline.conftest import generated, start_worker
-from tests.pipeline.support import consumers_running, outcome, send, wait_settled
+from tests.pipeline.conftest import start_worker
+from tests.pipeline.support import (
+    booked,
+    changed,
+    consumers_running,
+    dead_letters,
+    fault,
+    outcome,
+    send,
+    set_revenue_account,
+    summary,
+    teamleader_part,
+    wait_for,
+    wait_settled,
+)
 
 #: The consumers in this process talk through spec-checked clients.
 pytestmark = pytest.mark.usefixtures("checked_runtime")
-
-def summary(sandbox: Sandbox) -> dict[str, Any]:
-    return httpx.get(f"{sandbox.visma_url}/_sandbox/summary", timeout=10).json()
-
-
-def teamleader_part() -> dict[str, Any]:
-    return generated()["teamleader"]
-
-
-def booked(connected: Connected, currency: str = "EUR") -> list[dict[str, Any]]:
-    """Booked invoices of the connection's department, as generated."""
-    return [
-        i
-        for i in teamleader_part()["invoices"]
-        if i["status"] in ("outstanding", "matched")
-        and i["department"]["id"] == connected.department.id
-        and i["currency"] == currency
-    ]
-
-
-def changed(connected: Connected, invoice: dict[str, Any]) -> InvoiceChanged:
-    return InvoiceChanged(
-        connection_id=connected.connection.id,
-        teamleader_id=invoice["id"],
-        updated_at=datetime.fromisoformat(invoice["updated_at"]),
-    )
-
-
-def fault(sandbox: Sandbox, **plan: object) -> None:
-    httpx.post(f"{sandbox.visma_url}/_sandbox/faults", json=plan, timeout=5).raise_for_status()
 
 
 def test_a_booked_invoice_becomes_one_ledger_item_with_teamleaders_total_and_its_customer(
@@ -121,10 +101,12 @@ def test_a_worker_killed_mid_posting_and_restarted_gives_one_posting(
     worker = start_worker({**koppel_env, "KOPPEL_HTTP_TIMEOUT_S": "60"}, queues.INVOICES)
     try:
         send(pool, message)
-        deadline = time.monotonic() + 60
-        while summary(sandbox)["ledger_items"] == 0:
-            assert time.monotonic() < deadline, "the posting never reached Visma"
-            time.sleep(0.1)
+        wait_for(
+            lambda: summary(sandbox)["ledger_items"] > 0,
+            timeout_s=60,
+            what="the posting reaching Visma",
+            interval_s=0.1,
+        )
         # When the worker dies between Visma's write and its own commit
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
@@ -154,9 +136,18 @@ def test_a_credit_note_that_arrives_before_its_invoice_is_posted_after_it(
         teamleader_id=note["id"],
         updated_at=datetime.fromisoformat(note["updated_at"]),
     )
+    connection_id = connected.connection.id
     with consumers_running(queues.INVOICES, queues.CREDIT_NOTES):
+        # Given the credit note was tried first, and is waiting for its invoice
         send(pool, note_message)
-        time.sleep(1.0)  # the credit note has been tried, and is waiting
+        wait_for(
+            lambda: any(
+                event.event == "waiting"
+                for event in history.timeline(pool, connection_id, "credit_note", note["id"])
+            ),
+            what="the credit note waiting for its invoice",
+        )
+        # When the invoice comes
         send(pool, changed(connected, invoice))
         wait_settled(pool, timeout_s=90)
     assert outcome(pool, note_message) == "posted"
@@ -173,11 +164,7 @@ def test_an_unknown_ledger_account_dead_letters_the_invoice_naming_the_account(
     connected: Connected, pool: ConnectionPool, sandbox: Sandbox
 ) -> None:
     # Given the 21 % rate is mapped to revenue account 8150, which Visma does not have
-    rows = mappings.vat_rows(pool, connected.connection.id)
-    high = next(r for r in rows if r.description == "21%")
-    mappings.set_vat(
-        pool, connected.connection.id, mappings.VatRow(**{**high.__dict__, "revenue_account": 8150})
-    )
+    high = set_revenue_account(pool, connected, "21%", 8150)
     invoice = next(
         i
         for i in booked(connected)
@@ -197,6 +184,4 @@ def test_an_unknown_ledger_account_dead_letters_the_invoice_naming_the_account(
     [failure] = failures.listing(pool, connection_id=connected.connection.id)
     assert "8150" in failure.reason
     assert failure.error_class == "MissingAccount"
-    from consumers.app import broker
-
-    assert broker.get_queue_message_counts(queues.INVOICES)[2] == 1  # in invoices.XQ
+    assert dead_letters(queues.INVOICES) == 1

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 
-import httpx
 import pytest
 from psycopg_pool import ConnectionPool
 
@@ -15,23 +13,21 @@ from contracts import queues
 from contracts.messages import PaymentObserved
 from ops.connecting import Connected
 from store import links
-from store.api_clients import ClientCache
 from tests.conftest import Sandbox
-from tests.pipeline.support import consumers_running, outcome, send, wait_settled
-from tests.pipeline.test_invoices import booked, changed
+from tests.pipeline.support import (
+    booked,
+    changed,
+    connection_clients,
+    consumers_running,
+    outcome,
+    pay_in_visma,
+    send,
+    wait_settled,
+)
+from tests.spec_check import SpecChecker
 
 #: The consumers in this process talk through spec-checked clients.
 pytestmark = pytest.mark.usefixtures("checked_runtime")
-
-
-def pay_in_visma(sandbox: Sandbox, item_id: str, amount: Decimal) -> dict[str, object]:
-    response = httpx.post(
-        f"{sandbox.visma_url}/_sandbox/customerledgeritems/{item_id}/payments",
-        json={"Amount": str(amount), "PaymentDate": date.today().isoformat()},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return response.json()
 
 
 def observed(connected: Connected, item: dict[str, object]) -> PaymentObserved:
@@ -45,7 +41,11 @@ def observed(connected: Connected, item: dict[str, object]) -> PaymentObserved:
 
 
 def test_a_partial_then_a_full_payment_in_visma_show_in_teamleader_as_two_payments_and_paid(
-    connected: Connected, pool: ConnectionPool, sandbox: Sandbox, settings: Settings
+    connected: Connected,
+    pool: ConnectionPool,
+    sandbox: Sandbox,
+    settings: Settings,
+    teamleader_spec: SpecChecker,
 ) -> None:
     # Given an unpaid invoice Koppel posted
     invoice = next(
@@ -67,18 +67,10 @@ def test_a_partial_then_a_full_payment_in_visma_show_in_teamleader_as_two_paymen
         send(pool, second)  # seen twice: registered once
         wait_settled(pool)
     # Then Teamleader shows both payments and the invoice paid
-    cache = ClientCache(settings, pool)
-    try:
-        teamleader = cache.for_connection(connected.connection).teamleader
-        fresh: Invoice = teamleader.invoice(invoice["id"])
-    finally:
-        cache.close()
+    hooks = {"teamleader": teamleader_spec.hooks()}
+    with connection_clients(settings, pool, connected.connection, hooks) as clients:
+        fresh: Invoice = clients.teamleader.invoice(invoice["id"])
     assert [p.payment.amount for p in fresh.payments] == [partial, total - partial]
     assert fresh.paid
     assert (outcome(pool, first), outcome(pool, second)) == ("posted", "posted")
 
-
-def connected_settings():
-    from config import get_settings
-
-    return get_settings()

@@ -13,10 +13,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,8 +25,6 @@ import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from psycopg_pool import ConnectionPool
 
-from clients.teamleader import TeamleaderClient
-from clients.visma import VismaClient
 from clients.visma.models import CustomerLedgerItem
 from config import Settings, get_settings
 from contracts import queues
@@ -51,19 +48,17 @@ from producers.poller import (
     poll_connection,
 )
 from store import cursors, links
-from store.api_clients import ApiClients, settings_for
+from store.api_clients import ApiClients
 from store.links import Link
-from store.tokens import PgTokenStore
 from tests.conftest import ROOT, Sandbox, free_port
-from tests.pipeline.conftest import generated, pipeline_env
+from tests.pipeline.conftest import generated
+from tests.pipeline.support import connection_clients, pay_in_visma, wait_for
 from tests.spec_check import SpecChecker
 from tests.visma.support import customer_body, posting_body
 
 DATASET = generated()
 TEAMLEADER = DATASET["teamleader"]
 NL = next(d["id"] for d in TEAMLEADER["departments"] if d["address"]["country"] == "NL")
-
-Hooks = dict[str, list[Callable[..., Any]]]
 
 
 def stamp(text: str) -> datetime:
@@ -82,33 +77,6 @@ def nl_credit_notes() -> list[dict[str, Any]]:
     return [c for c in TEAMLEADER["creditNotes"] if c["department"]["id"] == NL]
 
 
-def api_clients(
-    settings: Settings,
-    pool: ConnectionPool,
-    connected: Connected,
-    teamleader_hooks: Hooks,
-    visma_hooks: Hooks,
-) -> ApiClients:
-    """The connection's clients as the ClientCache builds them, plus event hooks."""
-    connection = connected.connection
-    api = settings_for(settings, connection)
-    key = settings.token_key.get_secret_value()
-    return ApiClients(
-        teamleader=TeamleaderClient(
-            api,
-            PgTokenStore(pool, connection.id, "teamleader", key),
-            str(connection.id),
-            event_hooks=teamleader_hooks,
-        ),
-        visma=VismaClient.from_settings(
-            api,
-            PgTokenStore(pool, connection.id, "visma", key),
-            connection_id=str(connection.id),
-            event_hooks=visma_hooks,
-        ),
-    )
-
-
 @pytest.fixture
 def clients(
     settings: Settings,
@@ -117,9 +85,10 @@ def clients(
     teamleader_spec: SpecChecker,
     visma_spec: SpecChecker,
 ) -> Iterator[ApiClients]:
-    clients = api_clients(settings, pool, connected, teamleader_spec.hooks(), visma_spec.hooks())
-    yield clients
-    clients.close()
+    """The connection's clients as the poller gets them, every exchange spec-checked."""
+    hooks = {"teamleader": teamleader_spec.hooks(), "visma": visma_spec.hooks()}
+    with connection_clients(settings, pool, connected.connection, hooks) as clients:
+        yield clients
 
 
 @pytest.fixture
@@ -414,15 +383,6 @@ def ledger_item(clients: ApiClients, customer_id: str, number: int) -> CustomerL
     return clients.visma.create_ledger_item_with_voucher(posting_body(customer_id, number))
 
 
-def pay(sandbox: Sandbox, item_id: str, amount: str) -> None:
-    """The bank matches a payment to the ledger item (a simulator control)."""
-    httpx.post(
-        f"{sandbox.visma_url}/_sandbox/customerledgeritems/{item_id}/payments",
-        json={"Amount": amount, "PaymentDate": date.today().isoformat()},
-        timeout=10,
-    ).raise_for_status()
-
-
 def test_a_payment_is_observed_only_on_ledger_items_koppel_posted_and_only_when_it_changed(
     settings: Settings,
     pool: ConnectionPool,
@@ -463,8 +423,8 @@ def test_a_payment_is_observed_only_on_ledger_items_koppel_posted_and_only_when_
     assert cursors.get(pool, connection_id, VISMA_LEDGER_ITEMS).watermark == newest
 
     # When the bank pays part of both and the poller runs again
-    pay(sandbox, ours.Id, "50.00")
-    pay(sandbox, theirs.Id, "50.00")
+    pay_in_visma(sandbox, ours.Id, Decimal("50.00"))
+    pay_in_visma(sandbox, theirs.Id, Decimal("50.00"))
     second = poll(settings, pool, broker, connected, clients)
 
     # Then one PaymentObserved is published: for Koppel's item, with what is left of it
@@ -524,22 +484,15 @@ def test_a_contact_changed_while_its_list_is_paged_does_not_hide_the_next_one(
             ).raise_for_status()
             edits.append(moved)
 
-    hooks = teamleader_spec.hooks()
-    clients = api_clients(
-        settings,
-        pool,
-        connected,
-        {"response": [*hooks["response"], edit_after_first_page]},
-        visma_spec.hooks(),
-    )
-    try:
+    teamleader_hooks = teamleader_spec.hooks()
+    teamleader_hooks["response"] = [*teamleader_hooks["response"], edit_after_first_page]
+    hooks = {"teamleader": teamleader_hooks, "visma": visma_spec.hooks()}
+    with connection_clients(settings, pool, connected.connection, hooks) as clients:
         # When the poller runs two rounds
         first = poll(settings, pool, broker, connected, clients)
         first_ids = {m.teamleader_id for m in drain(settings, queues.CONTACTS)}  # type: ignore[attr-defined]
         second = poll(settings, pool, broker, connected, clients)
         second_ids = [m.teamleader_id for m in drain(settings, queues.CONTACTS)]  # type: ignore[attr-defined]
-    finally:
-        clients.close()
 
     # Then the edit moved the contact behind page 2, which hid another from the first round
     total = len(contacts)
@@ -554,13 +507,13 @@ def test_a_contact_changed_while_its_list_is_paged_does_not_hide_the_next_one(
 
 
 def test_koppel_poll_once_prints_a_table_per_connection_and_exits_0(
-    database_url: str, sandbox: Sandbox, connected: Connected, pool: ConnectionPool
+    koppel_env: dict[str, str], connected: Connected, pool: ConnectionPool
 ) -> None:
     # When `koppel poll --once` runs as its own process
     done = subprocess.run(
         [sys.executable, "-m", "ops.cli", "poll", "--once"],
         cwd=ROOT,
-        env={**os.environ, **pipeline_env(database_url, sandbox), "COLUMNS": "200"},
+        env={**os.environ, **koppel_env, "COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -577,18 +530,14 @@ def test_koppel_poll_once_prints_a_table_per_connection_and_exits_0(
 
 
 def test_koppel_poll_once_exits_1_when_a_stream_failed(
-    database_url: str, sandbox: Sandbox, connected: Connected, pool: ConnectionPool
+    koppel_env: dict[str, str], connected: Connected, pool: ConnectionPool
 ) -> None:
     # When `koppel poll --once` runs with RabbitMQ at an address where nothing listens
     closed = f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"
     done = subprocess.run(
         [sys.executable, "-m", "ops.cli", "poll", "--once"],
         cwd=ROOT,
-        env={
-            **os.environ,
-            **pipeline_env(database_url, sandbox, KOPPEL_BROKER_URL=closed),
-            "COLUMNS": "200",
-        },
+        env={**os.environ, **koppel_env, "KOPPEL_BROKER_URL": closed, "COLUMNS": "200"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -601,28 +550,30 @@ def test_koppel_poll_once_exits_1_when_a_stream_failed(
 
 
 def test_koppel_poll_keeps_polling_until_sigterm_and_then_stops_cleanly(
-    database_url: str, sandbox: Sandbox, connected: Connected, pool: ConnectionPool
+    koppel_env: dict[str, str], connected: Connected, pool: ConnectionPool
 ) -> None:
     # Given `koppel poll` running with a one-second interval
     process = subprocess.Popen(
         [sys.executable, "-m", "ops.cli", "poll", "--interval-s", "1"],
         cwd=ROOT,
-        env={**os.environ, **pipeline_env(database_url, sandbox)},
+        env={**os.environ, **koppel_env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
     try:
-        # When it has polled every stream at least twice
-        deadline = time.monotonic() + 60
+        # When it has polled every stream at least twice (a round ends with every
+        # stream's last success; the oldest of those tells the rounds apart)
         rounds_seen: set[datetime] = set()
-        while len(rounds_seen) < 2:
-            assert time.monotonic() < deadline, "the poller did not poll twice in 60 s"
+
+        def polled_twice() -> bool:
             assert process.poll() is None, process.communicate()
             state = cursors.all_for(pool, connected.connection.id)
             if len(state) == len(STREAMS) and all(c.last_success_at for c in state):
                 rounds_seen.add(min(c.last_success_at for c in state if c.last_success_at))
-            time.sleep(0.2)
+            return len(rounds_seen) >= 2
+
+        wait_for(polled_twice, timeout_s=60, what="two rounds of the poller", interval_s=0.2)
         # And it is sent SIGTERM
         os.killpg(process.pid, signal.SIGTERM)
         out, err = process.communicate(timeout=30)

@@ -6,33 +6,70 @@ import os
 import subprocess
 import sys
 
-import httpx
 from psycopg_pool import ConnectionPool
 
 from ops.connecting import Connected
 from store import failures, links
 from tests.conftest import ROOT, Sandbox
-from tests.pipeline.test_invoices import booked
+from tests.pipeline.support import set_revenue_account, summary, teamleader_part
 
 
-def test_sync_once_posts_every_booked_invoice_and_exits_1_only_for_a_real_failure(
-    connected: Connected, pool: ConnectionPool, sandbox: Sandbox, koppel_env: dict[str, str]
-) -> None:
-    # When one sync round runs as the command line does it
-    result = subprocess.run(
+def sync_once(koppel_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """One sync round as the command line runs it (wide, so no reason is wrapped)."""
+    return subprocess.run(
         [sys.executable, "-m", "ops.cli", "sync", "--once"],
         cwd=ROOT,
-        env={**os.environ, **koppel_env},
+        env={**os.environ, **koppel_env, "COLUMNS": "250"},
         capture_output=True,
         text=True,
         timeout=300,
     )
-    # Then every booked invoice of the department is posted once
-    expected = len(booked(connected)) + len(booked(connected, "USD"))
-    assert links.counts(pool, connected.connection.id).get("invoice") == expected, result.stdout
-    summary = httpx.get(f"{sandbox.visma_url}/_sandbox/summary", timeout=10).json()
-    assert (summary["ledger_items"] >= expected, summary["duplicate_ledger_items"]) == (True, 0)
-    # And the exit code says whether anything needs a person
-    connection_id = connected.connection.id
-    open_failures = failures.listing(pool, connection_id=connection_id, statuses=("open",))
-    assert result.returncode == (1 if open_failures else 0), result.stdout + result.stderr
+
+
+def test_sync_once_posts_every_booked_invoice_and_credit_note_once_and_exits_0(
+    connected: Connected, pool: ConnectionPool, sandbox: Sandbox, koppel_env: dict[str, str]
+) -> None:
+    # Given the generated account (seed 7): the department's booked invoices (EUR and USD)
+    # and credit notes
+    department = connected.department.id
+    invoices = [
+        i
+        for i in teamleader_part()["invoices"]
+        if i["department"]["id"] == department and i["status"] != "draft"
+    ]
+    notes = [n for n in teamleader_part()["creditNotes"] if n["department"]["id"] == department]
+    assert invoices and notes
+    # When one sync round runs
+    result = sync_once(koppel_env)
+    # Then it succeeds with nothing left for a person
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert failures.listing(pool, connection_id=connected.connection.id) == [], output
+    # And each of those documents is one ledger item in Visma, and nothing else is
+    counts = links.counts(pool, connected.connection.id)
+    assert (counts.get("invoice"), counts.get("credit_note")) == (len(invoices), len(notes))
+    visma = summary(sandbox)
+    assert (visma["ledger_items"], visma["duplicate_ledger_items"]) == (
+        len(invoices) + len(notes),
+        0,
+    )
+
+
+def test_sync_once_exits_1_and_prints_the_reason_when_an_invoice_cannot_be_posted(
+    connected: Connected, pool: ConnectionPool, koppel_env: dict[str, str]
+) -> None:
+    # Given the 21 % rate is mapped to revenue account 8150, which Visma does not have
+    set_revenue_account(pool, connected, "21%", 8150)
+    # When one sync round runs
+    result = sync_once(koppel_env)
+    # Then it exits 1 and prints each failure still open, its reason naming the account
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    still_open = failures.listing(pool, connection_id=connected.connection.id, statuses=("open",))
+    assert still_open and all("8150" in failure.reason for failure in still_open), output
+    printed = [line for line in result.stdout.splitlines() if line.startswith("failed: ")]
+    assert len(printed) == len(still_open), output
+    assert all("account 8150" in line for line in printed), output
+    assert f"{len(still_open)} failed, 0 poll errors" in result.stdout
+    # (Dramatiq logs the failures' stack traces on stderr; what a person reads has none)
+    assert "Traceback" not in result.stdout

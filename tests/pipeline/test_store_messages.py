@@ -1,0 +1,102 @@
+"""The ledger of published messages (``store.messages``) on the test database: an outcome is
+never undone by a late producer, and ``waiting`` counts only what it is asked about."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from psycopg_pool import ConnectionPool
+
+from contracts.messages import InvoiceChanged
+from store import connections, messages
+from store.connections import Connection
+from tests.pipeline.support import published_row
+
+#: A moment in Teamleader (an invoice's ``updated_at``); the version of these messages.
+VERSION = datetime.fromisoformat("2026-03-01T10:00:00+00:00")
+
+
+def connection(pool: ConnectionPool, name: str) -> Connection:
+    return connections.create(
+        pool,
+        name=name,
+        sandbox=True,
+        teamleader_department_id=str(uuid.uuid4()),
+        sync_from=date(2026, 1, 1),
+    )
+
+
+def invoice_changed(connection: Connection) -> InvoiceChanged:
+    """A message about another invoice each time (so another dedupe key)."""
+    return InvoiceChanged(
+        connection_id=connection.id, teamleader_id=str(uuid.uuid4()), updated_at=VERSION
+    )
+
+
+def publish_recorded(pool: ConnectionPool, *sent: InvoiceChanged) -> None:
+    for message in sent:
+        messages.record_published(pool, message.connection_id, [published_row(message)])
+
+
+def finish(pool: ConnectionPool, message: InvoiceChanged, outcome: str) -> None:
+    messages.finish(
+        pool,
+        message.connection_id,
+        message.dedupe_key,
+        queue=message.queue,
+        document_type=message.document_type,
+        document_id=message.document_id,
+        version=message.version,
+        outcome=outcome,
+        detail="test",
+    )
+
+
+def database_now(pool: ConnectionPool) -> datetime:
+    """The database's clock (``published_at`` is stamped by it, not by this process)."""
+    with pool.connection() as conn:
+        row = conn.execute("SELECT clock_timestamp() AS now").fetchone()
+    assert row is not None
+    return row["now"]
+
+
+def test_an_outcome_recorded_before_the_producer_records_the_publish_stays(
+    pool: ConnectionPool,
+) -> None:
+    # Given a consumer that finished a message (failed) before its producer recorded it
+    message = invoice_changed(connection(pool, "early"))
+    finish(pool, message, "failed")
+    # When the producer records the publish after all
+    publish_recorded(pool, message)
+    # Then the outcome is still failed, and nothing is waiting
+    assert messages.outcome_of(pool, message.dedupe_key) == "failed"
+    assert messages.waiting(pool) == 0
+
+
+def test_a_message_recorded_again_while_waiting_is_counted_once(pool: ConnectionPool) -> None:
+    message = invoice_changed(connection(pool, "again"))
+    publish_recorded(pool, message, message)
+    assert messages.outcome_of(pool, message.dedupe_key) is None
+    assert messages.waiting(pool) == 1
+
+
+def test_waiting_counts_only_the_given_connections_and_only_since_the_given_moment(
+    pool: ConnectionPool,
+) -> None:
+    # Given two connections, each with a message published before a moment …
+    ours, theirs = connection(pool, "ours"), connection(pool, "theirs")
+    publish_recorded(pool, invoice_changed(ours), invoice_changed(theirs))
+    since = database_now(pool)
+    # … and after it two more of ours (one already finished) and one more of theirs
+    later_ours = [invoice_changed(ours) for _ in range(3)]
+    publish_recorded(pool, *later_ours, invoice_changed(theirs))
+    finish(pool, later_ours[0], "posted")
+    # Then waiting counts per connection and moment, only messages without an outcome
+    assert messages.waiting(pool, [ours.id], since) == 2
+    assert messages.waiting(pool, [theirs.id], since) == 1
+    assert messages.waiting(pool, [ours.id, theirs.id], since) == 3
+    assert messages.waiting(pool, [], since) == 0
+    assert messages.waiting(pool, [ours.id]) == 3
+    assert messages.waiting(pool, since=since) == 3
+    assert messages.waiting(pool) == 5
