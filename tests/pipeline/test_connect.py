@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from psycopg_pool import ConnectionPool
 
-from ops.connecting import Connected
-from store import mappings
+from config import Settings
+from ops.connecting import Connected, connect_sandbox
+from store import connections, mappings
 from store.tokens import PgTokenStore
 from tests.pipeline.conftest import TEST_TOKEN_KEY
 
@@ -44,3 +47,14 @@ def test_tokens_are_stored_encrypted_and_read_back(
     assert row is not None
     assert pair.access_token.encode() not in bytes(row["access_token"])
     assert pair.access_token
+
+
+def test_connecting_again_under_the_same_name_updates_that_connection(
+    connected: Connected, pool: ConnectionPool, settings: Settings
+) -> None:
+    again = connect_sandbox(
+        settings, pool, name=connected.connection.name, sync_from=date(2026, 1, 1)
+    )
+    assert again.connection.id == connected.connection.id
+    assert again.connection.sync_from == date(2026, 1, 1)
+    assert [c.id for c in connections.active(pool)] == [connected.connection.id]

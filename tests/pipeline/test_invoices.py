@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from contracts import queues
 from contracts.messages import CreditNoteChanged
 from ops.connecting import Connected
-from store import failures, history, links
+from store import connections, failures, history, links
 from tests.conftest import Sandbox
 from tests.pipeline.conftest import start_worker
 from tests.pipeline.support import (
@@ -185,3 +185,33 @@ def test_an_unknown_ledger_account_dead_letters_the_invoice_naming_the_account(
     assert "8150" in failure.reason
     assert failure.error_class == "MissingAccount"
     assert dead_letters(queues.INVOICES) == 1
+
+
+def test_a_credit_note_of_an_invoice_from_before_the_sync_start_fails_at_once_with_the_reason(
+    connected: Connected, pool: ConnectionPool, sandbox: Sandbox
+) -> None:
+    # Given a credit note whose invoice is older than the day the connection syncs from
+    note = next(
+        n
+        for n in teamleader_part()["creditNotes"]
+        if n["department"]["id"] == connected.department.id and n.get("invoice")
+    )
+    invoice = next(i for i in teamleader_part()["invoices"] if i["id"] == note["invoice"]["id"])
+    later = date.fromisoformat(invoice["invoice_date"]) + timedelta(days=1)
+    connections.update(pool, connected.connection.id, sync_from=later)
+    message = CreditNoteChanged(
+        connection_id=connected.connection.id,
+        teamleader_id=note["id"],
+        updated_at=datetime.fromisoformat(note["updated_at"]),
+    )
+    # When it is handled
+    with consumers_running(queues.CREDIT_NOTES):
+        send(pool, message)
+        wait_settled(pool)
+    # Then it is dead-lettered on the first attempt, saying why waiting would not help
+    assert outcome(pool, message) == "failed"
+    [failure] = failures.listing(pool, connection_id=connected.connection.id)
+    assert "before this connection syncs" in failure.reason
+    assert invoice["invoice_number"] in failure.reason
+    assert failure.attempts == 1
+    assert summary(sandbox)["ledger_items"] == 0

@@ -12,7 +12,7 @@ from config import Settings
 from contracts import queues
 from contracts.messages import PaymentObserved
 from ops.connecting import Connected
-from store import links
+from store import failures, links
 from tests.conftest import Sandbox
 from tests.pipeline.support import (
     booked,
@@ -74,3 +74,35 @@ def test_a_partial_then_a_full_payment_in_visma_show_in_teamleader_as_two_paymen
     assert fresh.paid
     assert (outcome(pool, first), outcome(pool, second)) == ("posted", "posted")
 
+
+
+def test_a_payment_undone_in_visma_needs_attention_and_registers_nothing(
+    connected: Connected, pool: ConnectionPool, sandbox: Sandbox, settings: Settings
+) -> None:
+    # Given an unpaid invoice Koppel posted, and Koppel once saw less open than now (a
+    # payment Visma later undid; the simulator cannot unmatch, so the store says it)
+    invoice = next(
+        i for i in booked(connected) if i["status"] == "outstanding" and not i["payments"]
+    )
+    with consumers_running(queues.INVOICES, queues.PAYMENTS):
+        send(pool, changed(connected, invoice))
+        wait_settled(pool)
+        link = links.get(pool, connected.connection.id, "invoice", invoice["id"])
+        assert link is not None and link.remaining is not None
+        links.set_remaining(
+            pool, connected.connection.id, links.LEDGER_ITEM, link.visma_id, Decimal("1.00")
+        )
+        # When the poller reports what Visma shows now
+        with connection_clients(settings, pool, connected.connection) as clients:
+            item = clients.visma.ledger_item(link.visma_id)
+        message = observed(connected, item.model_dump(mode="json"))
+        send(pool, message)
+        wait_settled(pool)
+    # Then a person is asked to look, and Teamleader got no payment
+    assert outcome(pool, message) == "attention"
+    [failure] = failures.listing(
+        pool, connection_id=connected.connection.id, statuses=("attention",)
+    )
+    assert "undone" in failure.reason
+    with connection_clients(settings, pool, connected.connection) as clients:
+        assert clients.teamleader.invoice(invoice["id"]).payments == []
