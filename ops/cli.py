@@ -14,14 +14,18 @@ import click
 
 from clients.errors import ApiError
 from config.unreachable import ServiceUnreachable
+from ops.backfill_command import backfill_command
 from ops.connect_command import connect_command
 from ops.connecting import ConnectError
 from ops.demo import demo_command
+from ops.dlq_command import dlq_command
+from ops.history_command import history_command
 from ops.keygen_command import keygen_command
 from ops.mappings_command import mappings_command
 from ops.migrate_command import check_command, migrate_command
 from ops.poll_command import poll_command
 from ops.sandbox_command import sandbox_command
+from ops.status_command import status_command
 from ops.sync_command import sync_command
 from ops.work_command import work_command
 from store.connections import UnknownConnection
@@ -68,6 +72,10 @@ main.add_command(mappings_command)
 main.add_command(poll_command)
 main.add_command(sync_command)
 main.add_command(work_command)
+main.add_command(dlq_command)
+main.add_command(backfill_command)
+main.add_command(status_command)
+main.add_command(history_command)
 
 if __name__ == "__main__":
     main()
