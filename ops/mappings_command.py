@@ -1,9 +1,10 @@
-"""``koppel mappings show | set | propose``: how a connection books into Visma.
+"""``koppel mappings show | set | propose | check``: how a connection books into Visma.
 
 Per Teamleader tax rate a Visma VAT code and revenue account; per connection the
 receivables account, the rules that turn Teamleader's ``2026 / 17`` into Visma's integer
 invoice number, and the default terms of payment. ``set`` checks every value in Visma
-before it stores anything, and names every value Visma does not have.
+before it stores anything, and names every value Visma does not have. ``check`` is the
+pre-flight (``ops/preflight.py``): a table of what would stop documents, exit 1 if any.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from clients.teamleader.models import TaxRate
 from clients.visma.models import Account, TermsOfPayment, VatCode
 from config import Settings, get_settings
 from ops.mapping_proposal import propose, store_missing
+from ops.preflight import check_connection
 from store import connections, mappings
 from store.api_clients import ApiClients, ClientCache
 from store.connections import Connection, UnknownConnection
@@ -216,7 +218,7 @@ def account_label(accounts: list[Account], number: int) -> str:
 # -- the commands --------------------------------------------------------------------------
 @click.group("mappings")
 def mappings_command() -> None:
-    """Show, set or propose how a connection books into Visma."""
+    """Show, set, propose or check how a connection books into Visma."""
 
 
 connection_option = click.option(
@@ -517,3 +519,33 @@ def print_unmapped(out: Console, connection_name: str, unmapped: list[TaxRate]) 
     for rate in unmapped:
         out.print(f"  {rate.description or rate.id} ({percent(rate.rate)}, id {rate.id}):")
         out.print(f"    {set_command_line(connection_name, rate)}")
+
+
+@mappings_command.command("check")
+@connection_option
+def check_command(connection_name: str | None) -> None:
+    """Pre-flight: every tax rate mapped, every account Koppel books to present in Visma.
+
+    Prints a table of problems and exits 1 if there are any; exits 0 when all is mapped."""
+    settings = get_settings()
+    out = console()
+    with open_pool(settings, name="koppel-mappings") as pool:
+        connection = pick_connection(pool, connection_name)
+        with connection_clients(settings, pool, connection) as api:
+            found = check_connection(pool, connection, api)
+    if not found:
+        out.print(
+            f"{connection.name}: all mapped — every tax rate has a VAT mapping and every "
+            "ledger account Koppel books to exists in Visma."
+        )
+        return
+    table = Table(title=f"Pre-flight problems of {connection.name}")
+    table.add_column("kind")
+    table.add_column("what")
+    table.add_column("detail / what to do", overflow="fold")
+    for problem in found:
+        table.add_row(problem.kind, problem.what, problem.detail)
+    out.print(table)
+    noun = "problem stops" if len(found) == 1 else "problems stop"
+    out.print(f"{len(found)} {noun} documents from being posted.")
+    raise SystemExit(1)
