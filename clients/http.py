@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from clients.errors import AmbiguousWrite, ApiError, RateLimited, TransientError
-from clients.ratelimit import SlidingWindowLimiter
+from clients.ratelimit import Limiter
 from config.settings import Settings
 
 
@@ -78,7 +78,7 @@ class ApiSession:
         service: str,
         base_url: str,
         error_for: ErrorRaiser,
-        limiter: SlidingWindowLimiter,
+        limiter: Limiter,
         limit_key: LimitKey,
         auth: httpx.Auth | None = None,
         retry: RetryPolicy | None = None,

@@ -3,7 +3,8 @@
 A sliding window per key (Teamleader: the account; Visma: the endpoint). ``acquire`` blocks
 until a call fits; ``hold_until`` parks a key after the server said how long to wait (a 429,
 or Teamleader's ``X-RateLimit-Remaining: 0``). Thread-safe: the consumers run actors on
-several threads in one process. Sharing one budget across processes is the store's job.
+several threads in one process. Sharing one budget across processes is the store's job
+(``store.rate_budget.SharedRateBudget``); both fit :class:`Limiter`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,19 @@ import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
+from typing import Protocol
+
+
+class Limiter(Protocol):
+    """What the request loop needs from pacing (``clients/http.py``)."""
+
+    def acquire(self, key: str) -> float:
+        """Wait until one more call on ``key`` fits; return the seconds waited."""
+        ...
+
+    def hold_until(self, key: str, seconds_from_now: float) -> None:
+        """Send nothing on ``key`` for the given time (the server asked us to wait)."""
+        ...
 
 
 class SlidingWindowLimiter:

@@ -8,8 +8,9 @@ a production deployment sets the real base URLs and OAuth client credentials.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SANDBOX_TEAMLEADER_URL = "http://127.0.0.1:8701"
@@ -82,6 +83,15 @@ class Settings(BaseSettings):
     http_backoff_base_ms: int = 250
     http_backoff_max_ms: int = 30_000
 
+    # Observability.
+    #: Log lines as ``text`` for people or ``json`` (one object per line) for collectors.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    #: The Prometheus endpoint of ``koppel poll`` and ``koppel work`` (0: none, the default,
+    #: so several processes on one machine do not fight over a port; containers use 9191).
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "0.0.0.0"
+
     # Sandbox simulators.
     sandbox_host: str = "127.0.0.1"
     sandbox_teamleader_port: int = 8701
@@ -91,12 +101,26 @@ class Settings(BaseSettings):
     #: Multiplies every rate-limit window in the simulators (0.1 turns a minute into 6 s).
     sandbox_time_scale: float = Field(default=1.0, gt=0)
 
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _format_any_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
     def use_sandbox(self) -> Settings:
-        """The same settings, pointed at the local simulators and their OAuth client."""
+        """The same settings, pointed at the local simulators and their OAuth client; the
+        client-side rate windows scale with the simulators' (``sandbox_time_scale``)."""
         teamleader = f"http://{self.sandbox_host}:{self.sandbox_teamleader_port}"
         visma = f"http://{self.sandbox_host}:{self.sandbox_visma_port}"
+        scale = self.sandbox_time_scale
         return self.model_copy(
             update={
+                "teamleader_window_s": self.teamleader_window_s * scale,
+                "visma_window_s": self.visma_window_s * scale,
                 "teamleader_auth_url": teamleader,
                 "teamleader_api_url": teamleader,
                 "teamleader_client_id": self.sandbox_client_id,

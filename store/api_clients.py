@@ -2,8 +2,8 @@
 
 Producers, consumers and ops all reach the APIs this way: tokens come from PostgreSQL
 (decrypted with ``KOPPEL_TOKEN_KEY``), a sandbox connection talks to the simulators, and
-every client of the process shares one rate limiter per service, so the connection's
-budget is counted once however many threads call.
+every client paces itself through the rate budget in PostgreSQL (``store/rate_budget.py``),
+so a connection's budget is counted once however many threads and processes call.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 from psycopg_pool import ConnectionPool
 
-from clients.ratelimit import SlidingWindowLimiter
-from clients.teamleader import TeamleaderClient, teamleader_limiter
+from clients.teamleader import TeamleaderClient
 from clients.visma import VismaClient
 from config import Settings
 from store.connections import Connection
+from store.rate_budget import SharedRateBudget
 from store.tokens import PgTokenStore
 
 
@@ -53,10 +53,6 @@ class ClientCache:
         self._hooks = event_hooks or {}
         self._lock = threading.Lock()
         self._clients: dict[uuid.UUID, ApiClients] = {}
-        self._teamleader_limiter = teamleader_limiter(settings)
-        self._visma_limiter = SlidingWindowLimiter(
-            settings.visma_calls_per_window, settings.visma_window_s
-        )
 
     def for_connection(self, connection: Connection) -> ApiClients:
         with self._lock:
@@ -68,19 +64,27 @@ class ClientCache:
     def _open(self, connection: Connection) -> ApiClients:
         settings = settings_for(self._settings, connection)
         key = settings.token_key.get_secret_value()
+        # The budget lives in PostgreSQL; these objects only carry the limit (a sandbox
+        # connection's windows are scaled like the simulators', see Settings.use_sandbox).
+        teamleader_budget = SharedRateBudget(
+            self._pool, settings.teamleader_calls_per_window, settings.teamleader_window_s
+        )
+        visma_budget = SharedRateBudget(
+            self._pool, settings.visma_calls_per_window, settings.visma_window_s
+        )
         return ApiClients(
             teamleader=TeamleaderClient(
                 settings,
                 PgTokenStore(self._pool, connection.id, "teamleader", key),
                 str(connection.id),
-                limiter=self._teamleader_limiter,
+                limiter=teamleader_budget,
                 event_hooks=self._hooks.get("teamleader"),
             ),
             visma=VismaClient.from_settings(
                 settings,
                 PgTokenStore(self._pool, connection.id, "visma", key),
                 connection_id=str(connection.id),
-                limiter=self._visma_limiter,
+                limiter=visma_budget,
                 event_hooks=self._hooks.get("visma"),
             ),
         )

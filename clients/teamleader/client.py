@@ -19,7 +19,7 @@ import httpx
 
 from clients.http import ApiSession, RetryPolicy, decode_json
 from clients.oauth import OAuthApp, RefreshingAuth
-from clients.ratelimit import SlidingWindowLimiter
+from clients.ratelimit import Limiter, SlidingWindowLimiter
 from clients.teamleader.errors import SERVICE, error_for, seconds_until_reset
 from clients.teamleader.models import (
     Company,
@@ -78,7 +78,7 @@ class TeamleaderClient:
         tokens: TokenStore,
         connection_id: str,
         *,
-        limiter: SlidingWindowLimiter | None = None,
+        limiter: Limiter | None = None,
         transport: httpx.BaseTransport | None = None,
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
     ) -> None:

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from clients.http import ApiSession, RetryPolicy, decode_json
 from clients.oauth import RefreshingAuth
-from clients.ratelimit import SlidingWindowLimiter
+from clients.ratelimit import Limiter, SlidingWindowLimiter
 from clients.tokens import TokenStore
 from clients.visma.auth import visma_oauth_app
 from clients.visma.errors import SERVICE, error_for
@@ -107,7 +107,7 @@ class VismaClient:
         tokens: TokenStore,
         *,
         connection_id: str,
-        limiter: SlidingWindowLimiter | None = None,
+        limiter: Limiter | None = None,
         transport: httpx.BaseTransport | None = None,
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,

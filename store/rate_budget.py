@@ -1,0 +1,53 @@
+"""A rate budget shared by every process through PostgreSQL (migration 0003).
+
+The in-process :class:`clients.ratelimit.SlidingWindowLimiter` keeps one process under an
+API's limit; several ``koppel work`` processes on one connection would each spend the whole
+budget. :class:`SharedRateBudget` keeps the same sliding window in the database instead:
+one ``SELECT rate_budget_take(...)`` per call reserves the call's moment (now, or when the
+window next has room) and the caller sleeps until then. A server's "wait" is stored too, so
+a 429 seen by one process holds the key for all of them. Times are the database's clock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from psycopg_pool import ConnectionPool
+
+
+class SharedRateBudget:
+    """``calls_per_window`` calls per ``window_s`` seconds per key, across processes."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        calls_per_window: int,
+        window_s: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.pool = pool
+        self.calls_per_window = calls_per_window
+        self.window_s = window_s
+        self._sleep = sleep
+
+    def acquire(self, key: str) -> float:
+        """Reserve one call on ``key``, wait until its moment; return the seconds waited."""
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT rate_budget_take(%s, %s, %s) AS wait_s",
+                [key, self.calls_per_window, self.window_s],
+                prepare=True,
+            ).fetchone()
+        wait_s = float(row["wait_s"]) if row else 0.0  # type: ignore[call-overload]
+        if wait_s > 0:
+            self._sleep(wait_s)
+        return max(0.0, wait_s)
+
+    def hold_until(self, key: str, seconds_from_now: float) -> None:
+        """Send nothing on ``key`` for the given time, in every process."""
+        with self.pool.connection() as conn:
+            conn.execute(
+                "SELECT rate_budget_hold(%s, %s, %s)",
+                [key, self.calls_per_window, max(0.0, seconds_from_now)],
+            )

@@ -1,0 +1,106 @@
+"""The rate budget in PostgreSQL keeps every process of a connection under one limit.
+
+Two "processes" here are two pools with their own :class:`SharedRateBudget` instances, each
+called from several threads; after each acquire the call is counted by the simulators' own
+sliding window (what the server would do), which must never refuse one.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from psycopg_pool import ConnectionPool
+
+from config import Settings
+from sandbox.ratelimit import SlidingWindow
+from store.db import open_pool
+from store.rate_budget import SharedRateBudget
+
+LIMIT = 20
+#: The server's window (seconds) and ours, with the same kind of margin as the settings'
+#: 61 s against 60 s: a call is stamped before the server sees it.
+SERVER_WINDOW_S = 0.5
+CLIENT_WINDOW_S = 0.55
+
+
+def _hammer(
+    budgets: list[SharedRateBudget], calls_each: int, key: str
+) -> tuple[list[bool], float]:
+    server = SlidingWindow(LIMIT, SERVER_WINDOW_S)
+    verdicts: list[bool] = []
+    lock = threading.Lock()
+
+    def worker(budget: SharedRateBudget) -> None:
+        for _ in range(calls_each):
+            budget.acquire(key)
+            verdict = server.hit(key)
+            with lock:
+                verdicts.append(verdict.allowed)
+
+    threads = [
+        threading.Thread(target=worker, args=(budget,)) for budget in budgets for _ in range(3)
+    ]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return verdicts, time.monotonic() - started
+
+
+def test_two_processes_sharing_a_budget_never_exceed_it_in_any_window(
+    pool: ConnectionPool, settings: Settings
+) -> None:
+    other = open_pool(settings, name="koppel-test-other")
+    try:
+        budgets = [
+            SharedRateBudget(pool, LIMIT, CLIENT_WINDOW_S),
+            SharedRateBudget(other, LIMIT, CLIENT_WINDOW_S),
+        ]
+        # 6 threads × 15 calls = 90 calls = 4.5 windows' worth.
+        verdicts, elapsed_s = _hammer(budgets, 15, "connection-a")
+    finally:
+        other.close()
+    assert len(verdicts) == 90
+    assert all(verdicts), f"the server refused {verdicts.count(False)} of 90 calls"
+    # The first 20 go at once, then 20 per window: the 90th no earlier than 4 windows on,
+    # and not much later either (the budget is used, not wasted).
+    assert 4 * CLIENT_WINDOW_S <= elapsed_s < 4 * CLIENT_WINDOW_S + 1.5
+
+
+def test_two_separate_in_process_limiters_would_exceed_the_window() -> None:
+    """The control: the same load through the per-process limiters is refused."""
+    from clients.ratelimit import SlidingWindowLimiter
+
+    server = SlidingWindow(LIMIT, SERVER_WINDOW_S)
+    limiters = [SlidingWindowLimiter(LIMIT, CLIENT_WINDOW_S) for _ in range(2)]
+    refused = 0
+    for _ in range(LIMIT):
+        for limiter in limiters:
+            limiter.acquire("connection-a")
+            refused += not server.hit("connection-a").allowed
+    assert refused == LIMIT
+
+
+def test_a_hold_seen_by_one_process_makes_the_others_wait(
+    pool: ConnectionPool, settings: Settings
+) -> None:
+    other = open_pool(settings, name="koppel-test-other")
+    try:
+        first = SharedRateBudget(pool, LIMIT, CLIENT_WINDOW_S)
+        second = SharedRateBudget(other, LIMIT, CLIENT_WINDOW_S)
+        assert second.acquire("connection-b") == 0
+        first.hold_until("connection-b", 0.4)
+        started = time.monotonic()
+        waited_s = second.acquire("connection-b")
+        assert waited_s > 0.3
+        assert time.monotonic() - started > 0.3
+    finally:
+        other.close()
+
+
+def test_keys_have_budgets_of_their_own(pool: ConnectionPool) -> None:
+    budget = SharedRateBudget(pool, 1, 60.0)
+    assert budget.acquire("connection-c:/v2/customers") == 0
+    assert budget.acquire("connection-c:/v2/vouchers") == 0
