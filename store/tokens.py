@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 from cryptography.fernet import Fernet, InvalidToken
 from psycopg_pool import ConnectionPool
@@ -116,3 +117,16 @@ class PgTokenStore:
                 yield
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock_name])
+
+
+def expiries(
+    pool: ConnectionPool, connection_id: uuid.UUID
+) -> dict[str, tuple[datetime, datetime]]:
+    """Service → (access token ``expires_at``, ``updated_at`` of the last save), without
+    decrypting anything (``koppel status`` needs no token key for this)."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT service, expires_at, updated_at FROM tokens WHERE connection_id = %s",
+            [connection_id],
+        ).fetchall()
+    return {str(row["service"]): (row["expires_at"], row["updated_at"]) for row in rows}
