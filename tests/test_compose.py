@@ -1,0 +1,162 @@
+"""docker-compose.yml and the Dockerfile: Compose accepts the file, every Koppel service runs
+a real ``koppel`` command, consumers cover every queue and can be scaled, and the image is
+built from every package as a non-root user.
+
+No Docker engine is needed: ``docker-compose config`` (Debian's package, which ``.ci/run``
+installs) or ``docker compose config`` only reads and resolves the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tomllib
+from typing import Any
+
+import click
+import pytest
+import yaml
+
+from config import Settings
+from contracts import queues
+from ops.cli import main
+from tests.conftest import ROOT
+
+CONSUMERS = {"contacts", "invoices", "credit-notes", "payments"}
+#: Services that may run more than once (``--scale``).
+SCALABLE = {"poller", *CONSUMERS}
+A_TEST_KEY = "not-a-real-key-only-for-compose-config"
+
+
+def compose_command() -> list[str]:
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if shutil.which("docker") and (
+        subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+    ):
+        return ["docker", "compose"]
+    pytest.fail("neither docker-compose nor the docker compose plugin: .ci/run installs it")
+
+
+def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("KOPPEL_")}
+    return subprocess.run(
+        [*compose_command(), "--file", str(ROOT / "docker-compose.yml"), "config"],
+        cwd=ROOT,
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, dict[str, Any]]:
+    result = compose_config(KOPPEL_TOKEN_KEY=A_TEST_KEY)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["services"]
+
+
+def koppel_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: s for name, s in services.items() if s.get("image") == "koppel:latest"}
+
+
+def seconds(duration: str | int | float) -> float:
+    """A Compose duration ("5m30s", "330s", "1h") in seconds."""
+    if isinstance(duration, int | float):
+        return float(duration)
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "us": 1e-6}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|us|h|m|s)", duration)
+    assert parts, duration
+    return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def test_compose_accepts_the_file_and_it_has_every_service(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    assert set(services) == {"postgres", "rabbitmq", "sandbox", "migrate", *SCALABLE}
+    assert services["rabbitmq"]["image"].endswith("-management")
+
+
+def test_every_koppel_service_runs_a_real_command_with_valid_options(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    parent = click.Context(main, info_name="koppel")
+    for name, service in koppel_services(services).items():
+        command = service["command"]
+        assert isinstance(command, list) and command, name
+        subcommand = main.get_command(parent, command[0])
+        assert subcommand is not None, f"{name}: koppel has no command {command[0]!r}"
+        # Parses every option and argument as the process would, without running it.
+        subcommand.make_context(command[0], list(command[1:]), parent=parent)
+
+
+def test_each_queue_has_exactly_one_consumer_service(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    consumed: list[str] = []
+    for name in CONSUMERS:
+        command = services[name]["command"]
+        assert command[:2] == ["work", "--queues"], name
+        consumed.append(command[2])
+    assert sorted(consumed) == sorted(queues.ALL)
+
+
+def test_scalable_services_have_no_container_name_or_host_port_and_a_healthcheck(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in SCALABLE:
+        service = services[name]
+        assert "container_name" not in service, name
+        assert not service.get("ports"), name
+        assert service["healthcheck"]["test"], name
+        assert service["restart"] == "unless-stopped", name
+    for name, service in services.items():
+        if name != "migrate":
+            assert "healthcheck" in service, name
+
+
+def test_consumers_may_finish_their_longest_message_before_being_killed(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    longest_s = Settings().actor_time_limit_ms / 1000
+    for name in CONSUMERS:
+        assert seconds(services[name]["stop_grace_period"]) > longest_s, name
+
+
+def test_the_migration_runs_once_before_every_sync_process(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    assert services["migrate"]["command"] == ["migrate"]
+    assert services["migrate"]["restart"] == "no"
+    for name in SCALABLE:
+        depends_on = services[name]["depends_on"]
+        assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
+        assert depends_on["postgres"]["condition"] == "service_healthy", name
+        assert depends_on["rabbitmq"]["condition"] == "service_healthy", name
+
+
+def test_the_token_key_comes_only_from_the_environment(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name, service in koppel_services(services).items():
+        assert service["environment"]["KOPPEL_TOKEN_KEY"] == A_TEST_KEY, name
+    # Without it, Compose refuses to start anything and says what to set.
+    refused = compose_config()
+    assert refused.returncode != 0
+    assert "KOPPEL_TOKEN_KEY" in refused.stderr
+
+
+def test_the_image_holds_every_package_and_runs_as_a_non_root_user() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.rstrip("*") for pattern in patterns}
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, flags=re.MULTILINE))
+    assert copied == packages
+    users = re.findall(r"^USER (\S+)$", dockerfile, flags=re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".venv", ".git", "tests"} <= set(ignored)
