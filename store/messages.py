@@ -74,6 +74,17 @@ def outcome_of(pool: ConnectionPool, dedupe_key: str) -> str | None:
     return row["outcome"] if row else None
 
 
+def outcomes_of(pool: ConnectionPool, keys: Sequence[str]) -> dict[str, str | None]:
+    """Dedupe key → its outcome (None while it waits), for the keys that are recorded."""
+    if not keys:
+        return {}
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT dedupe_key, outcome FROM messages WHERE dedupe_key = ANY(%s)", [list(keys)]
+        ).fetchall()
+    return {row["dedupe_key"]: row["outcome"] for row in rows}
+
+
 def finish(
     db: Db,
     connection_id: uuid.UUID,

@@ -1,0 +1,184 @@
+"""Running the backfill: publish what is not done yet, then follow the outcomes.
+
+Publishing goes the poller's way (confirmed publish, then ``messages`` and the history), with
+the poller's dedupe keys: a version already recorded is not published again — unless it
+has waited without an outcome for :data:`producers.poller.REPUBLISH_UNFINISHED_AFTER_S`
+(should a queue have lost it). So a backfill stopped halfway and started again publishes
+only what has no message yet; what it published before is still in RabbitMQ, and the
+consumers post each document once (``store.writes``), whoever runs them.
+
+Following counts this run's documents with an outcome in ``messages`` (the consumers
+record them), as a progress bar with the rate and the time left.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+
+import dramatiq
+from psycopg_pool import ConnectionPool
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from contracts.broker import publish
+from contracts.messages import SyncMessage
+from ops.backfill import Planned
+from producers.poller import REPUBLISH_UNFINISHED_AFTER_S
+from store import history, messages
+
+#: How often the outcomes are counted (seconds).
+FOLLOW_INTERVAL_S = 0.5
+#: Give up following when no document got an outcome for this long (seconds): nothing is
+#: consuming (``--no-workers`` without ``koppel work``?) or a service is down for good.
+STALL_TIMEOUT_S = 600.0
+
+
+class RateColumn(ProgressColumn):
+    """Documents per minute, over the task's recent progress."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed:
+            return Text("–/min")
+        return Text(f"{speed * 60:,.0f}/min")
+
+
+def rate_columns(label: str) -> list[ProgressColumn]:
+    """A progress bar's columns: what, bar, done/total, rate per minute, elapsed, left."""
+    return [
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+    ]
+
+
+class Stalled(Exception):
+    """No document got an outcome for :data:`STALL_TIMEOUT_S`; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Published:
+    #: Every document's message (dedupe key) this run waits for, in publishing order.
+    keys: list[str]
+    #: How many of them this run published (the others were recorded before).
+    published: int
+
+
+def publish_planned(
+    pool: ConnectionPool,
+    broker: dramatiq.Broker,
+    connection_id: uuid.UUID,
+    planned: Sequence[Planned],
+) -> Published:
+    """Publish the messages not recorded yet, each recorded right after RabbitMQ confirmed
+    it (an interruption loses at most the record of one, which the next run publishes
+    again: a second message of one version, handled once by the consumer)."""
+    sent: list[SyncMessage] = [document.message(connection_id) for document in planned]
+    keys = [m.dedupe_key for m in sent]
+    recorded = messages.already_recorded(pool, keys, REPUBLISH_UNFINISHED_AFTER_S)
+    count = 0
+    for message in sent:
+        if message.dedupe_key in recorded:
+            continue
+        publish(broker, message)
+        _record(pool, connection_id, message)
+        count += 1
+    return Published(keys, count)
+
+
+def _record(pool: ConnectionPool, connection_id: uuid.UUID, message: SyncMessage) -> None:
+    messages.record_published(
+        pool,
+        connection_id,
+        [(message.dedupe_key, message.queue, message.document_type, message.document_id,
+          message.version)],
+    )
+    history.record_many(
+        pool,
+        connection_id,
+        [
+            (
+                message.document_type,
+                message.document_id,
+                "queued",
+                {"queue": message.queue, "version": message.version, "backfill": True,
+                 "dedupe_key": message.dedupe_key},
+            )
+        ],
+    )
+
+
+def follow(
+    pool: ConnectionPool,
+    keys: Sequence[str],
+    progress: Progress,
+    *,
+    stall_timeout_s: float = STALL_TIMEOUT_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, str | None]:
+    """Until every key has an outcome; the outcomes. Raises :class:`Stalled`."""
+    task = progress.add_task("posting", total=len(keys))
+    done = -1
+    last_change = time.monotonic()
+    while True:
+        outcomes = messages.outcomes_of(pool, keys)
+        now_done = sum(1 for key in keys if outcomes.get(key) is not None)
+        if now_done != done:
+            done, last_change = now_done, time.monotonic()
+            progress.update(task, completed=done)
+        if done >= len(keys):
+            return outcomes
+        if time.monotonic() - last_change > stall_timeout_s:
+            raise Stalled(
+                f"no document got an outcome for {stall_timeout_s:.0f} s ({done} of "
+                f"{len(keys)} done); are consumers running (`koppel work`)? Run the same "
+                "backfill again to go on."
+            )
+        sleep(FOLLOW_INTERVAL_S)
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM stops the backfill the way Ctrl-C does (a KeyboardInterrupt in this thread)."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def outcome_counts(outcomes: dict[str, str | None], keys: Sequence[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for key in keys:
+        name = outcomes.get(key) or "waiting"
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def new_console() -> Console:
+    # No markup: names come from Teamleader and Visma and may hold "[...]".
+    return Console(highlight=False, markup=False, soft_wrap=True)
