@@ -73,7 +73,11 @@ def post_document(
                 f"Teamleader {document_type.replace('_', ' ')} {number} changed after Koppel "
                 f"posted it as Visma invoice {linked.visma_number}; the Visma posting was left "
                 "as it is. Correct it in Visma (credit and post again) if the change matters.",
-                {"visma_ledger_item_id": linked.visma_id, "visma_number": linked.visma_number},
+                {
+                    "visma_ledger_item_id": linked.visma_id,
+                    "visma_number": linked.visma_number,
+                    "teamleader_number": number,
+                },
             )
         visma = job.clients.visma
 
@@ -127,6 +131,8 @@ def post_document(
         {
             "visma_ledger_item_id": result.remote_id,
             "visma_number": posting.InvoiceNumber,
+            # ``koppel history 2026/17`` finds the document by it.
+            "teamleader_number": number,
             "visma_customer_id": customer_id,
             "total": str(posting.TotalAmountInvoiceCurrency),
             "currency": posting.CurrencyCode,

@@ -69,3 +69,82 @@ def timeline(
             [connection_id, document_type, document_id],
         ).fetchall()
     return [Event(**row) for row in rows]
+
+
+# -- finding a document (``koppel history ID-OR-NUMBER``) ------------------------------------
+@dataclass(frozen=True)
+class Found:
+    """A document Koppel has stored something about."""
+
+    connection_id: uuid.UUID
+    document_type: str
+    document_id: str
+    #: Its Teamleader number ("2026 / 17") when a stored event names it.
+    number: str | None = None
+
+
+def with_id(pool: ConnectionPool, document_id: str) -> list[Found]:
+    """Documents with this Teamleader id (or Visma ledger item id, for payments) in the
+    history, the links or the failures."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT connection_id, document_type, document_id FROM history"
+            " WHERE lower(document_id) = lower(%s)"
+            " UNION SELECT connection_id, teamleader_type, teamleader_id FROM links"
+            " WHERE lower(teamleader_id) = lower(%s)"
+            " UNION SELECT connection_id, document_type, document_id FROM failures"
+            " WHERE lower(document_id) = lower(%s) AND connection_id IS NOT NULL"
+            " AND document_type IS NOT NULL",
+            [document_id, document_id, document_id],
+        ).fetchall()
+    return [Found(**row) for row in rows]
+
+
+def with_number(pool: ConnectionPool, year: int | None, sequence: int) -> list[Found]:
+    """Documents whose stored events name Teamleader number ``year / sequence`` (any year
+    when None): the consumers record ``teamleader_number`` when they post a document."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT connection_id, document_type, document_id,"
+            " detail ->> 'teamleader_number' AS number FROM history"
+            " WHERE detail ->> 'teamleader_number' ~ %s",
+            [rf"^{year if year is not None else '[0-9]+'} ?/ ?0*{sequence}$"],
+        ).fetchall()
+    return [Found(**row) for row in rows]
+
+
+def with_visma_number(pool: ConnectionPool, visma_number: str) -> list[Found]:
+    """Documents Koppel posted under this Visma invoice number (e.g. 202600017)."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT connection_id, teamleader_type AS document_type,"
+            " teamleader_id AS document_id FROM links WHERE visma_number = %s",
+            [visma_number],
+        ).fetchall()
+    return [Found(**row) for row in rows]
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    id: int
+    queue: str
+    error_class: str
+    reason: str
+    attempts: int
+    status: str
+    first_seen: datetime
+    last_seen: datetime
+
+
+def failures_of(
+    pool: ConnectionPool, connection_id: uuid.UUID, document_type: str, document_id: str
+) -> list[FailureRow]:
+    """Every failure row of one document, oldest first (requeued and resolved ones too)."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT id, queue, error_class, reason, attempts, status, first_seen, last_seen"
+            " FROM failures WHERE connection_id = %s AND document_type = %s"
+            " AND document_id = %s ORDER BY first_seen, id",
+            [connection_id, document_type, document_id],
+        ).fetchall()
+    return [FailureRow(**row) for row in rows]

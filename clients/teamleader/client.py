@@ -212,11 +212,17 @@ class TeamleaderClient:
         invoice_date_after: date | None = None,
         invoice_date_before: date | None = None,
         ids: Sequence[str] | None = None,
+        invoice_number: str | None = None,
+        term: str | None = None,
     ) -> Iterator[Invoice]:
-        """Invoices (list shape: no lines). Both date bounds are inclusive."""
+        """Invoices (list shape: no lines). Both date bounds are inclusive; ``invoice_number``
+        is a full number ("2017 / 5"), ``term`` a search in number, PO number, payment
+        reference and invoicee."""
         filters = _filters(
             updated_since=updated_since,
             ids=ids,
+            invoice_number=invoice_number,
+            term=term,
             status=list(status) if status else None,
             department_id=department_id,
             invoice_date_after=invoice_date_after,

@@ -226,7 +226,9 @@ def invoices_list(account: Account, body: Body) -> Result:
     for key in ("invoice_number", "purchase_order_number", "payment_reference"):
         if key in filters:
             value = f.string(filters, key)
-            items = (i for i in items if i.get(key) == value)
+            # A list, not a generator: a lazy one would read ``key`` and ``value`` after the
+            # loop moved on (it compared payment_reference with the invoice number).
+            items = [i for i in items if i.get(key) == value]
     items = f.by_term(
         items,
         filters,

@@ -1,0 +1,158 @@
+"""``koppel history``: the real poller publishes, consumers in this process post to the
+Visma simulator and register payments in Teamleader, and the command (a subprocess) tells
+one document's story, found by Teamleader id or number."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+from psycopg_pool import ConnectionPool
+
+from config import Settings
+from contracts import queues
+from ops.connecting import Connected
+from producers.poller import INVOICES, VISMA_LEDGER_ITEMS, poll_connection
+from store import failures, links
+from tests.conftest import ROOT, Sandbox
+from tests.pipeline.support import (
+    booked,
+    connection_clients,
+    consumers_running,
+    pay_in_visma,
+    set_revenue_account,
+    teamleader_part,
+    wait_settled,
+)
+
+#: The consumers in this process talk through spec-checked clients.
+pytestmark = pytest.mark.usefixtures("checked_runtime")
+
+
+def koppel_history(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ops.cli", "history", *args],
+        cwd=ROOT,
+        env={**os.environ, **env, "COLUMNS": "300"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def poll_and_consume(
+    settings: Settings, pool: ConnectionPool, connected: Connected, stream: str, queue: str
+) -> None:
+    """One poll of ``stream`` (the real poller, recording history), consumed until settled."""
+    from consumers.app import broker
+
+    with (
+        consumers_running(queue),
+        connection_clients(settings, pool, connected.connection) as clients,
+    ):
+        report = poll_connection(
+            settings, pool, broker, connected.connection, clients, streams=(stream,)
+        )
+        assert not report.failed, report
+        wait_settled(pool, timeout_s=120)
+
+
+def test_a_synced_and_paid_invoice_shows_queued_posted_with_its_visma_ids_and_the_payment(
+    connected: Connected,
+    pool: ConnectionPool,
+    sandbox: Sandbox,
+    settings: Settings,
+    koppel_env: dict[str, str],
+) -> None:
+    # Given the booked invoices polled and posted
+    poll_and_consume(settings, pool, connected, INVOICES, queues.INVOICES)
+    invoice = next(i for i in booked(connected) if i["status"] == "outstanding")
+    link = links.get(pool, connected.connection.id, "invoice", invoice["id"])
+    assert link is not None and link.remaining is not None
+    # And the bank paying 10.00 of it in Visma, which the next poll passes to Teamleader
+    pay_in_visma(sandbox, link.visma_id, Decimal("10.00"))
+    poll_and_consume(settings, pool, connected, VISMA_LEDGER_ITEMS, queues.PAYMENTS)
+    # When its history is asked by Teamleader id
+    result = koppel_history(koppel_env, invoice["id"])
+    # Then it shows it queued, posted with the Visma ledger item and number, and the payment
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    events = [line.split("│")[2].strip() for line in out.splitlines() if line.count("│") == 4]
+    assert events == ["queued", "posted", "payment queued", "payment registered"], out
+    assert f"invoice {invoice['invoice_number']}" in out
+    assert f"Visma ledger item {link.visma_id}" in out
+    assert f"number {link.visma_number}" in out
+    remaining = link.remaining - Decimal("10.00")
+    assert f"EUR 10.00 registered on the Teamleader invoice; {remaining} still open in Visma" in out
+    # And the same story is found by its number, written with or without spaces
+    year, sequence = invoice["invoice_number"].split(" / ")
+    for written in (invoice["invoice_number"], f"{year}/{sequence}"):
+        by_number = koppel_history(koppel_env, written)
+        assert by_number.returncode == 0, by_number.stdout + by_number.stderr
+        assert by_number.stdout == out
+    # And by the Visma invoice number Koppel posted it under
+    assert koppel_history(koppel_env, str(link.visma_number)).stdout == out
+
+
+def test_a_failed_invoice_found_by_number_through_teamleader_shows_its_reason_and_failure(
+    connected: Connected, pool: ConnectionPool, settings: Settings, koppel_env: dict[str, str]
+) -> None:
+    # Given the 21 % rate mapped to revenue account 8150, which Visma does not have
+    set_revenue_account(pool, connected, "21%", 8150)
+    poll_and_consume(settings, pool, connected, INVOICES, queues.INVOICES)
+    failed = failures.listing(pool, connection_id=connected.connection.id, statuses=("open",))
+    assert failed
+    failure = failed[0]
+    invoice = next(i for i in teamleader_part()["invoices"] if i["id"] == failure.document_id)
+    # When its history is asked by number (Koppel never stored it: the post failed first)
+    result = koppel_history(koppel_env, invoice["invoice_number"].replace(" ", ""))
+    # Then Teamleader's answer finds it, and it shows queued, then failed with the reason
+    # naming the account and the failure row a person requeues
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert f"invoice {invoice['invoice_number']}" in out
+    assert "queued" in out and "failed" in out
+    assert "8150" in out
+    assert f"(failure #{failure.id}, now open)" in out
+
+
+def test_a_number_two_documents_share_lists_both_and_exits_1(
+    connected: Connected, koppel_env: dict[str, str]
+) -> None:
+    # Given two of the department's booked invoices or credit notes with the same sequence
+    # number (in different years, or an invoice and a credit note)
+    department = connected.department.id
+    numbers = [
+        i["invoice_number"]
+        for i in teamleader_part()["invoices"]
+        if i["department"]["id"] == department and i["invoice_number"]
+    ] + [
+        n["credit_note_number"]
+        for n in teamleader_part()["creditNotes"]
+        if n["department"]["id"] == department and n["credit_note_number"]
+    ]
+    shared = Counter(number.split(" / ")[1] for number in numbers)
+    sequence = next(s for s, count in shared.items() if count > 1)
+    # When history is asked for that sequence alone
+    result = koppel_history(koppel_env, sequence)
+    # Then every candidate is listed and nothing is chosen
+    assert result.returncode == 1, result.stdout + result.stderr
+    listed = [line for line in result.stdout.splitlines() if line.startswith("  test  ")]
+    assert len(listed) == shared[sequence], result.stdout
+    assert all(f"/ {sequence} " in line for line in listed), result.stdout
+
+
+def test_an_unknown_document_exits_1_with_one_clear_line(
+    connected: Connected, koppel_env: dict[str, str]
+) -> None:
+    for unknown in ("0b0e5c1e-0000-4000-8000-000000000000", "1999 / 4"):
+        result = koppel_history(koppel_env, unknown)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert result.stderr.strip().splitlines() == [
+            f"koppel history: no document {unknown!r} is known to Koppel or to Teamleader"
+            " (give a Teamleader id, or a number like 2026 / 17)"
+        ]
