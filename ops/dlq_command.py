@@ -1,10 +1,347 @@
-"""``koppel dlq``: (being built, see issue 4)."""
+"""``koppel dlq list | show | requeue | purge``: dead letters a person can act on.
+
+Every dead-lettered message has a row in ``failures`` (the failure middleware writes it, or
+``reconcile`` adopts it from the ``.XQ``); these commands read and change rows and queues
+together (``ops/dlq_actions.py`` says in which order and why). Rows with status
+``attention`` are documents that changed after posting: listed, marked, never requeued —
+requeueing the same version could not change what a person has to decide.
+"""
 
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
 import click
+from psycopg_pool import ConnectionPool
+from rich.console import Console
+from rich.table import Table
+
+from config import get_settings
+from ops import dlq_actions
+from store import connections, failures, history
+from store.db import open_pool
+from store.failures import Failure
+
+#: Statuses ``list`` shows unless told otherwise.
+LISTED = ("open", "attention")
 
 
-@click.group("dlq") if "dlq" == "dlq" else click.command("dlq")
+class NoSuchDeadLetter(click.ClickException):
+    """An id that is not in the table: the operator must look again (exit 2, like the
+    other errors an operator fixes)."""
+
+    exit_code = 2
+
+
+def _console() -> Console:
+    return Console()
+
+
+def _time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _names(pool: ConnectionPool) -> dict[uuid.UUID, str]:
+    with pool.connection() as conn:
+        rows = conn.execute("SELECT id, name FROM connections").fetchall()
+    return {row["id"]: row["name"] for row in rows}
+
+
+def _connection_id(pool: ConnectionPool, name: str | None) -> uuid.UUID | None:
+    return connections.find(pool, name).id if name else None
+
+
+def _document(failure: Failure) -> str:
+    if failure.document_type is None:
+        return "(unreadable message)"
+    return f"{failure.document_type} {failure.document_id}"
+
+
+def _status(failure: Failure) -> str:
+    return "needs attention" if failure.status == "attention" else failure.status
+
+
+def _in_xq(failure: Failure, in_xq: set[str]) -> str:
+    if failure.status == "attention":
+        return "-"  # not a dead letter: its message succeeded
+    return "yes" if str(failure.message.get("message_id", "")) in in_xq else "no (stored)"
+
+
+@click.group("dlq")
 def dlq_command() -> None:
-    """(being built)"""
+    """Dead letters: list, show, requeue after fixing the cause, or purge."""
+
+
+@dlq_command.command("list")
+@click.option("--connection", "connection_name", default=None, help="Only this connection.")
+@click.option("--reason", default=None, help="Only reasons containing this (any case).")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice([*failures.STATUSES, "all"]),
+    help="Only these statuses (repeatable; default open and attention).",
+)
+def list_command(
+    connection_name: str | None, reason: str | None, statuses: tuple[str, ...]
+) -> None:
+    """Every dead letter with the reason a bookkeeper can act on."""
+    settings = get_settings()
+    pool = open_pool(settings, name="koppel-dlq")
+    try:
+        connection_id = _connection_id(pool, connection_name)
+        reconciled = dlq_actions.reconcile(settings, pool)
+        chosen = failures.STATUSES if "all" in statuses else (statuses or LISTED)
+        rows = failures.listing(
+            pool, connection_id=connection_id, statuses=tuple(chosen), reason=reason
+        )
+        names = _names(pool)
+    finally:
+        pool.close()
+    console = _console()
+    if reconciled.adopted:
+        console.print(
+            f"Adopted {len(reconciled.adopted)} dead letter(s) found only in a .XQ queue:"
+            f" ids {', '.join(map(str, reconciled.adopted))}."
+        )
+    if reconciled.removed:
+        console.print(
+            f"Removed {reconciled.removed} stale dead letter(s) from .XQ queues"
+            " (their document succeeded since, or they were purged)."
+        )
+    if not rows:
+        console.print("No dead letters.")
+        return
+    table = Table(title="Dead letters")
+    for column in (
+        "id", "connection", "queue", "document", "error", "reason", "attempts",
+        "first seen", "last seen", "status", "in .XQ",
+    ):  # fmt: skip
+        table.add_column(column, overflow="fold")
+    for failure in rows:
+        table.add_row(
+            str(failure.id),
+            names.get(failure.connection_id, "?") if failure.connection_id else "?",
+            failure.queue,
+            _document(failure),
+            failure.error_class,
+            failure.reason,
+            str(failure.attempts),
+            _time(failure.first_seen),
+            _time(failure.last_seen),
+            _status(failure),
+            _in_xq(failure, reconciled.in_xq),
+        )
+    console.print(table)
+    dead = sum(1 for failure in rows if failure.status == "open")
+    attention = sum(1 for failure in rows if failure.status == "attention")
+    console.print(
+        f"{dead} open dead letter(s): fix the cause, then `koppel dlq requeue ID`."
+        + (
+            f" {attention} document(s) need attention in Visma or Teamleader"
+            " (not requeueable)."
+            if attention
+            else ""
+        )
+    )
+
+
+def _get(pool: ConnectionPool, failure_id: int) -> Failure:
+    failure = failures.get(pool, failure_id)
+    if failure is None:
+        raise NoSuchDeadLetter(
+            f"there is no dead letter with id {failure_id} (`koppel dlq list` shows them)"
+        )
+    return failure
+
+
+@dlq_command.command("show")
+@click.argument("failure_id", metavar="ID", type=int)
+def show_command(failure_id: int) -> None:
+    """Everything about one dead letter: its message and its document's history."""
+    settings = get_settings()
+    pool = open_pool(settings, name="koppel-dlq")
+    try:
+        failure = _get(pool, failure_id)
+        in_xq = dlq_actions.reconcile(settings, pool, change=False).in_xq
+        names = _names(pool)
+        timeline: list[history.Event] = []
+        related: list[Failure] = []
+        if failure.connection_id and failure.document_type and failure.document_id:
+            timeline = history.timeline(
+                pool, failure.connection_id, failure.document_type, failure.document_id
+            )
+            related = failures.for_document(
+                pool, failure.connection_id, failure.document_type, failure.document_id
+            )
+    finally:
+        pool.close()
+    console = _console()
+    facts = Table(title=f"Dead letter {failure.id}", show_header=False)
+    facts.add_column("field", style="bold")
+    facts.add_column("value", overflow="fold")
+    connection = names.get(failure.connection_id, "?") if failure.connection_id else "?"
+    for name, value in (
+        ("connection", connection),
+        ("queue", failure.queue),
+        ("document", _document(failure)),
+        ("dedupe key", failure.dedupe_key or "-"),
+        ("error", failure.error_class),
+        ("reason", failure.reason),
+        ("attempts", str(failure.attempts)),
+        ("first seen", _time(failure.first_seen)),
+        ("last seen", _time(failure.last_seen)),
+        ("status", _status(failure)),
+        ("in .XQ", _in_xq(failure, in_xq)),
+    ):
+        facts.add_row(name, value)
+    console.print(facts)
+    console.print("Message:")
+    console.print_json(json.dumps(failure.message, default=str))
+    if timeline:
+        events = Table(title="History")
+        for column in ("at", "event", "detail"):
+            events.add_column(column, overflow="fold")
+        for event in timeline:
+            events.add_row(_time(event.at), event.event, _detail(event.detail))
+        console.print(events)
+    others = [other for other in related if other.id != failure.id]
+    if others:
+        console.print(
+            "Other rows of this document: "
+            + ", ".join(f"{other.id} ({_status(other)})" for other in others)
+        )
+
+
+def _detail(detail: dict[str, Any]) -> str:
+    return "; ".join(f"{key}: {value}" for key, value in detail.items())
+
+
+def _choose(
+    pool: ConnectionPool,
+    ids: tuple[int, ...],
+    everything: bool,
+    connection_name: str | None,
+    reason: str | None,
+    *,
+    what: str,
+    none_means_all: bool = False,
+) -> tuple[list[Failure], list[tuple[Failure, str]]]:
+    """(open rows to act on, rows refused with why)."""
+    given = sum((bool(ids), everything, reason is not None))
+    if given > 1 or (given == 0 and not none_means_all):
+        raise click.UsageError(f"choose what to {what}: IDs, --all or --reason TEXT")
+    if ids:
+        if connection_name:
+            raise click.UsageError("--connection goes with --all or --reason, not with IDs")
+        chosen = [_get(pool, failure_id) for failure_id in ids]
+        refused = [(failure, _why_not(failure, what)) for failure in chosen]
+        return (
+            [failure for failure, why in refused if not why],
+            [(failure, why) for failure, why in refused if why],
+        )
+    connection_id = _connection_id(pool, connection_name)
+    return failures.listing(
+        pool, connection_id=connection_id, statuses=("open",), reason=reason
+    ), []
+
+
+def _why_not(failure: Failure, what: str) -> str:
+    if failure.status == "open":
+        return ""
+    if failure.status == "attention":
+        return (
+            "needs attention in Visma or Teamleader (the document changed after posting);"
+            f" {what} cannot settle that"
+        )
+    return f"is {failure.status} already"
+
+
+def _line(failure: Failure) -> str:
+    return f"{failure.id} {failure.queue} {_document(failure)}: {failure.reason}"
+
+
+@dlq_command.command("requeue")
+@click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--all", "everything", is_flag=True, help="Every open dead letter.")
+@click.option("--reason", default=None, help="Open dead letters whose reason contains this.")
+@click.option("--connection", "connection_name", default=None, help="Only this connection.")
+@click.option("--dry-run", is_flag=True, help="Print what would be requeued; change nothing.")
+def requeue_command(
+    ids: tuple[int, ...],
+    everything: bool,
+    reason: str | None,
+    connection_name: str | None,
+    dry_run: bool,
+) -> None:
+    """Publish dead letters again (after fixing their cause), retries and age reset."""
+    settings = get_settings()
+    console = _console()
+    pool = open_pool(settings, name="koppel-dlq")
+    try:
+        reconciled = dlq_actions.reconcile(settings, pool, change=not dry_run)
+        chosen, refused = _choose(
+            pool, ids, everything, connection_name, reason, what="requeue"
+        )
+        for failure, why in refused:
+            console.print(f"not requeued: {failure.id} {why}")
+        if dry_run:
+            for failure in chosen:
+                console.print(f"would requeue: {_line(failure)}")
+            console.print(f"{len(chosen)} would be requeued (dry run: nothing changed).")
+            return
+        if reconciled.adopted:
+            console.print(f"adopted from .XQ: ids {', '.join(map(str, reconciled.adopted))}")
+        results = dlq_actions.requeue(settings, pool, chosen)
+    finally:
+        pool.close()
+    for done in results:
+        if done.applied:
+            console.print(f"requeued: {_line(done.failure)}")
+        else:
+            console.print(f"not requeued: {done.failure.id} was taken by another command")
+    count = sum(1 for done in results if done.applied)
+    console.print(
+        f"{count} requeued. One that fails again comes back to `koppel dlq list` as a new row."
+    )
+
+
+@dlq_command.command("purge")
+@click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
+@click.option("--reason", default=None, help="Open dead letters whose reason contains this.")
+@click.option("--connection", "connection_name", default=None, help="Only this connection.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def purge_command(
+    ids: tuple[int, ...], reason: str | None, connection_name: str | None, yes: bool
+) -> None:
+    """Give up on dead letters for good: removed from .XQ, marked purged (kept in history).
+
+    Without IDs or --reason: every open dead letter (of --connection)."""
+    settings = get_settings()
+    console = _console()
+    pool = open_pool(settings, name="koppel-dlq")
+    try:
+        dlq_actions.reconcile(settings, pool)
+        chosen, refused = _choose(
+            pool, ids, False, connection_name, reason, what="purge", none_means_all=True
+        )
+        for failure, why in refused:
+            console.print(f"not purged: {failure.id} {why}")
+        if not chosen:
+            console.print("Nothing to purge.")
+            return
+        for failure in chosen:
+            console.print(f"to purge: {_line(failure)}")
+        if not yes and not click.confirm(
+            f"Purge these {len(chosen)} dead letter(s)? They will not be retried", default=False
+        ):
+            console.print("Nothing purged.")
+            return
+        results = dlq_actions.purge(settings, pool, chosen)
+    finally:
+        pool.close()
+    count = sum(1 for done in results if done.applied)
+    console.print(f"{count} purged.")

@@ -106,3 +106,126 @@ def listing(
             [list(statuses), connection_id, connection_id, reason, reason],
         ).fetchall()
     return [Failure(**row) for row in rows]
+
+
+# -- koppel dlq ------------------------------------------------------------------------------
+#: Every status a row can have (migration 0004 added ``purged``).
+STATUSES = ("open", "attention", "requeued", "resolved", "purged")
+
+
+def get(pool: ConnectionPool, failure_id: int) -> Failure | None:
+    with pool.connection() as conn:
+        row = conn.execute(
+            f"SELECT {_COLUMNS} FROM failures WHERE id = %s", [failure_id]
+        ).fetchone()
+    return Failure(**row) if row else None
+
+
+def for_document(
+    pool: ConnectionPool, connection_id: uuid.UUID, document_type: str, document_id: str
+) -> list[Failure]:
+    """Every row of one document, oldest first (a requeued one and the one it came back as)."""
+    with pool.connection() as conn:
+        rows = conn.execute(
+            f"SELECT {_COLUMNS} FROM failures WHERE connection_id = %s AND document_type = %s"
+            " AND document_id = %s ORDER BY first_seen, id",
+            [connection_id, document_type, document_id],
+        ).fetchall()
+    return [Failure(**row) for row in rows]
+
+
+@dataclass(frozen=True)
+class RowOfMessage:
+    """The row a dead-lettered message (by Dramatiq message id) was recorded in."""
+
+    id: int
+    status: str
+    last_seen: datetime
+
+
+def by_message_ids(pool: ConnectionPool, message_ids: list[str]) -> dict[str, RowOfMessage]:
+    """Message id → its newest row, for the messages that have one."""
+    if not message_ids:
+        return {}
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT ON (message ->> 'message_id') message ->> 'message_id' AS message_id,"
+            " id, status, last_seen FROM failures WHERE message ->> 'message_id' = ANY(%s)"
+            " ORDER BY message ->> 'message_id', id DESC",
+            [message_ids],
+        ).fetchall()
+    return {
+        row["message_id"]: RowOfMessage(row["id"], row["status"], row["last_seen"])
+        for row in rows
+    }
+
+
+def mark_requeued(pool: ConnectionPool, failure: Failure) -> bool:
+    """Before its message is published again: the row leaves the list, the message counts
+    as waiting again (outcome NULL) and the document's history says so — in one transaction.
+    False when the row was no longer open (another requeue or purge took it)."""
+    with pool.connection() as conn, conn.transaction():
+        taken = conn.execute(
+            "UPDATE failures SET status = 'requeued', last_seen = now()"
+            " WHERE id = %s AND status = 'open' RETURNING id",
+            [failure.id],
+        ).fetchone()
+        if taken is None:
+            return False
+        if failure.dedupe_key is not None:
+            # published_at = now(): the poller's safety net republishes a message left
+            # waiting too long — counted from this requeue, not from the first publish.
+            conn.execute(
+                "UPDATE messages SET outcome = NULL, detail = NULL, finished_at = NULL,"
+                " published_at = now() WHERE dedupe_key = %s AND outcome = 'failed'",
+                [failure.dedupe_key],
+            )
+        _history(conn, failure, "requeued")
+    return True
+
+
+def undo_requeued(pool: ConnectionPool, failure: Failure) -> None:
+    """The publish did not happen (RabbitMQ refused or was gone): the row is open again."""
+    with pool.connection() as conn, conn.transaction():
+        conn.execute(
+            "UPDATE failures SET status = 'open' WHERE id = %s AND status = 'requeued'",
+            [failure.id],
+        )
+        if failure.dedupe_key is not None:
+            conn.execute(
+                "UPDATE messages SET outcome = 'failed', detail = %s, finished_at = now()"
+                " WHERE dedupe_key = %s AND outcome IS NULL",
+                [failure.reason[:1000], failure.dedupe_key],
+            )
+        _history(conn, failure, "requeue failed")
+
+
+def mark_purged(pool: ConnectionPool, failure: Failure) -> bool:
+    """Given up on for good: kept, marked purged, with a history event. False when the row
+    was no longer open."""
+    with pool.connection() as conn, conn.transaction():
+        taken = conn.execute(
+            "UPDATE failures SET status = 'purged', last_seen = now()"
+            " WHERE id = %s AND status = 'open' RETURNING id",
+            [failure.id],
+        ).fetchone()
+        if taken is None:
+            return False
+        _history(conn, failure, "purged")
+    return True
+
+
+def _history(conn: Any, failure: Failure, event: str) -> None:
+    if failure.connection_id is None or failure.document_type is None:
+        return  # a malformed message: no document to tell the story of
+    conn.execute(
+        "INSERT INTO history (connection_id, document_type, document_id, event, detail)"
+        " VALUES (%s, %s, %s, %s, %s)",
+        [
+            failure.connection_id,
+            failure.document_type,
+            failure.document_id,
+            event,
+            Jsonb({"failure": failure.id, "reason": failure.reason}),
+        ],
+    )

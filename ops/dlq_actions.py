@@ -1,0 +1,191 @@
+"""What ``koppel dlq`` does, kept apart from its printing: reconcile the ``.XQ`` queues with
+the ``failures`` table, requeue and purge.
+
+Order is what keeps a dead letter from being lost:
+
+- requeue: the row is marked ``requeued`` (and the message waiting again) *before* the
+  publish, so a message that fails again at once opens a new row instead of refreshing the
+  old one just before it is closed; a refused publish reopens the row; only after RabbitMQ's
+  confirm is the old message taken out of the XQ. A crash after the publish leaves at worst a
+  duplicate message (the exactly-once write makes it harmless); a crash before it leaves the
+  row ``requeued`` with its XQ message still there, which :func:`reconcile` reopens.
+- purge: the XQ message goes first, then the row; a crash between leaves an open row whose
+  stored envelope can still be requeued or purged again.
+
+:func:`reconcile` adopts what only the XQ knows: a dead letter with no row (the failure
+middleware could not write it) or with a ``requeued`` row older than
+:data:`REQUEUE_GRACE_S` becomes an open row, so every dead letter has an id to act on. One
+whose document has since succeeded, or whose row was purged, is removed from the XQ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from psycopg_pool import ConnectionPool
+
+from config import Settings
+from contracts.messages import MalformedMessage, SyncMessage, parse
+from ops import dead_letters
+from ops.dead_letters import DeadLetter, Publisher
+from store import failures, messages, outcomes
+from store.failures import Failure
+
+#: A ``requeued`` row whose old message is still in the XQ this long after the requeue
+#: (seconds) was interrupted between its steps; younger, it may be a requeue under way.
+REQUEUE_GRACE_S = 60.0
+
+#: Outcomes after which an old dead letter of the same version is of no use any more.
+DONE_OUTCOMES = frozenset({"posted", "updated", "unchanged", "skipped", "attention"})
+
+#: What a bookkeeper reads about a dead letter whose reason was never recorded.
+UNRECORDED_REASON = (
+    "This message was dead-lettered but its reason was not recorded (the database write"
+    " failed or a requeue was interrupted); requeue it to try again and see the reason."
+)
+
+
+@dataclass
+class Reconciled:
+    #: Message ids in the XQs after reconciling.
+    in_xq: set[str] = field(default_factory=set)
+    #: Rows opened for dead letters only the XQ knew.
+    adopted: list[int] = field(default_factory=list)
+    #: Stale dead letters taken out of the XQ (their document succeeded, or was purged).
+    removed: int = 0
+
+
+def reconcile(settings: Settings, pool: ConnectionPool, *, change: bool = True) -> Reconciled:
+    """Bring the XQs and the table in step (``change=False``: only look)."""
+    letters = dead_letters.peek(settings)
+    rows = failures.by_message_ids(pool, [letter.message_id for letter in letters])
+    result = Reconciled(in_xq={letter.message_id for letter in letters})
+    if not change:
+        return result
+    stale: dict[str, list[str]] = {}
+    grace = datetime.now(UTC) - timedelta(seconds=REQUEUE_GRACE_S)
+    for letter in letters:
+        if not letter.message_id:
+            continue
+        row = rows.get(letter.message_id)
+        if row is not None and row.status in ("open", "attention"):
+            continue
+        done = _outcome(pool, letter) in DONE_OUTCOMES
+        if done or (row is not None and row.status in ("purged", "resolved")):
+            stale.setdefault(letter.queue, []).append(letter.message_id)
+        elif row is not None and row.status == "requeued" and row.last_seen > grace:
+            continue  # a requeue under way
+        else:
+            result.adopted.append(_adopt(pool, letter))
+    for queue, ids in stale.items():
+        removed = dead_letters.remove(settings, queue, ids)
+        result.removed += len(removed)
+        result.in_xq -= removed
+    return result
+
+
+def _parsed(letter: DeadLetter) -> SyncMessage | None:
+    args = letter.envelope.get("args") or [None]
+    try:
+        return parse(letter.queue, args[0])
+    except MalformedMessage:
+        return None
+
+
+def _outcome(pool: ConnectionPool, letter: DeadLetter) -> str | None:
+    parsed = _parsed(letter)
+    if parsed is None:
+        return None
+    return messages.outcome_of(pool, parsed.dedupe_key)
+
+
+def _adopt(pool: ConnectionPool, letter: DeadLetter) -> int:
+    attempts = int((letter.envelope.get("options") or {}).get("retries", 0)) or 1
+    failure = outcomes.Failure("Unrecorded", UNRECORDED_REASON, letter.envelope, attempts)
+    parsed = _parsed(letter)
+    if parsed is not None:
+        outcomes.record(
+            pool,
+            parsed,
+            "failed",
+            UNRECORDED_REASON,
+            {"error": "Unrecorded", "adopted_from": f"{letter.queue}.XQ"},
+            failure,
+        )
+        key = parsed.dedupe_key
+    else:
+        key = f"message:{letter.message_id}"
+        failures.record(
+            pool,
+            connection_id=None,
+            queue=letter.queue,
+            document_type=None,
+            document_id=None,
+            dedupe_key=key,
+            message=letter.envelope,
+            error_class="Unrecorded",
+            reason=UNRECORDED_REASON,
+            attempts=attempts,
+        )
+    opened = failures.listing(pool, statuses=("open",))
+    return next(f.id for f in opened if f.queue == letter.queue and f.dedupe_key == key)
+
+
+@dataclass(frozen=True)
+class Done:
+    failure: Failure
+    #: True: done; False: skipped (no longer open: another requeue or purge took it).
+    applied: bool
+    #: The old message was still in the XQ and is gone now.
+    removed_from_xq: bool = False
+
+
+def _message_id(failure: Failure) -> str:
+    return str(failure.message.get("message_id", ""))
+
+
+def _remove_all(settings: Settings, chosen: list[Failure]) -> set[str]:
+    """Take the chosen rows' messages out of their XQs: one pass per queue."""
+    by_queue: dict[str, list[str]] = {}
+    for failure in chosen:
+        by_queue.setdefault(failure.queue, []).append(_message_id(failure))
+    removed: set[str] = set()
+    for queue, ids in by_queue.items():
+        removed |= dead_letters.remove(settings, queue, ids)
+    return removed
+
+
+def requeue(settings: Settings, pool: ConnectionPool, chosen: list[Failure]) -> list[Done]:
+    """Publish each chosen open row's message again, then take the old ones out of the XQ."""
+    publisher = Publisher(settings)
+    published: list[Failure] = []
+    skipped: list[Failure] = []
+    try:
+        for failure in chosen:
+            if not failures.mark_requeued(pool, failure):
+                skipped.append(failure)
+                continue
+            try:
+                publisher.publish(dead_letters.fresh_message(failure.queue, failure.message))
+            except BaseException:
+                failures.undo_requeued(pool, failure)
+                raise
+            published.append(failure)
+    finally:
+        publisher.close()
+        # Also after a refused publish: what was published must not stay twice.
+        removed = _remove_all(settings, published)
+    return [
+        *(Done(f, applied=True, removed_from_xq=_message_id(f) in removed) for f in published),
+        *(Done(f, applied=False) for f in skipped),
+    ]
+
+
+def purge(settings: Settings, pool: ConnectionPool, chosen: list[Failure]) -> list[Done]:
+    """Give up on each chosen open row: its XQ message goes first, then the row is marked."""
+    removed = _remove_all(settings, chosen)
+    return [
+        Done(f, applied=failures.mark_purged(pool, f), removed_from_xq=_message_id(f) in removed)
+        for f in chosen
+    ]

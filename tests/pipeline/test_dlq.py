@@ -1,0 +1,312 @@
+"""``koppel dlq``: dead letters listed with a reason, shown with their history, requeued after
+the cause is fixed (posted once) or coming back when it is not, purged — the ``.XQ`` queues
+and the ``failures`` table kept in step. Real RabbitMQ, PostgreSQL and simulators."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from psycopg_pool import ConnectionPool
+
+import consumers.reference_data as reference_data_module
+from config import Settings
+from contracts import queues
+from contracts.messages import InvoiceChanged
+from ops.cli import main
+from ops.connecting import Connected
+from ops.dead_letters import peek
+from store import failures, history, mappings
+from store.failures import Failure
+from tests.conftest import Sandbox
+from tests.pipeline.support import (
+    booked,
+    changed,
+    consumers_running,
+    dead_letters,
+    outcome,
+    send,
+    set_revenue_account,
+    summary,
+    wait_for,
+    wait_settled,
+)
+
+#: The consumers in this process talk through spec-checked clients.
+pytestmark = pytest.mark.usefixtures("checked_runtime")
+
+#: A revenue account the Visma company does not have.
+MISSING_ACCOUNT = 8150
+
+
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tables are not wrapped, so a row reads as one line.
+    monkeypatch.setenv("COLUMNS", "300")
+
+
+def dlq(*args: str, input: str | None = None) -> Result:
+    return CliRunner().invoke(main, ["dlq", *args], input=input, catch_exceptions=False)
+
+
+def books_to_rate(invoice: dict[str, Any], rate_id: str) -> bool:
+    """A line of this tax rate books to the rate's revenue account (a line with a product
+    category books to the category's)."""
+    return any(
+        line["tax"]["id"] == rate_id and line.get("product_category") is None
+        for group in invoice["grouped_lines"]
+        for line in group["line_items"]
+    )
+
+
+@pytest.fixture
+def original_21(pool: ConnectionPool, connected: Connected) -> mappings.VatRow:
+    """The 21 % rate's mapping as proposed (a revenue account Visma has)."""
+    rows = mappings.vat_rows(pool, connected.connection.id)
+    return next(row for row in rows if row.description == "21%")
+
+
+@pytest.fixture
+def dead_invoice(
+    pool: ConnectionPool, connected: Connected, original_21: mappings.VatRow
+) -> Iterator[InvoiceChanged]:
+    """A booked invoice with 21 % lines, dead-lettered because 21 % books to account 8150."""
+    set_revenue_account(pool, connected, "21%", MISSING_ACCOUNT)
+    invoice = next(i for i in booked(connected) if books_to_rate(i, original_21.tax_rate_id))
+    message = changed(connected, invoice)
+    with consumers_running(queues.INVOICES):
+        send(pool, message)
+        wait_settled(pool)
+        wait_for(lambda: dead_letters(queues.INVOICES) == 1, what="the dead letter in the XQ")
+    assert outcome(pool, message) == "failed"
+    yield message
+
+
+def listed_ids(output: str) -> list[int]:
+    """The ids in the first column of ``dlq list``'s table."""
+    return [int(found) for found in re.findall(r"^│\s*(\d+)\s*│", output, re.MULTILINE)]
+
+
+def row_line(output: str, failure_id: int) -> str:
+    return next(line for line in output.splitlines() if re.match(rf"│\s*{failure_id}\s*│", line))
+
+
+def open_rows(pool: ConnectionPool) -> list[Failure]:
+    return failures.listing(pool, statuses=("open",))
+
+
+def events_of(pool: ConnectionPool, connected: Connected, message: InvoiceChanged) -> list[str]:
+    timeline = history.timeline(pool, connected.connection.id, "invoice", message.document_id)
+    return [event.event for event in timeline]
+
+
+def only_open(pool: ConnectionPool) -> Failure:
+    rows = open_rows(pool)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+@pytest.fixture(autouse=True)
+def bookkeeper_takes_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker reloads a connection's mappings at most every MIN_RELOAD_S (30 s) after a
+    missing account; a person fixing and requeueing takes longer than that, a test not."""
+    monkeypatch.setattr(reference_data_module, "MIN_RELOAD_S", 0.0)
+
+
+def fix_account(pool: ConnectionPool, connected: Connected, row: mappings.VatRow) -> None:
+    set_revenue_account(pool, connected, "21%", row.revenue_account)
+
+
+def test_list_shows_the_dead_letter_with_the_reason_naming_the_missing_account(
+    pool: ConnectionPool, connected: Connected, dead_invoice: InvoiceChanged
+) -> None:
+    failure = only_open(pool)
+    result = dlq("list")
+    assert result.exit_code == 0, result.output
+    line = row_line(result.output, failure.id)
+    assert str(MISSING_ACCOUNT) in line
+    assert "test" in line and "invoices" in line and dead_invoice.document_id in line
+    assert "open" in line and "yes" in line  # the status, and its message is in the XQ
+    # --reason filters by substring, in any case; --connection by name
+    assert listed_ids(dlq("list", "--reason", "ACCOUNT 8150", "--connection", "test").output) == [
+        failure.id
+    ]
+    assert "No dead letters." in dlq("list", "--reason", "no such reason at all").output
+
+
+def test_show_prints_the_message_and_the_documents_history(
+    pool: ConnectionPool, dead_invoice: InvoiceChanged
+) -> None:
+    failure = only_open(pool)
+    result = dlq("show", str(failure.id))
+    assert result.exit_code == 0, result.output
+    assert str(MISSING_ACCOUNT) in result.output
+    assert dead_invoice.dedupe_key in result.output
+    assert failure.message["message_id"] in result.output  # the envelope
+    assert "History" in result.output and "failed" in result.output
+
+
+def test_show_of_an_unknown_id_says_so_and_exits_2(pool: ConnectionPool) -> None:
+    result = dlq("show", "999999")
+    assert result.exit_code == 2
+    assert "no dead letter with id 999999" in result.output
+
+
+def test_a_requeued_dead_letter_whose_cause_was_fixed_posts_once(
+    pool: ConnectionPool,
+    connected: Connected,
+    sandbox: Sandbox,
+    dead_invoice: InvoiceChanged,
+    original_21: mappings.VatRow,
+) -> None:
+    failure = only_open(pool)
+    # Given the bookkeeper mapped 21 % to an account Visma has
+    fix_account(pool, connected, original_21)
+    with consumers_running(queues.INVOICES):
+        # When the dead letter is requeued
+        result = dlq("requeue", str(failure.id))
+        assert result.exit_code == 0, result.output
+        assert "1 requeued" in result.output
+        wait_settled(pool)
+    # Then it is posted once, nothing is left in the XQ or the list
+    assert outcome(pool, dead_invoice) == "posted"
+    visma = summary(sandbox)
+    assert (visma["ledger_items"], visma["duplicate_ledger_items"]) == (1, 0)
+    assert dead_letters(queues.INVOICES) == 0
+    assert failures.get(pool, failure.id).status == "requeued"  # type: ignore[union-attr]
+    assert open_rows(pool) == []
+    assert "No dead letters." in dlq("list").output
+    events = events_of(pool, connected, dead_invoice)
+    assert events == ["failed", "requeued", "posted"]
+
+
+def test_a_requeued_dead_letter_whose_cause_remains_comes_back_to_the_list(
+    pool: ConnectionPool, sandbox: Sandbox, dead_invoice: InvoiceChanged
+) -> None:
+    failure = only_open(pool)
+    with consumers_running(queues.INVOICES):
+        # When it is requeued with 21 % still booking to 8150
+        result = dlq("requeue", "--all")
+        assert result.exit_code == 0, result.output
+        wait_for(lambda: len(open_rows(pool)) == 1, what="the dead letter coming back")
+        wait_for(lambda: dead_letters(queues.INVOICES) == 1, what="one dead letter in the XQ")
+    # Then it is a new open row with the same reason, and the old one is marked requeued
+    back = only_open(pool)
+    assert back.id != failure.id and back.dedupe_key == failure.dedupe_key
+    assert str(MISSING_ACCOUNT) in back.reason and back.attempts >= 1
+    assert back.message["message_id"] != failure.message["message_id"]
+    assert failures.get(pool, failure.id).status == "requeued"  # type: ignore[union-attr]
+    # (its retry count started again from nothing)
+    assert back.message["options"].get("retries", 0) <= 1
+    # and the XQ holds exactly that one message, listed under the new id
+    assert [letter.message_id for letter in peek(pool_settings())] == [back.message["message_id"]]
+    assert outcome(pool, dead_invoice) == "failed"
+    assert summary(sandbox)["ledger_items"] == 0
+    assert listed_ids(dlq("list").output) == [back.id]
+
+
+def pool_settings() -> Settings:
+    from config import get_settings
+
+    return get_settings()
+
+
+def test_a_dry_run_requeue_prints_what_it_would_do_and_changes_nothing(
+    pool: ConnectionPool, dead_invoice: InvoiceChanged
+) -> None:
+    failure = only_open(pool)
+    result = dlq("requeue", "--reason", "8150", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert f"would requeue: {failure.id} " in result.output
+    assert only_open(pool) == failure
+    assert dead_letters(queues.INVOICES) == 1
+    assert dead_letters_main_queue() == 0
+    assert outcome(pool, dead_invoice) == "failed"
+
+
+def dead_letters_main_queue() -> int:
+    from consumers.app import broker
+
+    main_queue, delayed, _ = broker.get_queue_message_counts(queues.INVOICES)
+    return main_queue + delayed
+
+
+def test_purge_empties_the_xq_and_the_list_and_keeps_the_story(
+    pool: ConnectionPool, connected: Connected, dead_invoice: InvoiceChanged
+) -> None:
+    failure = only_open(pool)
+    # Without --yes it asks, and "no" changes nothing
+    assert "Nothing purged." in dlq("purge", input="n\n").output
+    assert dead_letters(queues.INVOICES) == 1
+    result = dlq("purge", "--yes")
+    assert result.exit_code == 0, result.output
+    assert "1 purged" in result.output
+    assert dead_letters(queues.INVOICES) == 0
+    assert failures.get(pool, failure.id).status == "purged"  # type: ignore[union-attr]
+    assert "No dead letters." in dlq("list").output
+    events = events_of(pool, connected, dead_invoice)
+    assert events[-1] == "purged"
+
+
+def test_a_dead_letter_whose_row_was_never_written_is_adopted_and_can_be_requeued(
+    pool: ConnectionPool,
+    connected: Connected,
+    sandbox: Sandbox,
+    dead_invoice: InvoiceChanged,
+    original_21: mappings.VatRow,
+) -> None:
+    # Given the XQ holds the message but the table lost its row (the write had failed)
+    with pool.connection() as conn:
+        conn.execute("DELETE FROM failures")
+    # When the list is read, the dead letter is adopted as an open row
+    result = dlq("list")
+    assert result.exit_code == 0, result.output
+    assert "Adopted 1 dead letter" in result.output
+    adopted = only_open(pool)
+    assert adopted.dedupe_key == dead_invoice.dedupe_key and adopted.error_class == "Unrecorded"
+    # And once the cause is fixed, requeueing it posts once and empties the XQ
+    fix_account(pool, connected, original_21)
+    with consumers_running(queues.INVOICES):
+        assert dlq("requeue", str(adopted.id)).exit_code == 0
+        wait_settled(pool)
+    assert outcome(pool, dead_invoice) == "posted"
+    assert (summary(sandbox)["ledger_items"], dead_letters(queues.INVOICES)) == (1, 0)
+
+
+def test_a_dead_letter_gone_from_the_xq_is_requeued_from_its_stored_envelope(
+    pool: ConnectionPool,
+    connected: Connected,
+    sandbox: Sandbox,
+    settings: Settings,
+    dead_invoice: InvoiceChanged,
+    original_21: mappings.VatRow,
+) -> None:
+    # Given someone emptied the XQ by hand
+    from consumers.app import broker
+
+    broker.channel.queue_purge(queues.dead_letter_queue(queues.INVOICES))
+    failure = only_open(pool)
+    line = row_line(dlq("list").output, failure.id)
+    assert "no (stored)" in line
+    # When the cause is fixed and it is requeued, it posts once from the table's copy
+    fix_account(pool, connected, original_21)
+    with consumers_running(queues.INVOICES):
+        assert dlq("requeue", str(failure.id)).exit_code == 0
+        wait_settled(pool)
+    assert outcome(pool, dead_invoice) == "posted"
+    visma = summary(sandbox)
+    assert (visma["ledger_items"], visma["duplicate_ledger_items"]) == (1, 0)
+
+
+def test_requeue_refuses_a_row_that_is_not_open_and_needs_a_choice(
+    pool: ConnectionPool, dead_invoice: InvoiceChanged
+) -> None:
+    failure = only_open(pool)
+    assert dlq("requeue").exit_code == 2  # nothing chosen: a usage error
+    assert dlq("purge", "--yes", str(failure.id)).exit_code == 0
+    result = dlq("requeue", str(failure.id))
+    assert f"not requeued: {failure.id} is purged already" in result.output
+    assert dead_letters_main_queue() == 0
