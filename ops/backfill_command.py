@@ -29,6 +29,7 @@ from datetime import date
 
 import click
 import dramatiq
+from rich.progress import Progress
 
 from config import get_settings
 from contracts import queues
@@ -36,13 +37,11 @@ from contracts.broker import make_broker
 from ops.backfill import StartDateError, parse_from, start_date
 from ops.backfill_preview import preview_tables, read_preview, summary_line
 from ops.backfill_run import (
-    Published,
     Stalled,
-    follow,
     new_console,
     outcome_counts,
-    publish_planned,
     rate_columns,
+    run_in_phases,
     sigterm_interrupts,
 )
 from ops.mappings_command import pick_connection
@@ -152,20 +151,15 @@ def backfill_command(
                     worker_timeout=100,
                 )
                 worker.start()
-            broker = make_broker(settings)
-            try:
-                published: Published = publish_planned(pool, broker, connection.id, to_post)
-            finally:
-                broker.close()
-            earlier = len(keys) - published.published
-            out.print(
-                f"Published {published.published} documents"
-                + (f" ({earlier} were queued by an earlier run)." if earlier else ".")
-            )
-            from rich.progress import Progress
-
             with Progress(*rate_columns("posting"), console=out) as progress:
-                follow(pool, keys, progress)
+                published = run_in_phases(
+                    pool, lambda: make_broker(settings), connection.id, to_post, progress
+                )
+            earlier = len(keys) - published
+            out.print(
+                f"Published {published} documents"
+                + (f"; {earlier} were queued by an earlier run." if earlier else ".")
+            )
         except KeyboardInterrupt:
             stopped = True
         except Stalled as stall:

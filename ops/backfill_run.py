@@ -30,6 +30,7 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     Task,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -132,12 +133,13 @@ def follow(
     pool: ConnectionPool,
     keys: Sequence[str],
     progress: Progress,
+    task: TaskID,
     *,
     stall_timeout_s: float = STALL_TIMEOUT_S,
     sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, str | None]:
-    """Until every key has an outcome; the outcomes. Raises :class:`Stalled`."""
-    task = progress.add_task("posting", total=len(keys))
+) -> None:
+    """Until every key has an outcome, the task showing how many have. Raises
+    :class:`Stalled` when none got one for ``stall_timeout_s``."""
     done = -1
     last_change = time.monotonic()
     while True:
@@ -147,7 +149,7 @@ def follow(
             done, last_change = now_done, time.monotonic()
             progress.update(task, completed=done)
         if done >= len(keys):
-            return outcomes
+            return
         if time.monotonic() - last_change > stall_timeout_s:
             raise Stalled(
                 f"no document got an outcome for {stall_timeout_s:.0f} s ({done} of "
@@ -155,6 +157,39 @@ def follow(
                 "backfill again to go on."
             )
         sleep(FOLLOW_INTERVAL_S)
+
+
+def run_in_phases(
+    pool: ConnectionPool,
+    make_broker: Callable[[], dramatiq.Broker],
+    connection_id: uuid.UUID,
+    planned: Sequence[Planned],
+    progress: Progress,
+) -> int:
+    """Publish and follow the invoices, then the credit notes; the number published now.
+
+    A credit note needs its invoice's Visma number: published together, the credit notes
+    would be retried (with backoff, using up their retries) until their invoices are
+    posted, so they go once every invoice of the run has an outcome."""
+    task = progress.add_task("posting", total=len(planned))
+    phases = [
+        [d for d in planned if d.document_type == "invoice"],
+        [d for d in planned if d.document_type != "invoice"],
+    ]
+    followed: list[str] = []
+    published = 0
+    for phase in phases:
+        if not phase:
+            continue
+        broker = make_broker()
+        try:
+            result = publish_planned(pool, broker, connection_id, phase)
+        finally:
+            broker.close()
+        published += result.published
+        followed += result.keys
+        follow(pool, followed, progress, task)
+    return published
 
 
 @contextmanager

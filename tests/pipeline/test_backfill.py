@@ -17,10 +17,12 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from clients.visma.models import FiscalYear
+from contracts import queues
 from ops.backfill import StartDateError, parse_from, start_date
 from ops.connecting import Connected
 from store import connections, links, messages
 from tests.conftest import ROOT, Sandbox
+from tests.pipeline.conftest import start_worker
 from tests.pipeline.support import (
     fault,
     set_revenue_account,
@@ -232,7 +234,7 @@ def test_a_backfill_stopped_halfway_and_started_again_posts_every_document_exact
     # Then it went on where the first stopped: it published nothing the first had queued
     output = second.stdout + second.stderr
     assert second.returncode == 0, output
-    assert f"Backfill done: {total - posted_first}" in output or "Backfill done:" in output
+    assert f"Backfill done: {total - posted_first} documents posted." in output
     assert "were queued by an earlier run" in output
     # And Visma has every document exactly once
     visma = summary(sandbox)
@@ -252,3 +254,54 @@ def test_a_backfill_stopped_halfway_and_started_again_posts_every_document_exact
     assert "Nothing to post" in third.stdout
     assert counts_row(third.stdout, "invoices")[:2] == [len(invoices)] * 2
     assert summary(sandbox)["ledger_items"] == total
+
+
+def test_with_anyway_a_koppel_work_process_posts_all_but_a_credit_note_of_an_earlier_invoice(
+    recent: Connected, pool: ConnectionPool, sandbox: Sandbox, koppel_env: dict[str, str]
+) -> None:
+    # Given a start after invoice 2025 / 6 (2025-06-08) but before its credit note 2025 / 3
+    start = date(FROM.year, 6, 10)
+    department = recent.department.id
+    data = teamleader_part()
+    invoices = [
+        i
+        for i in data["invoices"]
+        if i["department"]["id"] == department
+        and i["status"] in ("outstanding", "matched")
+        and date.fromisoformat(i["invoice_date"]) >= start
+    ]
+    notes = [
+        n
+        for n in data["creditNotes"]
+        if n["department"]["id"] == department
+        and date.fromisoformat(n["credit_note_date"]) >= start
+    ]
+    early = next(n for n in notes if n["credit_note_number"] == f"{FROM.year} / 3")
+    args = ["backfill", "--from", start.isoformat()]
+    # When the dry run previews
+    dry = koppel(koppel_env, *args, "--dry-run")
+    # Then the credit note is a problem naming its invoice's date and what to do
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    problem = row(dry.stdout, "credited invoice", f"credit note {FROM.year} / 3")
+    assert f"{FROM.year}-06-08, before the backfill's start" in problem[3], problem
+    assert counts_row(dry.stdout, "credit notes")[4] == 1
+    # When the backfill runs with --anyway while a `koppel work` process does the work
+    worker = start_worker(koppel_env, queues.INVOICES, queues.CREDIT_NOTES)
+    try:
+        run = koppel(koppel_env, *args, "--yes", "--anyway", "--no-workers")
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=60)
+    # Then everything else is posted once, and that credit note was not even queued
+    assert run.returncode == 0, run.stdout + run.stderr
+    visma = summary(sandbox)
+    assert (visma["ledger_items"], visma["duplicate_ledger_items"]) == (
+        len(invoices) + len(notes) - 1,
+        0,
+    )
+    assert links.get(pool, recent.connection.id, "credit_note", early["id"]) is None
+    with pool.connection() as conn:
+        queued = conn.execute(
+            "SELECT count(*) AS n FROM messages WHERE document_id = %s", [early["id"]]
+        ).fetchone()
+    assert queued is not None and queued["n"] == 0
