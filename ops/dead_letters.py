@@ -17,11 +17,16 @@ from typing import Any
 import dramatiq
 import kombu
 from amqp.exceptions import NotFound
+from kombu.exceptions import OperationalError
 from kombu.message import Message as KombuMessage
 
 from config import Settings
+from config.unreachable import broker_unreachable
 from contracts import queues
 from contracts.broker import make_broker
+
+#: How long to wait for RabbitMQ before saying it cannot be reached (seconds).
+CONNECT_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,11 @@ def _visit(
     the others go back to the XQ. A queue never declared has none."""
     name = queues.dead_letter_queue(queue)
     seen: list[DeadLetter] = []
-    with kombu.Connection(settings.broker_url) as connection:
-        channel = connection.channel()
+    with kombu.Connection(settings.broker_url, connect_timeout=CONNECT_TIMEOUT_S) as connection:
+        try:
+            channel = connection.channel()
+        except (OSError, OperationalError) as error:
+            raise broker_unreachable(settings.broker_url, repr(error)) from error
         try:
             channel.queue_declare(queue=name, passive=True)
         except NotFound:

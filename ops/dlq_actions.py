@@ -77,7 +77,8 @@ def reconcile(settings: Settings, pool: ConnectionPool, *, change: bool = True) 
         elif row is not None and row.status == "requeued" and row.last_seen > grace:
             continue  # a requeue under way
         else:
-            result.adopted.append(_adopt(pool, letter))
+            earlier = failures.get(pool, row.id) if row is not None else None
+            result.adopted.append(_adopt(pool, letter, earlier))
     for queue, ids in stale.items():
         removed = dead_letters.remove(settings, queue, ids)
         result.removed += len(removed)
@@ -100,17 +101,22 @@ def _outcome(pool: ConnectionPool, letter: DeadLetter) -> str | None:
     return messages.outcome_of(pool, parsed.dedupe_key)
 
 
-def _adopt(pool: ConnectionPool, letter: DeadLetter) -> int:
+def _adopt(pool: ConnectionPool, letter: DeadLetter, earlier: Failure | None) -> int:
+    """An open row for ``letter``, with the reason of its ``earlier`` row when it had one
+    (an interrupted requeue), else saying the reason was never recorded."""
     attempts = int((letter.envelope.get("options") or {}).get("retries", 0)) or 1
-    failure = outcomes.Failure("Unrecorded", UNRECORDED_REASON, letter.envelope, attempts)
+    error_class, reason = (
+        (earlier.error_class, earlier.reason) if earlier else ("Unrecorded", UNRECORDED_REASON)
+    )
+    failure = outcomes.Failure(error_class, reason, letter.envelope, attempts)
     parsed = _parsed(letter)
     if parsed is not None:
         outcomes.record(
             pool,
             parsed,
             "failed",
-            UNRECORDED_REASON,
-            {"error": "Unrecorded", "adopted_from": f"{letter.queue}.XQ"},
+            reason,
+            {"error": error_class, "adopted_from": f"{letter.queue}.XQ"},
             failure,
         )
         key = parsed.dedupe_key
@@ -124,8 +130,8 @@ def _adopt(pool: ConnectionPool, letter: DeadLetter) -> int:
             document_id=None,
             dedupe_key=key,
             message=letter.envelope,
-            error_class="Unrecorded",
-            reason=UNRECORDED_REASON,
+            error_class=error_class,
+            reason=reason,
             attempts=attempts,
         )
     opened = failures.listing(pool, statuses=("open",))

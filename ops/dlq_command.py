@@ -293,6 +293,10 @@ def requeue_command(
                 console.print(f"would requeue: {_line(failure)}")
             console.print(f"{len(chosen)} would be requeued (dry run: nothing changed).")
             return
+        if not chosen:
+            console.print("Nothing to requeue.")
+            # Every id given was refused: the command did not do what was asked.
+            raise SystemExit(1 if refused else 0)
         if reconciled.adopted:
             console.print(f"adopted from .XQ: ids {', '.join(map(str, reconciled.adopted))}")
         results = dlq_actions.requeue(settings, pool, chosen)

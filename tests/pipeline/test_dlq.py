@@ -4,22 +4,27 @@ and the ``failures`` table kept in step. Real RabbitMQ, PostgreSQL and simulator
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterator
 from typing import Any
 
+import kombu
 import pytest
+from amqp.exceptions import NotFound
 from click.testing import CliRunner, Result
 from psycopg_pool import ConnectionPool
 
 import consumers.reference_data as reference_data_module
 from config import Settings
 from contracts import queues
+from contracts.broker import dramatiq_message
 from contracts.messages import InvoiceChanged
+from ops import dlq_actions
 from ops.cli import main
 from ops.connecting import Connected
 from ops.dead_letters import peek
-from store import failures, history, mappings
+from store import failures, history, mappings, outcomes
 from store.failures import Failure
 from tests.conftest import Sandbox
 from tests.pipeline.support import (
@@ -228,10 +233,15 @@ def test_a_dry_run_requeue_prints_what_it_would_do_and_changes_nothing(
 
 
 def dead_letters_main_queue() -> int:
-    from consumers.app import broker
-
-    main_queue, delayed, _ = broker.get_queue_message_counts(queues.INVOICES)
-    return main_queue + delayed
+    """Messages waiting in the invoices queue and its delay queue (what a requeue adds)."""
+    total = 0
+    with kombu.Connection(pool_settings().broker_url) as connection:
+        for name in (queues.INVOICES, queues.delay_queue(queues.INVOICES)):
+            # A queue never declared has had nothing published to it.
+            with contextlib.suppress(NotFound):
+                declared = connection.channel().queue_declare(queue=name, passive=True)
+                total += declared.message_count
+    return total
 
 
 def test_purge_empties_the_xq_and_the_list_and_keeps_the_story(
@@ -308,5 +318,56 @@ def test_requeue_refuses_a_row_that_is_not_open_and_needs_a_choice(
     assert dlq("requeue").exit_code == 2  # nothing chosen: a usage error
     assert dlq("purge", "--yes", str(failure.id)).exit_code == 0
     result = dlq("requeue", str(failure.id))
+    assert result.exit_code == 1
     assert f"not requeued: {failure.id} is purged already" in result.output
     assert dead_letters_main_queue() == 0
+
+
+def test_a_document_needing_attention_is_listed_as_such_and_never_requeued(
+    pool: ConnectionPool, connected: Connected
+) -> None:
+    # Given a posted invoice that changed in Teamleader afterwards (a person must decide)
+    message = changed(connected, booked(connected)[0])
+    detail = "Teamleader invoice changed after it was posted; correct it in Visma by hand."
+    envelope = dramatiq_message(message).asdict()
+    needs = outcomes.Failure("NeedsAttention", detail, envelope, status="attention")
+    outcomes.record(pool, message, "attention", detail, {}, needs)
+    [row] = failures.listing(pool, statuses=("attention",))
+    # Then the list marks it, and neither an id nor --all requeues it
+    line = row_line(dlq("list").output, row.id)
+    assert "needs attention" in line and "NeedsAttention" in line
+    refused = dlq("requeue", str(row.id))
+    assert refused.exit_code == 1 and "needs attention in Visma or Teamleader" in refused.output
+    assert "Nothing to requeue." in dlq("requeue", "--all").output
+    assert failures.get(pool, row.id).status == "attention"  # type: ignore[union-attr]
+    assert dead_letters_main_queue() == 0
+
+
+def test_a_requeue_interrupted_before_its_publish_is_reopened_not_lost(
+    pool: ConnectionPool,
+    connected: Connected,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    dead_invoice: InvoiceChanged,
+    original_21: mappings.VatRow,
+) -> None:
+    # Given a requeue that marked its row and then died before publishing
+    failure = only_open(pool)
+    assert failures.mark_requeued(pool, failure)
+    # While it could still be under way, the list leaves it alone
+    assert listed_ids(dlq("list").output) == []
+    # After the grace period, the dead letter still in the XQ is open again, same reason
+    monkeypatch.setattr(dlq_actions, "REQUEUE_GRACE_S", 0.0)
+    result = dlq("list")
+    assert "Adopted 1 dead letter" in result.output
+    back = only_open(pool)
+    assert back.id != failure.id and str(MISSING_ACCOUNT) in back.reason
+    assert outcome(pool, dead_invoice) == "failed"
+    # And fixed and requeued, it posts once
+    fix_account(pool, connected, original_21)
+    with consumers_running(queues.INVOICES):
+        assert dlq("requeue", str(back.id)).exit_code == 0
+        wait_settled(pool)
+    visma = summary(sandbox)
+    assert (visma["ledger_items"], visma["duplicate_ledger_items"]) == (1, 0)
+    assert dead_letters(queues.INVOICES) == 0
