@@ -13,9 +13,10 @@ import pika
 
 from config import get_settings
 from consumers.middleware.failures import RecordFailures
+from consumers.middleware.metrics import worker_middleware
 from contracts.broker import make_broker
 
-broker = make_broker(get_settings(), [RecordFailures()], check=False)
+broker = make_broker(get_settings(), [RecordFailures(), *worker_middleware()], check=False)
 dramatiq.set_broker(broker)
 
 

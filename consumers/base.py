@@ -20,6 +20,7 @@ import consumers.app  # noqa: F401  (sets the broker the actors bind to)
 from clients.errors import RateLimited
 from config import get_settings
 from consumers.errors import NotYetPossible, PermanentFailure, as_permanent
+from consumers.middleware import metrics
 from consumers.runtime import Runtime, runtime
 from contracts.broker import dramatiq_message
 from contracts.messages import MalformedMessage, SyncMessage, parse
@@ -127,3 +128,4 @@ def _finish(rt: Runtime, message: SyncMessage, outcome: Outcome) -> None:
         envelope = dramatiq_message(message).asdict()
         failure = Failure("NeedsAttention", outcome.detail, envelope, status="attention")
     outcomes.record(rt.pool, message, outcome.name, outcome.detail, outcome.facts, failure)
+    metrics.count(message.document_type, outcome.name)

@@ -13,6 +13,8 @@ from typing import Any
 import click
 
 from clients.errors import ApiError
+from config import get_settings
+from config.logging import setup as setup_logging
 from config.unreachable import ServiceUnreachable
 from ops.backfill_command import backfill_command
 from ops.connect_command import connect_command
@@ -60,6 +62,8 @@ class KoppelGroup(click.Group):
 @click.group(cls=KoppelGroup)
 def main() -> None:
     """Koppel: Teamleader Focus → Visma eAccounting, exactly once."""
+    # Every command logs alike: KOPPEL_LOG_FORMAT/KOPPEL_LOG_LEVEL, secrets redacted.
+    setup_logging(get_settings())
 
 
 main.add_command(sandbox_command)

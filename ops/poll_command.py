@@ -3,7 +3,8 @@
 ``--once`` polls every (or the named) connection one round and prints a table per
 connection; it exits 1 when any stream failed. Without it the command runs until SIGTERM or
 SIGINT, polling each connection when it is due (its ``poll_interval_s``, or
-``--interval-s``) and sleeping in between.
+``--interval-s``) and sleeping in between, and serves Prometheus metrics on
+``KOPPEL_METRICS_PORT`` (``producers/metrics.py``).
 
 A RabbitMQ connection is opened for each round and closed after it: pika's blocking
 connection answers heartbeats only while it is used, so one held across a 15-minute sleep
@@ -17,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from types import FrameType
 
@@ -29,6 +31,7 @@ from rich.table import Table
 from config import Settings, get_settings
 from config.unreachable import ServiceUnreachable
 from contracts.broker import make_broker
+from producers import metrics
 from producers.poller import PollReport, poll_connection
 from store import connections
 from store.api_clients import ClientCache
@@ -91,20 +94,21 @@ def poll_due(
     due: list[Connection],
     stop: threading.Event | None = None,
 ) -> list[PollReport]:
-    """One round of each of these connections over a broker opened for the round only."""
+    """One round of each of these connections over a broker opened for the round only,
+    ``settings.poll_threads`` connections at a time; the reports in the order of ``due``."""
     # Not checked up front: a broker that is down fails each stream with messages to
     # publish, and that error is recorded on its cursor like any other.
     broker = make_broker(settings, check=False)
-    reports = []
+
+    def poll(connection: Connection) -> PollReport | None:
+        if stop is not None and stop.is_set():
+            return None
+        return poll_connection(settings, pool, broker, connection, cache.for_connection(connection))
+
     try:
-        for connection in due:
-            if stop is not None and stop.is_set():
-                break
-            reports.append(
-                poll_connection(
-                    settings, pool, broker, connection, cache.for_connection(connection)
-                )
-            )
+        # Dramatiq's broker keeps a RabbitMQ connection per thread; close() closes them all.
+        with ThreadPoolExecutor(settings.poll_threads, thread_name_prefix="poll") as executor:
+            reports = [report for report in executor.map(poll, due) if report is not None]
     finally:
         broker.close()
     return reports
@@ -179,6 +183,7 @@ def poll_command(once: bool, connection_name: str | None, interval_s: float | No
                 raise SystemExit(1)
             return
         with _stop_on_signals() as stop:
+            metrics.serve(settings)
             console.print("koppel poll: running; SIGTERM or Ctrl-C stops after the round in hand")
             run_forever(
                 settings,

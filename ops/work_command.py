@@ -1,20 +1,28 @@
 """``koppel work``: run consumers, one Dramatiq worker process per invocation by default.
 
-It hands over to Dramatiq's own command line (``python -m dramatiq``), so signals, graceful
-shutdown and exit codes are Dramatiq's; containers scale by running more of these.
+It hands over to Dramatiq's own command line (run by this module as ``python -m
+ops.work_command``, which first sets up Koppel's logging so Dramatiq's processes inherit it),
+so signals, graceful shutdown and exit codes are Dramatiq's; containers scale by running
+more of these. With ``KOPPEL_METRICS_PORT`` set, Dramatiq's Prometheus middleware serves
+the metrics of all its worker processes on that port.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
 import click
 
 from config import get_settings
+from config.logging import setup as setup_logging
+from consumers.middleware.metrics import worker_environment
 from contracts import queues
 from contracts.broker import check_reachable as check_broker
 from store.db import check_reachable as check_database
+
+logger = logging.getLogger(__name__)
 
 
 @click.command("work")
@@ -38,10 +46,12 @@ def work_command(queue_names: tuple[str, ...], threads: int | None, processes: i
     check_database(settings.database_url)
     check_broker(settings.broker_url)
     names = list(queue_names or queues.ALL)
+    # Inherited through exec by Dramatiq's processes, before any imports prometheus_client.
+    os.environ.update(worker_environment(settings))
     args = [
         sys.executable,
         "-m",
-        "dramatiq",
+        "ops.work_command",
         *(f"consumers.{name}" for name in names),
         "--queues",
         *names,
@@ -50,5 +60,18 @@ def work_command(queue_names: tuple[str, ...], threads: int | None, processes: i
         "--threads",
         str(threads or settings.worker_threads),
     ]
-    click.echo(f"koppel work: consuming {', '.join(names)}", err=True)
+    logger.info("koppel work: consuming %s", ", ".join(names))
     os.execv(sys.executable, args)
+
+
+def run_dramatiq(argv: list[str]) -> int:
+    """Dramatiq's command line with Koppel's logging: its basicConfig finds the root handler
+    set and changes nothing, and forked worker processes inherit it."""
+    setup_logging(get_settings())
+    from dramatiq.cli import main, make_argument_parser
+
+    return int(main(make_argument_parser().parse_args(argv)) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(run_dramatiq(sys.argv[1:]))

@@ -1,0 +1,166 @@
+"""Log setup for every Koppel process: text or JSON lines on stderr, secrets redacted.
+
+``setup(settings)`` gives the root logger one handler (``KOPPEL_LOG_FORMAT`` text|json,
+``KOPPEL_LOG_LEVEL``) carrying :class:`RedactSecrets`, so no record — ours, httpx's at DEBUG,
+Dramatiq's — reaches a line with a bearer token, an ``Authorization`` header, an OAuth
+access/refresh token or authorization code, a client secret, a URL's password or the Fernet
+token key. The handler writes to whatever ``sys.stderr`` is at the time of the record, so in
+Dramatiq's worker processes (which point ``sys.stderr`` at a pipe to the main process) lines
+stay whole and in order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from config.settings import Settings
+
+REDACTED = "[redacted]"
+
+#: One character of a token, a secret or a base64 value.
+_TOKEN = r"[A-Za-z0-9\-._~+/=%]"
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Authorization: Bearer x / Basic x, as a header line, a dict item or a (b'..', b'..')
+    # pair (httpcore's DEBUG form).
+    (
+        re.compile(
+            r"(?i)(\bauthorization['\"]?\s*[:=,]\s*(?:b?['\"])?)(?:(?:bearer|basic)\s+)?"
+            + _TOKEN
+            + "+"
+        ),
+        rf"\1{REDACTED}",
+    ),
+    (re.compile(r"(?i)(\bbearer\s+)" + _TOKEN + "{8,}"), rf"\1{REDACTED}"),
+    # OAuth fields in JSON bodies, form bodies, query strings and reprs.
+    (
+        re.compile(
+            r"(?i)(\b(?:access_token|refresh_token|id_token|client_secret|token_key|password"
+            r"|KOPPEL_TOKEN_KEY)['\"]?\s*[:=]\s*(?:SecretStr\()?['\"]?)[^\s'\"&,;)}]+"
+        ),
+        rf"\1{REDACTED}",
+    ),
+    (re.compile(r"([?&]code=)[^\s&'\"#]+"), rf"\1{REDACTED}"),
+    # The password in a URL (postgresql://user:password@host, amqp://...).
+    (re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:)[^\s@/]+@"), rf"\1{REDACTED}@"),
+)
+
+
+class RedactSecrets(logging.Filter):
+    """Redacts secrets from a record's message, arguments and traceback before any handler
+    formats it; ``secrets`` are literal values always redacted (the token key, client
+    secrets), whatever surrounds them."""
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        # Longest first, so a secret containing another is replaced whole; short values
+        # (an empty or test setting) would redact ordinary words, so they are left to the
+        # patterns.
+        self.secrets = sorted({s for s in secrets if len(s) >= 8}, key=len, reverse=True)
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        for pattern, replacement in _PATTERNS:
+            text = pattern.sub(replacement, text)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string: keep what there is, still redacted
+            message = f"{record.msg!s} {record.args!r}"
+        record.msg = self.redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            # Formatters print exc_text when set and never format exc_info again.
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, process,
+    thread, and the traceback if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "process": record.process,
+            "thread": record.threadName,
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"
+
+
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A stream handler on the current ``sys.stderr`` (looked up per record)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # always sys.stderr
+
+
+#: Libraries whose INFO lines are one per HTTP request: shown at DEBUG only.
+HTTP_LOGGERS = ("httpx", "httpcore")
+
+
+def secrets_of(settings: Settings) -> tuple[str, ...]:
+    """The configured secrets a log line must never show."""
+    return tuple(
+        secret.get_secret_value()
+        for secret in (
+            settings.token_key,
+            settings.teamleader_client_secret,
+            settings.visma_client_secret,
+            settings.sandbox_client_secret,
+        )
+    )
+
+
+def setup(settings: Settings) -> logging.Handler:
+    """Configure the root logger from ``settings`` (again: replaces the handler it added)."""
+    handler = StderrHandler()
+    handler.set_name("koppel")
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler.addFilter(RedactSecrets(secrets_of(settings)))
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "koppel"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.log_level)
+    http_level = logging.NOTSET if settings.log_level == "DEBUG" else logging.WARNING
+    for name in HTTP_LOGGERS:
+        logging.getLogger(name).setLevel(http_level)
+    # pika logs every AMQP frame and callback at DEBUG and every connection at INFO.
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    return handler
