@@ -108,7 +108,12 @@ def backfill_command(
     except StartDateError as error:
         raise click.ClickException(str(error)) from None
 
-    preview = read_preview(pool, connection, api, start, out)
+    try:
+        with sigterm_interrupts():
+            preview = read_preview(pool, connection, api, start, out)
+    except KeyboardInterrupt:
+        out.print("Stopped while reading the documents; nothing was written.")
+        sys.exit(EXIT_STOPPED)
     for table in preview_tables(preview, connection.name):
         out.print(table)
     out.print(summary_line(preview))
@@ -176,8 +181,9 @@ def backfill_command(
     if stopped:
         waiting = counts.get("waiting", 0)
         out.print(
-            f"Stopped with {waiting} of {len(keys)} documents still queued; run the same "
-            "command again to go on (nothing is posted twice)."
+            f"Stopped with {waiting} of {len(keys)} documents not done yet (what was "
+            "published stays queued); run the same command again to go on (nothing is "
+            "posted twice)."
         )
         sys.exit(EXIT_STOPPED)
     ours = set(keys)

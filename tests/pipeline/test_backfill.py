@@ -170,6 +170,24 @@ def test_the_dry_run_previews_counts_totals_and_customers_and_writes_nothing(
     assert connections.get(pool, recent.connection.id).sync_from == date.today()
 
 
+def test_fiscal_year_and_this_month_start_on_the_first_day_of_visma_year_and_month(
+    recent: Connected, koppel_env: dict[str, str]
+) -> None:
+    # The default company's fiscal years are calendar years. (Exit 1 would be a credit note
+    # of an invoice from before the start, which the generated data has on some days.)
+    today = date.today()
+    fiscal = koppel(koppel_env, "backfill", "--from", "fiscal-year", "--dry-run")
+    month = koppel(koppel_env, "backfill", "--from", "this-month", "--dry-run")
+    assert fiscal.returncode in (0, 1), fiscal.stdout + fiscal.stderr
+    assert f"Backfill of test from {today.year}-01-01" in fiscal.stdout
+    assert month.returncode in (0, 1), month.stdout + month.stderr
+    assert f"Backfill of test from {today.replace(day=1).isoformat()}" in month.stdout
+    # And a word it does not know is a usage error naming the choices
+    wrong = koppel(koppel_env, "backfill", "--from", "last-week", "--dry-run")
+    assert wrong.returncode == 2
+    assert "neither this-month, this-quarter, fiscal-year nor a date" in wrong.stderr
+
+
 def test_a_missing_account_is_named_with_its_documents_and_the_backfill_refuses_to_start(
     recent: Connected, pool: ConnectionPool, sandbox: Sandbox, koppel_env: dict[str, str]
 ) -> None:
@@ -225,7 +243,8 @@ def test_a_backfill_stopped_halfway_and_started_again_posts_every_document_exact
             first.wait()
     # Then it stopped cleanly with part of the work done and the rest still queued
     assert first.returncode == 130, first_output
-    assert "run the same command again" in first_output
+    assert "documents not done yet" in first_output
+    assert "run the same command again to go on" in first_output
     posted_first = summary(sandbox)["ledger_items"]
     assert 5 <= posted_first < total, first_output
     # When the same backfill runs again (Visma quick again), to the end
