@@ -17,13 +17,16 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from clients.visma.models import FiscalYear
+from config import Settings
 from contracts import queues
 from ops.backfill import StartDateError, parse_from, start_date
 from ops.connecting import Connected
+from sandbox.visma.company import terms_of_payment_id
 from store import connections, links, messages
 from tests.conftest import ROOT, Sandbox
 from tests.pipeline.conftest import start_worker
 from tests.pipeline.support import (
+    connection_clients,
     fault,
     set_revenue_account,
     summary,
@@ -324,3 +327,35 @@ def test_with_anyway_a_koppel_work_process_posts_all_but_a_credit_note_of_an_ear
             "SELECT count(*) AS n FROM messages WHERE document_id = %s", [early["id"]]
         ).fetchone()
     assert queued is not None and queued["n"] == 0
+
+
+def test_an_invoicee_visma_has_under_its_vat_number_is_counted_as_found_not_to_create(
+    recent: Connected, pool: ConnectionPool, settings: Settings, koppel_env: dict[str, str]
+) -> None:
+    invoices, notes = documents(recent)
+    invoicees = {d["invoicee"]["customer"]["id"] for d in [*invoices, *notes]}
+    # Given Visma has a customer (entered by hand) with the VAT number of one invoicee
+    company = next(
+        i["invoicee"]
+        for i in invoices
+        if i["invoicee"]["customer"]["type"] == "company" and i["invoicee"].get("vat_number")
+    )
+    with connection_clients(settings, pool, recent.connection) as clients:
+        clients.visma.create_customer(
+            {
+                "Name": company["name"],
+                "InvoicePostalCode": "1011 AB",
+                "InvoiceCity": "Amsterdam",
+                "IsPrivatePerson": False,
+                "IsActive": True,
+                "TermsOfPaymentId": terms_of_payment_id("30"),
+                "VatNumber": company["vat_number"].replace(" ", "").upper(),
+            }
+        )
+    # When the backfill is previewed
+    result = koppel(koppel_env, *backfill_args("--dry-run"))
+    # Then that invoicee is found in Visma, and only the others would be created
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"Customers to create in Visma: {len(invoicees) - 1}" in result.stdout
+    assert f"{len(invoicees) - 1} customers to create, 1 found in Visma." in result.stdout
+    assert company["customer"]["id"] not in result.stdout
