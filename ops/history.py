@@ -50,7 +50,7 @@ class Candidate:
     @property
     def label(self) -> str:
         kind = self.document_type.replace("_", " ")
-        return f"{kind} {self.number}" if self.number else f"{kind} {self.document_id}"
+        return f"{kind} {self.number}" if self.number else kind
 
 
 @dataclass(frozen=True)

@@ -88,14 +88,17 @@ def with_id(pool: ConnectionPool, document_id: str) -> list[Found]:
     history, the links or the failures."""
     with pool.connection() as conn:
         rows = conn.execute(
+            # A customer's document id is "contact:<id>" or "company:<id>".
             "SELECT connection_id, document_type, document_id FROM history"
-            " WHERE lower(document_id) = lower(%s)"
+            " WHERE lower(document_id) IN (lower(%(id)s), 'contact:' || lower(%(id)s),"
+            " 'company:' || lower(%(id)s))"
             " UNION SELECT connection_id, teamleader_type, teamleader_id FROM links"
-            " WHERE lower(teamleader_id) = lower(%s)"
+            " WHERE lower(teamleader_id) = lower(%(id)s) AND visma_type = 'ledger_item'"
             " UNION SELECT connection_id, document_type, document_id FROM failures"
-            " WHERE lower(document_id) = lower(%s) AND connection_id IS NOT NULL"
+            " WHERE lower(document_id) IN (lower(%(id)s), 'contact:' || lower(%(id)s),"
+            " 'company:' || lower(%(id)s)) AND connection_id IS NOT NULL"
             " AND document_type IS NOT NULL",
-            [document_id, document_id, document_id],
+            {"id": document_id},
         ).fetchall()
     return [Found(**row) for row in rows]
 

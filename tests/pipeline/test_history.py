@@ -16,7 +16,7 @@ from psycopg_pool import ConnectionPool
 from config import Settings
 from contracts import queues
 from ops.connecting import Connected
-from producers.poller import INVOICES, VISMA_LEDGER_ITEMS, poll_connection
+from producers.poller import COMPANIES, INVOICES, VISMA_LEDGER_ITEMS, poll_connection
 from store import failures, links
 from tests.conftest import ROOT, Sandbox
 from tests.pipeline.support import (
@@ -156,3 +156,31 @@ def test_an_unknown_document_exits_1_with_one_clear_line(
             f"koppel history: no document {unknown!r} is known to Koppel or to Teamleader"
             " (give a Teamleader id, or a number like 2026 / 17)"
         ]
+
+
+def test_a_company_is_found_by_its_teamleader_id_and_shows_the_visma_customer(
+    connected: Connected, pool: ConnectionPool, settings: Settings, koppel_env: dict[str, str]
+) -> None:
+    # Given the companies polled and synced to Visma customers
+    poll_and_consume(settings, pool, connected, COMPANIES, queues.CONTACTS)
+    company = links_of_type(pool, connected, "company")[0]
+    # When its history is asked by its Teamleader id (Koppel keys it "company:<id>")
+    result = koppel_history(koppel_env, company.teamleader_id)
+    # Then it shows it queued and what became of it in Visma
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"customer (Teamleader id company:{company.teamleader_id})" in result.stdout
+    events = [
+        line.split("│")[2].strip() for line in result.stdout.splitlines() if line.count("│") == 4
+    ]
+    assert events[0] == "queued" and events[1] in ("posted", "updated", "unchanged"), result.stdout
+
+
+def links_of_type(pool: ConnectionPool, connected: Connected, kind: str) -> list[links.Link]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT teamleader_id FROM links WHERE connection_id = %s AND teamleader_type = %s"
+            " ORDER BY teamleader_id",
+            [connected.connection.id, kind],
+        ).fetchall()
+    found = [links.get(pool, connected.connection.id, kind, row["teamleader_id"]) for row in rows]
+    return [link for link in found if link is not None]

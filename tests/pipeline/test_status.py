@@ -24,7 +24,7 @@ from tests.conftest import ROOT, TEST_TOKEN_KEY
 from tests.pipeline.support import booked, changed, send, wait_for
 
 #: The test connection's poll interval (s): silent after twice that.
-INTERVAL_S = 3
+INTERVAL_S = 4
 
 
 def koppel(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -59,7 +59,7 @@ def all_streams_polled_after(pool: ConnectionPool, connected: Connected, moment:
 def test_status_exits_0_while_the_poller_runs_and_1_naming_the_silent_connection_once_it_stopped(
     connected: Connected, pool: ConnectionPool, koppel_env: dict[str, str]
 ) -> None:
-    # Given a connection polled every 3 s by a running `koppel poll`
+    # Given a connection polled every 4 s by a running `koppel poll`
     connections.update(pool, connected.connection.id, poll_interval_s=INTERVAL_S)
     started = datetime.now(UTC)
     poller = start_poller(koppel_env)
