@@ -33,7 +33,7 @@ from rich.progress import Progress
 
 from config import get_settings
 from contracts import queues
-from contracts.broker import make_broker
+from contracts.broker import check_reachable, make_broker
 from ops.backfill import StartDateError, parse_from, start_date
 from ops.backfill_preview import preview_tables, read_preview, summary_line
 from ops.backfill_run import (
@@ -97,6 +97,8 @@ def backfill_command(
     from consumers.runtime import runtime
 
     settings = get_settings()
+    if not dry_run:
+        check_reachable(settings.broker_url)  # before the preview, not after it
     out = new_console()
     rt = runtime()
     pool = rt.pool

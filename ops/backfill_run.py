@@ -94,11 +94,11 @@ def publish_planned(
     """Publish the messages not recorded yet, each recorded right after RabbitMQ confirmed
     it (an interruption loses at most the record of one, which the next run publishes
     again: a second message of one version, handled once by the consumer)."""
-    sent: list[SyncMessage] = [document.message(connection_id) for document in planned]
-    keys = [m.dedupe_key for m in sent]
+    wanted: list[SyncMessage] = [document.message(connection_id) for document in planned]
+    keys = [m.dedupe_key for m in wanted]
     recorded = messages.already_recorded(pool, keys, REPUBLISH_UNFINISHED_AFTER_S)
     count = 0
-    for message in sent:
+    for message in wanted:
         if message.dedupe_key in recorded:
             continue
         publish(broker, message)
