@@ -4,12 +4,13 @@ Dramatiq's RabbitMQ broker dead-letters a failed message into ``<queue>.XQ`` unc
 body is the envelope JSON, ``Message.encode()``; retries in ``options["retries"]``) and has
 no API to read or move them; kombu does that here. A queue is read by taking every message
 unacknowledged (``basic_get``), acknowledging only the ones to remove, and handing the rest
-back (``reject(requeue=True)``), so a crash half-way returns them all: reading never loses.
+back by closing the channel, so a crash half-way returns them all: reading never loses.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,6 @@ import dramatiq
 import kombu
 from amqp.exceptions import NotFound
 from kombu.exceptions import OperationalError
-from kombu.message import Message as KombuMessage
 
 from config import Settings
 from config.unreachable import broker_unreachable
@@ -27,6 +27,8 @@ from contracts.broker import make_broker
 
 #: How long to wait for RabbitMQ before saying it cannot be reached (seconds).
 CONNECT_TIMEOUT_S = 5.0
+#: How long to wait for messages handed back to an XQ to be there again (seconds).
+RETURN_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ def _visit(
         except NotFound:
             return seen
         xq = kombu.Queue(name, channel=channel, no_declare=True)
-        held: list[KombuMessage] = []
+        held = 0
         try:
             while (raw := xq.get(no_ack=False)) is not None:
                 letter = _decode(queue, raw.body)
@@ -77,14 +79,31 @@ def _visit(
                 if decide(letter):
                     raw.ack()
                 else:
-                    held.append(raw)
+                    held += 1
         finally:
-            # Unacknowledged messages would return when the channel closes anyway; handing
-            # them back now keeps the XQ whole for the next reader at once.
-            for raw in held:
-                raw.reject(requeue=True)
+            # Closing the channel hands every unacknowledged message back to the XQ at once
+            # (also when reading failed half-way): reading never loses one.
             channel.close()
+        _wait_returned(connection, name, held)
     return seen
+
+
+def _wait_returned(connection: kombu.Connection, name: str, held: int) -> None:
+    """Until the XQ holds the ``held`` messages handed back again: RabbitMQ requeues them
+    after the channel closed, and a next reader (``remove`` right after ``peek``) must not
+    find the queue short. Gives up quietly after :data:`RETURN_TIMEOUT_S` (they are not
+    lost, only late)."""
+    if not held:
+        return
+    channel = connection.channel()
+    try:
+        deadline = time.monotonic() + RETURN_TIMEOUT_S
+        while channel.queue_declare(queue=name, passive=True).message_count < held:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+    finally:
+        channel.close()
 
 
 def peek(settings: Settings, queue_names: Iterable[str] = queues.ALL) -> list[DeadLetter]:

@@ -15,7 +15,8 @@ Order is what keeps a dead letter from being lost:
 :func:`reconcile` adopts what only the XQ knows: a dead letter with no row (the failure
 middleware could not write it) or with a ``requeued`` row older than
 :data:`REQUEUE_GRACE_S` becomes an open row, so every dead letter has an id to act on. One
-whose document has since succeeded, or whose row was purged, is removed from the XQ.
+whose message has since succeeded, whose row was purged or resolved, or which a newer
+failure of the same message replaced, is removed from the XQ.
 """
 
 from __future__ import annotations
@@ -65,14 +66,19 @@ def reconcile(settings: Settings, pool: ConnectionPool, *, change: bool = True) 
         return result
     stale: dict[str, list[str]] = {}
     grace = datetime.now(UTC) - timedelta(seconds=REQUEUE_GRACE_S)
+    # A newer message of the same version that has an open row (it failed again after a
+    # requeue) supersedes an older dead letter still in the XQ.
+    listed = {(f.queue, f.dedupe_key) for f in failures.listing(pool) if f.dedupe_key}
     for letter in letters:
         if not letter.message_id:
             continue
         row = rows.get(letter.message_id)
         if row is not None and row.status in ("open", "attention"):
             continue
-        done = _outcome(pool, letter) in DONE_OUTCOMES
-        if done or (row is not None and row.status in ("purged", "resolved")):
+        parsed = _parsed(letter)
+        superseded = parsed is not None and (letter.queue, parsed.dedupe_key) in listed
+        done = parsed is not None and messages.outcome_of(pool, parsed.dedupe_key) in DONE_OUTCOMES
+        if done or superseded or (row is not None and row.status in ("purged", "resolved")):
             stale.setdefault(letter.queue, []).append(letter.message_id)
         elif row is not None and row.status == "requeued" and row.last_seen > grace:
             continue  # a requeue under way
@@ -92,13 +98,6 @@ def _parsed(letter: DeadLetter) -> SyncMessage | None:
         return parse(letter.queue, args[0])
     except MalformedMessage:
         return None
-
-
-def _outcome(pool: ConnectionPool, letter: DeadLetter) -> str | None:
-    parsed = _parsed(letter)
-    if parsed is None:
-        return None
-    return messages.outcome_of(pool, parsed.dedupe_key)
 
 
 def _adopt(pool: ConnectionPool, letter: DeadLetter, earlier: Failure | None) -> int:

@@ -5,6 +5,7 @@ and the ``failures`` table kept in step. Real RabbitMQ, PostgreSQL and simulator
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -371,3 +372,25 @@ def test_a_requeue_interrupted_before_its_publish_is_reopened_not_lost(
     visma = summary(sandbox)
     assert (visma["ledger_items"], visma["duplicate_ledger_items"]) == (1, 0)
     assert dead_letters(queues.INVOICES) == 0
+
+
+def test_an_old_dead_letter_a_requeue_left_in_the_xq_is_dropped_once_it_came_back(
+    pool: ConnectionPool, settings: Settings, dead_invoice: InvoiceChanged
+) -> None:
+    failure = only_open(pool)
+    with consumers_running(queues.INVOICES):
+        assert dlq("requeue", str(failure.id)).exit_code == 0
+        wait_for(lambda: len(open_rows(pool)) == 1, what="the dead letter coming back")
+        wait_for(lambda: dead_letters(queues.INVOICES) == 1, what="one dead letter in the XQ")
+    back = only_open(pool)
+    # Given the old message is in the XQ again (the requeue died before taking it out)
+    with kombu.Connection(settings.broker_url) as connection:
+        kombu.Producer(connection.default_channel).publish(
+            json.dumps(failure.message), exchange="", routing_key="invoices.XQ"
+        )
+    wait_for(lambda: dead_letters(queues.INVOICES) == 2, what="the old dead letter back")
+    # When the list is read, the old one is dropped (a newer failure of it is listed)
+    result = dlq("list")
+    assert "Removed 1 stale dead letter" in result.output
+    assert listed_ids(result.output) == [back.id]
+    assert [letter.message_id for letter in peek(settings)] == [back.message["message_id"]]
