@@ -161,6 +161,8 @@ def setup(settings: Settings) -> logging.Handler:
     http_level = logging.NOTSET if settings.log_level == "DEBUG" else logging.WARNING
     for name in HTTP_LOGGERS:
         logging.getLogger(name).setLevel(http_level)
-    # pika logs every AMQP frame and callback at DEBUG and every connection at INFO.
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    # pika logs every AMQP frame at DEBUG, every connection at INFO and a refused one with
+    # a traceback at ERROR: Koppel answers that itself in one line (ServiceUnreachable), as
+    # Dramatiq's workers do (they set pika to CRITICAL too).
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
     return handler
