@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -41,7 +41,8 @@ def _console() -> Console:
 
 
 def _time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    """In UTC, whatever the database session's time zone (the headers say so)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _names(pool: ConnectionPool) -> dict[uuid.UUID, str]:
@@ -118,7 +119,7 @@ def list_command(
     table = Table(title="Dead letters")
     for column in (
         "id", "connection", "queue", "document", "error", "reason", "attempts",
-        "first seen", "last seen", "status", "in .XQ",
+        "first seen (UTC)", "last seen (UTC)", "status", "in .XQ",
     ):  # fmt: skip
         table.add_column(column, overflow="fold")
     for failure in rows:
@@ -192,8 +193,8 @@ def show_command(failure_id: int) -> None:
         ("error", failure.error_class),
         ("reason", failure.reason),
         ("attempts", str(failure.attempts)),
-        ("first seen", _time(failure.first_seen)),
-        ("last seen", _time(failure.last_seen)),
+        ("first seen (UTC)", _time(failure.first_seen)),
+        ("last seen (UTC)", _time(failure.last_seen)),
         ("status", _status(failure)),
         ("in .XQ", _in_xq(failure, in_xq)),
     ):
@@ -203,7 +204,7 @@ def show_command(failure_id: int) -> None:
     console.print_json(json.dumps(failure.message, default=str))
     if timeline:
         events = Table(title="History")
-        for column in ("at", "event", "detail"):
+        for column in ("at (UTC)", "event", "detail"):
             events.add_column(column, overflow="fold")
         for event in timeline:
             events.add_row(_time(event.at), event.event, _detail(event.detail))
