@@ -215,14 +215,20 @@ def test_a_missing_account_is_named_with_its_documents_and_the_backfill_refuses_
     assert messages.waiting(pool) == 0
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_backfill_stopped_halfway_and_started_again_posts_every_document_exactly_once(
-    recent: Connected, pool: ConnectionPool, sandbox: Sandbox, koppel_env: dict[str, str]
+    stop: signal.Signals,
+    recent: Connected,
+    pool: ConnectionPool,
+    sandbox: Sandbox,
+    koppel_env: dict[str, str],
 ) -> None:
     invoices, notes = documents(recent)
     total = len(invoices) + len(notes)
     # Given Visma answers every posting slowly (so the run can be stopped halfway)
     fault(sandbox, latency_ms=400, path_contains="customerledgeritemswithvoucher")
-    # When a backfill runs as its own process and is stopped (SIGINT) once some are posted
+    # When a backfill runs as its own process and is stopped (Ctrl-C or SIGTERM) once some
+    # are posted
     first = subprocess.Popen(
         [sys.executable, "-m", "ops.cli", *backfill_args("--yes", "--threads", "2")],
         cwd=ROOT,
@@ -238,7 +244,7 @@ def test_a_backfill_stopped_halfway_and_started_again_posts_every_document_exact
             what="the first postings",
             interval_s=0.1,
         )
-        first.send_signal(signal.SIGINT)
+        first.send_signal(stop)
         first_output, _ = first.communicate(timeout=60)
     finally:
         if first.poll() is None:
