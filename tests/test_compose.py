@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import tomllib
 from typing import Any
 
@@ -42,14 +43,23 @@ def compose_command() -> list[str]:
 
 def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("KOPPEL_")}
-    return subprocess.run(
-        [*compose_command(), "--file", str(ROOT / "docker-compose.yml"), "config"],
-        cwd=ROOT,
-        env={**environment, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    # An empty env file instead of ./.env: a developer's own must not change what is checked.
+    with tempfile.NamedTemporaryFile(suffix=".env") as no_env_file:
+        return subprocess.run(
+            [
+                *compose_command(),
+                "--file",
+                str(ROOT / "docker-compose.yml"),
+                "--env-file",
+                no_env_file.name,
+                "config",
+            ],
+            cwd=ROOT,
+            env={**environment, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
 
 @pytest.fixture(scope="module")

@@ -41,9 +41,7 @@ def scrape(port: int) -> Samples | None:
 def value(samples: Samples | None, name: str, **labels: str) -> float:
     """The sum of the samples named ``name`` whose labels include ``labels``."""
     wanted = set(labels.items())
-    return sum(
-        v for (n, found), v in (samples or {}).items() if n == name and wanted <= found
-    )
+    return sum(v for (n, found), v in (samples or {}).items() if n == name and wanted <= found)
 
 
 @contextmanager
@@ -89,7 +87,13 @@ def test_work_and_poll_serve_document_counts_dramatiq_metrics_and_poll_lag(
     # And the poller's has a lag and a last success per stream of the connection
     connection = connected.connection.name
     assert value(poll, "koppel_poll_lag_seconds", connection=connection, stream="invoices") > 0
-    assert value(
-        poll, "koppel_poll_last_success_timestamp_seconds", connection=connection, stream="invoices"
-    ) > 0
+    assert (
+        value(
+            poll,
+            "koppel_poll_last_success_timestamp_seconds",
+            connection=connection,
+            stream="invoices",
+        )
+        > 0
+    )
     assert value(poll, "koppel_poll_published_total", connection=connection) >= 1
