@@ -74,9 +74,10 @@ def fresh_database(settings: Settings, url: str) -> None:
 @contextmanager
 def processes(
     commands: list[list[str]], env: dict[str, str], log_folder: Path
-) -> Iterator[None]:
-    """Run Koppel processes for the length of the block, each writing its output to
-    ``log_folder/<command>.log``; stop them with SIGTERM after."""
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Run Koppel processes for the length of the block (yielded, so the benchmarks can read
+    their CPU and memory), each writing its output to ``log_folder/<command>.log``; stop them
+    with SIGTERM after."""
     started = []
     for command in commands:
         log = log_folder / ("-".join(part.strip("-") for part in command) + ".log")
@@ -91,7 +92,7 @@ def processes(
                 )
             )
     try:
-        yield
+        yield started
     finally:
         for process in started:
             if process.poll() is None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -27,6 +29,58 @@ def check_reachable(url: str, timeout_s: float = 5.0) -> None:
         raise database_unreachable(url, str(error).strip().splitlines()[0]) from error
 
 
+#: Benchmarks only (bench/cost.py): when set, every process counts the statements it sends
+#: and writes the count to ``<dir>/<pid>`` twice a second.
+STATEMENTS_DIR_ENV = "KOPPEL_BENCH_STATEMENTS_DIR"
+
+
+class _StatementCounter:
+    def __init__(self, folder: str) -> None:
+        self.path = os.path.join(folder, str(os.getpid()))
+        self.count = 0
+        self._lock = threading.Lock()
+        threading.Thread(target=self._write_forever, daemon=True, name="statements").start()
+
+    def add(self, statements: int) -> None:
+        with self._lock:
+            self.count += statements
+
+    def _write_forever(self) -> None:
+        while True:
+            with open(self.path, "w") as file:
+                file.write(str(self.count))
+            time.sleep(0.5)
+
+
+_counter: _StatementCounter | None = None
+_counter_lock = threading.Lock()
+
+
+class _CountingCursor(psycopg.Cursor[Any]):
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        if _counter is not None:
+            _counter.add(1)
+        return super().execute(query, params, **kwargs)
+
+    def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
+        params_seq = list(params_seq)
+        if _counter is not None:
+            _counter.add(len(params_seq))
+        super().executemany(query, params_seq, **kwargs)
+
+
+def _counting_kwargs() -> dict[str, Any]:
+    """Connection arguments that count statements, when a benchmark asked for it."""
+    global _counter
+    folder = os.environ.get(STATEMENTS_DIR_ENV)
+    if not folder:
+        return {}
+    with _counter_lock:
+        if _counter is None or not _counter.path.endswith(f"/{os.getpid()}"):
+            _counter = _StatementCounter(folder)
+    return {"cursor_factory": _CountingCursor}
+
+
 def open_pool(settings: Settings, *, name: str = "koppel") -> ConnectionPool:
     """A pool of autocommit connections that return rows as dicts.
 
@@ -37,7 +91,12 @@ def open_pool(settings: Settings, *, name: str = "koppel") -> ConnectionPool:
         settings.database_url,
         min_size=1,
         max_size=settings.database_pool_size,
-        kwargs={"autocommit": True, "row_factory": dict_row, "application_name": name},
+        kwargs={
+            "autocommit": True,
+            "row_factory": dict_row,
+            "application_name": name,
+            **_counting_kwargs(),
+        },
         open=True,
         name=name,
     )
