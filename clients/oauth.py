@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import httpx
 
 from clients.errors import ReauthorizationNeeded, TransientError
+from clients.http import tls_context
 from clients.tokens import TokenPair, TokenStore
 
 
@@ -59,7 +60,10 @@ class OAuthApp:
         else:
             form = {**form, "client_id": self.client_id, "client_secret": self.client_secret}
         try:
-            response = httpx.post(self.token_url, data=form, auth=auth, timeout=self.timeout_s)
+            # The shared TLS context: a refresh per connection and service an hour adds up.
+            response = httpx.post(
+                self.token_url, data=form, auth=auth, timeout=self.timeout_s, verify=tls_context()
+            )
         except httpx.TransportError as exc:
             raise TransientError(self.service, f"token endpoint unreachable: {exc!r}") from exc
         if response.status_code >= 500 or response.status_code == 429:

@@ -12,6 +12,7 @@ import secrets
 import httpx
 
 from clients.errors import ReauthorizationNeeded
+from clients.http import tls_context
 from clients.oauth import OAuthApp, code_from_redirect
 from clients.tokens import TokenPair
 
@@ -25,7 +26,7 @@ def authorize_without_browser(app: OAuthApp, **sandbox_params: str) -> TokenPair
     url = app.authorization_url(state)
     if sandbox_params:
         url += "&" + "&".join(f"{k}={v}" for k, v in sandbox_params.items())
-    response = httpx.get(url, follow_redirects=False, timeout=app.timeout_s)
+    response = httpx.get(url, follow_redirects=False, timeout=app.timeout_s, verify=tls_context())
     if response.status_code not in (302, 303):
         raise ReauthorizationNeeded(
             app.service,

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     #: Each poll reads this far behind its watermark, so a change committed late with an
     #: older timestamp is still seen (DESIGN.md #4); the duplicates it causes are absorbed.
     poll_overlap_s: float = Field(default=300.0, ge=0)
+    #: Connections one poller polls at once. A connection's round is five API calls that
+    #: mostly wait on the network (~100 ms each), so 1,000 connections one after the other
+    #: would take over 8 minutes (bench/many_connections.py); each thread holds at most one
+    #: database session at a time, so keep this below ``database_pool_size``.
+    poll_threads: int = Field(default=16, gt=0)
 
     # Consumers.
     worker_threads: int = Field(default=8, gt=0)

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from typing import Literal
 
 import dramatiq
@@ -185,8 +186,10 @@ def _ledger_items(
 ) -> Iterable[Seen]:
     """Every ledger item modified since; a message only for one Koppel posted whose remaining
     amount is not the one Koppel last saw (the item changes for other reasons too)."""
-    posted = links.remaining_by_visma_id(pool, connection.id, links.LEDGER_ITEM)
+    posted: dict[str, Decimal | None] | None = None  # read once, and only if items came
     for item in clients.visma.ledger_items(modified_since=since):
+        if posted is None:
+            posted = links.remaining_by_visma_id(pool, connection.id, links.LEDGER_ITEM)
         if item.Id is None or item.ModifiedUtc is None:
             logger.warning("Visma ledger item without Id or ModifiedUtc skipped: %r", item)
             continue
@@ -313,9 +316,12 @@ def poll_stream(
     connection: Connection,
     clients: ApiClients,
     stream: str,
+    cursor: cursors.Cursor | None = None,
 ) -> StreamReport:
-    """One stream, one round: read, publish (confirmed), record, then move the cursor."""
-    cursor = cursors.get(pool, connection.id, stream)
+    """One stream, one round: read, publish (confirmed), record, then move the cursor
+    (``cursor``: the stream's cursor as read at the start of the round, if it was)."""
+    if cursor is None:
+        cursor = cursors.get(pool, connection.id, stream)
     since = query_start(settings, connection, cursor.watermark)
     seen: list[Seen] = []
     sent: list[SyncMessage] = []
@@ -371,7 +377,20 @@ def poll_connection(
     streams: Sequence[str] = STREAMS,
 ) -> PollReport:
     """One round of every stream of one connection; a failing stream does not stop the rest."""
+    # One query for the five cursors: a poller serving 1,000 connections runs this per round.
+    current = {cursor.stream: cursor for cursor in cursors.all_for(pool, connection.id)}
     return PollReport(
         connection,
-        [poll_stream(settings, pool, broker, connection, clients, stream) for stream in streams],
+        [
+            poll_stream(
+                settings,
+                pool,
+                broker,
+                connection,
+                clients,
+                stream,
+                current.get(stream) or cursors.Cursor(stream, None, None, None, None),
+            )
+            for stream in streams
+        ],
     )
