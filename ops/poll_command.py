@@ -103,7 +103,11 @@ def poll_due(
     def poll(connection: Connection) -> PollReport | None:
         if stop is not None and stop.is_set():
             return None
-        return poll_connection(settings, pool, broker, connection, cache.for_connection(connection))
+        report = poll_connection(
+            settings, pool, broker, connection, cache.for_connection(connection)
+        )
+        metrics.observe(report)
+        return report
 
     try:
         # Dramatiq's broker keeps a RabbitMQ connection per thread; close() closes them all.

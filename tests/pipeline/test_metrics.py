@@ -72,13 +72,16 @@ def test_work_and_poll_serve_document_counts_dramatiq_metrics_and_poll_lag(
         start_new_session=True,
     )
     with stopped_at_exit(worker), stopped_at_exit(poller):
-        # When the poller has published the account and the consumer posted an invoice
-        def invoice_posted() -> bool:
+        # When the poller has finished its round and the consumer posted an invoice
+        # (the poller records a connection's streams once all five are done)
+        def polled_and_posted() -> bool:
             assert worker.poll() is None and poller.poll() is None
-            samples = scrape(work_port)
-            return value(samples, "koppel_documents_total", type="invoice", outcome="posted") >= 1
+            work, poll = scrape(work_port), scrape(poll_port)
+            posted = value(work, "koppel_documents_total", type="invoice", outcome="posted")
+            polled = value(poll, "koppel_poll_last_success_timestamp_seconds", stream="invoices")
+            return posted >= 1 and polled > 0
 
-        wait_for(invoice_posted, timeout_s=120, what="an invoice counted as posted", interval_s=0.5)
+        wait_for(polled_and_posted, timeout_s=120, what="a round and a posting", interval_s=0.5)
         work = scrape(work_port)
         poll = scrape(poll_port)
 
