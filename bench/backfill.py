@@ -103,7 +103,10 @@ def main(
     path = bench_dataset(invoices, credit_notes=max(10, invoices // 20))
     counts = dataset_counts(path)
     load_before = load_average()
-    rows = [run_once(str(path), n, threads, time_scale) for n in process_counts]
+    rows = []
+    for n in process_counts:
+        rows.append(run_once(str(path), n, threads, time_scale))
+        print(rows[-1], flush=True)
     table = Table(title=f"Backfill of {invoices} invoices, rate limits on (unscaled times)")
     for column in rows[0]:
         table.add_column(column, justify="right")

@@ -269,8 +269,20 @@ class BenchEnvironment:
         return sum(
             int(f.read_text() or 0)
             for f in self.statements_folder.iterdir()
-            if pids is None or int(f.name) in pids
+            if f.name.isdigit() and (pids is None or int(f.name) in pids)
         )
+
+    def statements_by_text(self, pids: Sequence[int]) -> dict[str, int]:
+        """Statements sent so far by these processes, by their first words."""
+        totals: dict[str, int] = {}
+        for pid in pids:
+            path = self.statements_folder / f"{pid}.sql"
+            if not path.exists():
+                continue
+            for line in path.read_text().splitlines():
+                count, _, text = line.partition("\t")
+                totals[text] = totals.get(text, 0) + int(count)
+        return totals
 
     def reset_statements(self) -> None:
         for file in self.statements_folder.iterdir():

@@ -142,7 +142,10 @@ class ApiSession:
             self.limiter.acquire(key)
             try:
                 self.calls_sent += 1
-                response = self.http.send(request)
+                try:
+                    response = self.http.send(request)
+                finally:
+                    self.limiter.release(key)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 last = TransientError(self.service, f"cannot connect: {exc!r}")
             except httpx.TransportError as exc:

@@ -27,6 +27,10 @@ class Limiter(Protocol):
         """Send nothing on ``key`` for the given time (the server asked us to wait)."""
         ...
 
+    def release(self, key: str) -> None:
+        """The call acquired last on ``key`` by this thread was answered (or failed)."""
+        ...
+
 
 class SlidingWindowLimiter:
     def __init__(
@@ -62,6 +66,10 @@ class SlidingWindowLimiter:
         with self._lock:
             until = self._clock() + max(0.0, seconds_from_now)
             self._held_until[key] = max(until, self._held_until.get(key, 0.0))
+
+    def release(self, key: str) -> None:
+        """Nothing to do: a call is counted when it is acquired (the window's 1 s margin
+        covers the time it takes to reach the server)."""
 
     def _wait_needed(self, key: str, now: float) -> float:
         held_s = self._held_until.get(key, 0.0) - now

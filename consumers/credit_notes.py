@@ -5,17 +5,43 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from consumers.base import Job, Outcome, sync_actor
+from config import get_settings
+from consumers.base import Job, Outcome, Wait, sync_actor
 from consumers.errors import NotYetPossible
 from consumers.postings import other_department, post_document
 from contracts import queues
 from contracts.messages import CreditNoteChanged
-from store import links
+from store import links, messages
 from translation.errors import UnsupportedDocument
 from translation.ledger_items import posting_for_credit_note
 
+#: Credit note id → the invoice it credits (which never changes), learned on the first try,
+#: so a credit note whose invoice is still queued waits without calling Teamleader again.
+_credited: dict[str, str] = {}
+_CREDITED_MAX = 10_000
+
+
+def _wait_while_invoice_queued(job: Job, credit_note_id: str, invoice_id: str | None) -> None:
+    """In a backfill the credit notes queue is short and the invoices queue long: a credit
+    note whose invoice message has not been handled yet retries soon (a Wait: no retry used
+    up, no backoff growing to minutes, one database query a try) rather than with backoff."""
+    if invoice_id is None:
+        return
+    if len(_credited) >= _CREDITED_MAX:
+        _credited.clear()
+    _credited[credit_note_id] = invoice_id
+    if messages.queued(job.runtime.pool, job.connection.id, "invoice", invoice_id):
+        raise Wait(
+            f"credit note {credit_note_id}: its invoice {invoice_id} is queued, not posted yet",
+            delay=get_settings().retry_min_backoff_ms,
+        )
+
 
 def handle(job: Job, message: CreditNoteChanged) -> Outcome:
+    known_invoice = _credited.get(message.teamleader_id)
+    if known_invoice and links.get(job.runtime.pool, job.connection.id, "invoice", known_invoice):
+        known_invoice = None  # posted meanwhile: go on
+    _wait_while_invoice_queued(job, message.teamleader_id, known_invoice)
     credit_note = job.clients.teamleader.credit_note(message.teamleader_id)
     number = credit_note.credit_note_number or credit_note.id
     if elsewhere := other_department(job, credit_note, f"credit note {number}"):
@@ -27,6 +53,7 @@ def handle(job: Job, message: CreditNoteChanged) -> Outcome:
             job.runtime.pool, job.connection.id, "invoice", credit_note.invoice.id
         )
         if invoice_link is None or invoice_link.visma_number is None:
+            _wait_while_invoice_queued(job, credit_note.id, credit_note.invoice.id)
             _never_posted_or_wait(job, number, credit_note.invoice.id)
         assert invoice_link is not None and invoice_link.visma_number is not None
         credited_number = int(invoice_link.visma_number)

@@ -38,17 +38,27 @@ class _StatementCounter:
     def __init__(self, folder: str) -> None:
         self.path = os.path.join(folder, str(os.getpid()))
         self.count = 0
+        #: Statements by their first words (``<pid>.sql``), to see which ones add up.
+        self.by_text: dict[str, int] = {}
         self._lock = threading.Lock()
         threading.Thread(target=self._write_forever, daemon=True, name="statements").start()
 
-    def add(self, statements: int) -> None:
+    def add(self, query: Any, statements: int) -> None:
+        text = query if isinstance(query, str) else repr(query)
+        text = " ".join(text.split())[:90]
         with self._lock:
             self.count += statements
+            self.by_text[text] = self.by_text.get(text, 0) + statements
 
     def _write_forever(self) -> None:
         while True:
+            with self._lock:
+                count, by_text = self.count, dict(self.by_text)
             with open(self.path, "w") as file:
-                file.write(str(self.count))
+                file.write(str(count))
+            with open(self.path + ".sql", "w") as file:
+                for text, n in sorted(by_text.items(), key=lambda item: -item[1]):
+                    file.write(f"{n}\t{text}\n")
             time.sleep(0.5)
 
 
@@ -59,13 +69,13 @@ _counter_lock = threading.Lock()
 class _CountingCursor(psycopg.Cursor[Any]):
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         if _counter is not None:
-            _counter.add(1)
+            _counter.add(query, 1)
         return super().execute(query, params, **kwargs)
 
     def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
         params_seq = list(params_seq)
         if _counter is not None:
-            _counter.add(len(params_seq))
+            _counter.add(query, len(params_seq))
         super().executemany(query, params_seq, **kwargs)
 
 

@@ -119,6 +119,25 @@ def finish(
         )
 
 
+def queued(
+    pool: ConnectionPool,
+    connection_id: uuid.UUID,
+    document_type: str,
+    document_id: str,
+    within_s: float = 3600.0,
+) -> bool:
+    """Whether a message about this document was published in the last ``within_s`` seconds
+    and has no outcome yet (an older one may have been lost: callers stop counting on it)."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE connection_id = %s AND outcome IS NULL"
+            " AND document_type = %s AND document_id = %s"
+            " AND published_at > now() - make_interval(secs => %s)) AS queued",
+            [connection_id, document_type, document_id, within_s],
+        ).fetchone()
+    return bool(row and row["queued"])  # type: ignore[call-overload]
+
+
 def waiting(
     pool: ConnectionPool,
     connection_ids: Sequence[uuid.UUID] | None = None,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
 from contracts.messages import SyncMessage
@@ -39,6 +40,9 @@ def record(
     facts: Mapping[str, Any],
     failure: Failure | None = None,
 ) -> None:
+    if failure is None:
+        _record_success(pool, message, outcome, detail, facts)
+        return
     with pool.connection() as conn, conn.transaction():
         messages.finish(
             conn,
@@ -59,11 +63,6 @@ def record(
             outcome,
             {"detail": detail, **facts},
         )
-        if failure is None:
-            failures.resolve_for_document(
-                conn, message.connection_id, message.document_type, message.document_id
-            )
-            return
         failures.record(
             conn,
             connection_id=message.connection_id,
@@ -76,4 +75,43 @@ def record(
             reason=failure.reason,
             attempts=failure.attempts,
             status=failure.status,
+        )
+
+
+def _record_success(
+    pool: ConnectionPool,
+    message: SyncMessage,
+    outcome: str,
+    detail: str,
+    facts: Mapping[str, Any],
+) -> None:
+    """The outcome, the history event and the resolution of an older version's failure as
+    one statement: one round trip instead of five (BEGIN, three statements, COMMIT), on the
+    path every message takes (bench/cost.py: 3 of 15 statements per invoice)."""
+    with pool.connection() as conn:
+        conn.execute(
+            "WITH finished AS ("
+            " INSERT INTO messages (dedupe_key, connection_id, queue, document_type, document_id,"
+            " version, outcome, detail, finished_at)"
+            " VALUES (%(key)s, %(connection)s, %(queue)s, %(type)s, %(id)s, %(version)s,"
+            " %(outcome)s, %(detail)s, now())"
+            " ON CONFLICT (dedupe_key) DO UPDATE SET outcome = EXCLUDED.outcome,"
+            " detail = EXCLUDED.detail, finished_at = now() RETURNING 1"
+            "), logged AS ("
+            " INSERT INTO history (connection_id, document_type, document_id, event, detail)"
+            " VALUES (%(connection)s, %(type)s, %(id)s, %(outcome)s, %(facts)s) RETURNING 1"
+            ") UPDATE failures SET status = 'resolved', last_seen = now()"
+            " WHERE connection_id = %(connection)s AND document_type = %(type)s"
+            " AND document_id = %(id)s AND status = 'open'",
+            {
+                "key": message.dedupe_key,
+                "connection": message.connection_id,
+                "queue": message.queue,
+                "type": message.document_type,
+                "id": message.document_id,
+                "version": message.version,
+                "outcome": outcome,
+                "detail": detail[:1000] or None,
+                "facts": Jsonb({"detail": detail, **facts}),
+            },
         )

@@ -10,6 +10,7 @@ a 429 seen by one process holds the key for all of them. Times are the database'
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -30,19 +31,37 @@ class SharedRateBudget:
         self.calls_per_window = calls_per_window
         self.window_s = window_s
         self._sleep = sleep
+        self._slots = threading.local()
 
     def acquire(self, key: str) -> float:
         """Reserve one call on ``key``, wait until its moment; return the seconds waited."""
         with self.pool.connection() as conn:
             row = conn.execute(
-                "SELECT rate_budget_take(%s, %s, %s) AS wait_s",
+                "SELECT wait_s, slot, hot FROM rate_budget_take(%s, %s, %s)",
                 [key, self.calls_per_window, self.window_s],
                 prepare=True,
             ).fetchone()
-        wait_s = float(row["wait_s"]) if row else 0.0  # type: ignore[call-overload]
+        if row is None:  # cannot happen: the function always returns its row
+            return 0.0
+        # Remembered per thread and key: the same thread sends the call and then releases.
+        self._slots.__dict__[key] = row["slot"] if row["hot"] else None  # type: ignore[call-overload]
+        wait_s = float(row["wait_s"])  # type: ignore[call-overload]
         if wait_s > 0:
             self._sleep(wait_s)
         return max(0.0, wait_s)
+
+    def release(self, key: str) -> None:
+        """The call acquired last on ``key`` by this thread was answered (or failed). Only
+        while calls come at about the limit does this cost a statement (see migration 0003)."""
+        slot = self._slots.__dict__.pop(key, None)
+        if slot is None:
+            return
+        with self.pool.connection() as conn:
+            conn.execute(
+                "SELECT rate_budget_release(%s, %s, %s)",
+                [key, self.calls_per_window, slot],
+                prepare=True,
+            )
 
     def hold_until(self, key: str, seconds_from_now: float) -> None:
         """Send nothing on ``key`` for the given time, in every process."""

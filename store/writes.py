@@ -83,6 +83,15 @@ def write_once(
     Exceptions from ``create`` propagate after the row says what is known: a
     :class:`DataError` (a refusal) means nothing was written; anything else (a
     timeout, a 5xx, a crash) leaves the row in flight for the next attempt to look up."""
+    # The first attempt (by far the most common) claims the key in the same statement that
+    # finds it absent: one round trip less per write (bench/cost.py).
+    claimed = conn.execute(
+        "INSERT INTO external_writes (key, connection_id, kind, reference, state)"
+        " VALUES (%s, %s, %s, %s, 'in_flight') ON CONFLICT (key) DO NOTHING RETURNING 1",
+        [key, connection_id, kind, reference],
+    ).fetchone()
+    if claimed is not None:
+        return _create(conn, key, create)
     row = state_of(conn, key)
     if row is not None and row["state"] == "done":
         return WriteResult(str(row["remote_id"]), created=False)
@@ -98,6 +107,11 @@ def write_once(
         " attempts = external_writes.attempts + 1, updated_at = now()",
         [key, connection_id, kind, reference],
     )
+    return _create(conn, key, create)
+
+
+def _create(conn: psycopg.Connection, key: str, create: Callable[[], str]) -> WriteResult:
+    """Make the remote object; the row (in flight now) says afterwards what is known."""
     try:
         remote_id = create()
     except DataError as refusal:

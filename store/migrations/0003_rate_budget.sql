@@ -20,13 +20,16 @@ CREATE TABLE rate_budget (
     slots timestamptz[] NOT NULL
 );
 
--- Reserve one call on `budget_key`; the seconds the caller must wait before sending it.
-CREATE FUNCTION rate_budget_take(budget_key text, budget_calls integer, window_s double precision)
-RETURNS double precision
+-- Reserve one call on `budget_key`: the seconds the caller must wait before sending it, the
+-- slot it took, and whether the ring is hot (that slot was used within the last two windows:
+-- calls come at about the limit), when the caller should say when the answer came.
+CREATE FUNCTION rate_budget_take(
+    budget_key text, budget_calls integer, window_s double precision,
+    OUT wait_s double precision, OUT slot integer, OUT hot boolean
+)
 LANGUAGE plpgsql AS $$
 DECLARE
     row rate_budget%ROWTYPE;
-    slot integer;
     now_at timestamptz;
     send_at timestamptz;
 BEGIN
@@ -44,9 +47,21 @@ BEGIN
     now_at := clock_timestamp();
     slot := (row.taken % row.calls)::integer + 1;
     send_at := greatest(now_at, row.held_until, row.slots[slot] + make_interval(secs => window_s));
+    hot := row.slots[slot] > now_at - make_interval(secs => 2 * window_s);
     UPDATE rate_budget SET taken = taken + 1, slots[slot] = send_at WHERE key = budget_key;
-    RETURN extract(epoch FROM send_at - now_at);
+    wait_s := extract(epoch FROM send_at - now_at);
 END;
+$$;
+
+-- The call in `slot` was answered now. The slot is stamped when it is reserved, but the server
+-- counts the call when it arrives, later by however long the caller took to send it; while
+-- the ring is hot, moving the stamp to the answer makes the slot's next call at least a
+-- window after the server counted this one, however slow the caller was.
+CREATE FUNCTION rate_budget_release(budget_key text, budget_calls integer, budget_slot integer)
+RETURNS void
+LANGUAGE sql AS $$
+    UPDATE rate_budget SET slots[budget_slot] = greatest(slots[budget_slot], clock_timestamp())
+    WHERE key = budget_key AND calls = budget_calls;
 $$;
 
 -- Send nothing on `budget_key` for `seconds` from now (the server asked every caller to wait).

@@ -35,6 +35,7 @@ def _hammer(
         for _ in range(calls_each):
             budget.acquire(key)
             verdict = server.hit(key)
+            budget.release(key)
             with lock:
                 verdicts.append(verdict.allowed)
 
@@ -104,3 +105,19 @@ def test_keys_have_budgets_of_their_own(pool: ConnectionPool) -> None:
     budget = SharedRateBudget(pool, 1, 60.0)
     assert budget.acquire("connection-c:/v2/customers") == 0
     assert budget.acquire("connection-c:/v2/vouchers") == 0
+
+
+def test_a_slow_call_while_the_budget_is_tight_keeps_its_slot_until_it_was_answered(
+    pool: ConnectionPool,
+) -> None:
+    """The server counts a call when it arrives: a call that took long to send must not let
+    the next one in its slot go a window after it was reserved, but after it was answered."""
+    budget = SharedRateBudget(pool, 1, 0.3)
+    budget.acquire("connection-d")
+    budget.release("connection-d")  # not tight yet: costs nothing, changes nothing
+    budget.acquire("connection-d")  # the slot was used a moment ago: tight
+    time.sleep(0.2)  # a slow send
+    budget.release("connection-d")
+    answered = time.monotonic()
+    budget.acquire("connection-d")
+    assert time.monotonic() - answered >= 0.25
