@@ -21,8 +21,8 @@ CREATE TABLE rate_budget (
 );
 
 -- Reserve one call on `budget_key`: the seconds the caller must wait before sending it, the
--- slot it took, and whether the ring is hot (that slot was used within the last two windows:
--- calls come at about the limit), when the caller should say when the answer came.
+-- slot it took, and whether the ring is hot (that slot is new, or was used within the last two
+-- windows: calls come at about the limit), when the caller should say when the answer came.
 CREATE FUNCTION rate_budget_take(
     budget_key text, budget_calls integer, window_s double precision,
     OUT wait_s double precision, OUT slot integer, OUT hot boolean
@@ -47,7 +47,9 @@ BEGIN
     now_at := clock_timestamp();
     slot := (row.taken % row.calls)::integer + 1;
     send_at := greatest(now_at, row.held_until, row.slots[slot] + make_interval(secs => window_s));
-    hot := row.slots[slot] > now_at - make_interval(secs => 2 * window_s);
+    -- Never used (the ring's first burst) or used within the last two windows.
+    hot := row.slots[slot] = '-infinity'
+        OR row.slots[slot] > now_at - make_interval(secs => 2 * window_s);
     UPDATE rate_budget SET taken = taken + 1, slots[slot] = send_at WHERE key = budget_key;
     wait_s := extract(epoch FROM send_at - now_at);
 END;

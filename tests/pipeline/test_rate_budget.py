@@ -114,7 +114,7 @@ def test_a_slow_call_while_the_budget_is_tight_keeps_its_slot_until_it_was_answe
     the next one in its slot go a window after it was reserved, but after it was answered."""
     budget = SharedRateBudget(pool, 1, 0.3)
     budget.acquire("connection-d")
-    budget.release("connection-d")  # not tight yet: costs nothing, changes nothing
+    budget.release("connection-d")
     budget.acquire("connection-d")  # the slot was used a moment ago: tight
     time.sleep(0.2)  # a slow send
     budget.release("connection-d")
