@@ -13,7 +13,7 @@ simulators), on a few threads. Then one ``koppel poll --interval-s N`` process r
 Measured on the poller process only (/proc/<pid>/stat utime+stime, /proc/<pid>/status
 VmHWM); the simulators run on the same cores and their CPU is given in the notes. API
 calls per round come from the simulators' ``/_sandbox/stats``. Afterwards ``koppel poll
---once`` runs under cProfile over the same connections and the heaviest functions are listed.
+--once`` runs under py-spy over the same connections and the heaviest functions are listed.
 
 Goal (issue 5): a full round in under 60 s of wall time, and under 5 % of one core averaged
 over the interval.
@@ -22,13 +22,13 @@ over the interval.
 from __future__ import annotations
 
 import os
-import pstats
 import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -51,6 +51,8 @@ CONNECT_THREADS = 8
 #: Customers per idle account (contacts and companies each).
 CUSTOMERS_PER_KIND = 3
 NAME_PREFIX = "many-"
+#: Where Koppel's own frames are, for the profile table.
+KOPPEL_PACKAGES = ("clients", "config", "contracts", "ops", "producers", "store")
 SUMMARY_LINE = re.compile(rf"^{NAME_PREFIX}\d+: ")
 
 
@@ -122,6 +124,8 @@ class Mark:
     poller_cpu_s: float
     sandbox_cpu_s: float
     calls: Calls
+    #: PostgreSQL statements the poller sent so far (its own count, written twice a second).
+    statements: int
     #: Seconds from the first stream's cursor update to the last one's (PostgreSQL's clock).
     cursor_span_s: float = 0.0
 
@@ -176,7 +180,8 @@ def run_poller(bench: BenchEnvironment, connections: int, interval_s: float, rou
                 " FROM cursors"
             ).fetchone()
         span = float(row["span"]) if row and row["span"] is not None else 0.0
-        return Mark(at, poller, simulator, api_calls(bench), span)
+        statements = bench.statements(poller_pid)
+        return Mark(at, poller, simulator, api_calls(bench), statements, span)
 
     watch = Rounds(connections, mark)
     process = subprocess.Popen(
@@ -209,19 +214,28 @@ def run_poller(bench: BenchEnvironment, connections: int, interval_s: float, rou
     return Run(connections, interval_s, 0.0, started, watch.ends, peak_rss)
 
 
-def profile_once(bench: BenchEnvironment, top: int = 12) -> tuple[Table, float]:
-    """``koppel poll --once`` under cProfile: the heaviest functions (own time) and the
-    wall seconds of the profiled round."""
-    output = bench.log_folder / "poll-once.prof"
+def profile_once(bench: BenchEnvironment, top: int = 15) -> tuple[Table, float]:
+    """``koppel poll --once`` under py-spy: Koppel's functions by the share of samples in
+    them or their callees, sampling the thread holding the GIL (Python's CPU time, whichever
+    thread), and the wall seconds of the profiled round. (cProfile sees only
+    the main thread, which now just waits for the poll threads.)"""
+    output = bench.log_folder / "poll-once.pyspy.txt"
+    py_spy = Path(sys.executable).with_name("py-spy")
     started = time.monotonic()
     with (bench.log_folder / "poll-once.log").open("w") as log:
         subprocess.run(
             [
-                sys.executable,
-                "-m",
-                "cProfile",
+                str(py_spy),
+                "record",
+                "--format",
+                "raw",
+                "--rate",
+                "200",
+                "--gil",
                 "-o",
                 str(output),
+                "--",
+                sys.executable,
                 "-m",
                 "ops.cli",
                 "poll",
@@ -233,14 +247,28 @@ def profile_once(bench: BenchEnvironment, top: int = 12) -> tuple[Table, float]:
             check=False,
         )
     wall_s = time.monotonic() - started
-    stats = pstats.Stats(str(output))
-    table = Table(title=f"cProfile of one `koppel poll --once` round ({wall_s:.1f} s wall)")
-    for column in ("function", "calls", "own s", "cumulative s"):
-        table.add_column(column, justify="left" if column == "function" else "right")
-    entries = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)  # type: ignore[attr-defined]
-    for (filename, line, name), (_, calls, own, cumulative, _) in entries[:top]:
-        where = "/".join(Path(filename).parts[-2:])
-        table.add_row(f"{where}:{line} {name}", str(calls), f"{own:.2f}", f"{cumulative:.2f}")
+    own: Counter[str] = Counter()
+    inside: Counter[str] = Counter()
+    total = 0
+    for line in output.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        if not frames:
+            continue
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            inside[frame] += int(count)
+    table = Table(title=f"py-spy of one `koppel poll --once` round ({wall_s:.1f} s wall)")
+    for column in ("Koppel function (file:line)", "own %", "with callees %"):
+        table.add_column(column, justify="left" if column.startswith("Koppel") else "right")
+    ours = [frame for frame in inside if any(f"({part}/" in frame for part in KOPPEL_PACKAGES)]
+    for frame in sorted(ours, key=lambda frame: inside[frame], reverse=True)[:top]:
+        table.add_row(
+            frame,
+            f"{100 * own[frame] / max(1, total):.1f}",
+            f"{100 * inside[frame] / max(1, total):.1f}",
+        )
     return table, wall_s
 
 
@@ -261,6 +289,7 @@ def rounds_table(run: Run) -> Table:
         "Teamleader calls",
         "Visma calls",
         "429s",
+        "PostgreSQL statements",
         "simulators CPU s",
     ):
         table.add_column(column, justify="right")
@@ -283,6 +312,7 @@ def rounds_table(run: Run) -> Table:
             str(_calls(end, previous, "teamleader")),
             str(_calls(end, previous, "visma")),
             str(refused),
+            str(end.statements - previous.statements),
             f"{end.sandbox_cpu_s - previous.sandbox_cpu_s:.1f}",
         )
         previous = end
@@ -335,8 +365,9 @@ def _notes(run: Run, profiled_wall: float | None, latency_ms: float) -> list[str
     ]
     if profiled_wall is not None:
         notes.append(
-            "- the profile is of a separate `koppel poll --once` over the same connections"
-            " (cProfile slows it down, so its wall time is not the round's)."
+            "- the profile is of a separate `koppel poll --once` over the same connections,"
+            " sampled by py-spy at 200 Hz in the thread holding the GIL; `--once` also"
+            " prints a table per connection, which `koppel poll` does not."
         )
     return notes
 

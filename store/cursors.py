@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,6 +37,26 @@ def all_for(pool: ConnectionPool, connection_id: uuid.UUID) -> list[Cursor]:
             [connection_id],
         ).fetchall()
     return [Cursor(**row) for row in rows]
+
+
+def advance_many(
+    pool: ConnectionPool,
+    connection_id: uuid.UUID,
+    moves: Sequence[tuple[str, datetime | None]],
+) -> None:
+    """:func:`advance` for several streams of a connection in one statement."""
+    if not moves:
+        return
+    with pool.connection() as conn:
+        conn.execute(
+            "INSERT INTO cursors (connection_id, stream, watermark, last_success_at)"
+            " SELECT %s, m.stream, m.watermark, now()"
+            " FROM unnest(%s::text[], %s::timestamptz[]) AS m(stream, watermark)"
+            " ON CONFLICT (connection_id, stream) DO UPDATE SET"
+            " watermark = GREATEST(cursors.watermark, EXCLUDED.watermark),"
+            " last_success_at = now(), last_error = NULL, last_error_at = NULL",
+            [connection_id, [stream for stream, _ in moves], [mark for _, mark in moves]],
+        )
 
 
 def advance(
