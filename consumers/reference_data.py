@@ -3,11 +3,12 @@ from the store and both APIs, cached briefly per process.
 
 Reference data (VAT codes, the chart of accounts, product categories, terms of payment)
 changes rarely, and reading it for every document would cost several API calls each. It
-is cached for :data:`CACHE_TTL_S`; a translation that finds a mapping or account missing
-asks for fresh data once before failing (at most every :data:`MIN_RELOAD_S`, so a
-backfill full of one missing account does not reload for every document), so a
-bookkeeper's fix is seen at the next attempt. Each connection loads under its own lock:
-one connection's slow reload never holds up another's documents.
+is cached for :data:`CACHE_TTL_S`, or until the connection's ``reference_changed_at``
+moves (a mapping set, or dead letters requeued after a fix). A translation that finds a
+mapping or account missing asks for fresh data once before failing (at most every
+:data:`MIN_RELOAD_S`, so a backfill full of one missing account does not reload for every
+document), so a bookkeeper's fix is seen at the next attempt. Each connection loads under
+its own lock: one connection's slow reload never holds up another's documents.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from clients.visma.models import FiscalYear, TermsOfPayment
 from store import mappings
@@ -33,6 +34,8 @@ MIN_RELOAD_S = 30.0
 @dataclass
 class _Reference:
     loaded_at: float
+    #: The connection's ``reference_changed_at`` this copy reflects.
+    changed_at: datetime
     fiscal_years: list[FiscalYear]
     terms_of_payment: list[TermsOfPayment]
     #: By fiscal year id ("" when none covers the date); built when first needed.
@@ -61,9 +64,16 @@ class ReferenceData:
     def _reference(self, connection: Connection, clients: ApiClients) -> _Reference:
         """The caller holds the connection's lock."""
         reference = self._cache.get(connection.id)
-        if reference is None or time.monotonic() - reference.loaded_at > CACHE_TTL_S:
+        if (
+            reference is None
+            or time.monotonic() - reference.loaded_at > CACHE_TTL_S
+            or reference.changed_at != connection.reference_changed_at
+        ):
             reference = _Reference(
-                time.monotonic(), clients.visma.fiscal_years(), clients.visma.terms_of_payment()
+                time.monotonic(),
+                connection.reference_changed_at,
+                clients.visma.fiscal_years(),
+                clients.visma.terms_of_payment(),
             )
             self._cache[connection.id] = reference
         return reference

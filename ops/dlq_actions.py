@@ -30,7 +30,7 @@ from config import Settings
 from contracts.messages import MalformedMessage, SyncMessage, parse
 from ops import dead_letters
 from ops.dead_letters import DeadLetter, Publisher
-from store import failures, messages, outcomes
+from store import connections, failures, messages, outcomes
 from store.failures import Failure
 
 #: A ``requeued`` row whose old message is still in the XQ this long after the requeue
@@ -166,6 +166,11 @@ def requeue(settings: Settings, pool: ConnectionPool, chosen: list[Failure]) -> 
     publisher = Publisher(settings)
     published: list[Failure] = []
     skipped: list[Failure] = []
+    # A requeue follows a fix, often made in Visma (an account created), where Koppel cannot
+    # see it: workers must not answer from a cached chart of accounts.
+    connections.reference_changed(
+        pool, (failure.connection_id for failure in chosen if failure.connection_id)
+    )
     try:
         for failure in chosen:
             if not failures.mark_requeued(pool, failure):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from psycopg_pool import ConnectionPool
 
@@ -24,12 +25,14 @@ class Connection:
     credit_note_number_rule: str
     default_terms_of_payment_id: str | None
     active: bool
+    #: Bumped whenever workers must re-read the connection's reference data.
+    reference_changed_at: datetime
 
 
 _COLUMNS = (
     "id, name, sandbox, teamleader_account_id, teamleader_department_id, visma_company_id, "
     "sync_from, poll_interval_s, receivables_account, invoice_number_rule, "
-    "credit_note_number_rule, default_terms_of_payment_id, active"
+    "credit_note_number_rule, default_terms_of_payment_id, active, reference_changed_at"
 )
 
 
@@ -126,7 +129,23 @@ def update(pool: ConnectionPool, connection_id: uuid.UUID, **values: object) -> 
     assignments = ", ".join(f"{name} = %s" for name in values)
     with pool.connection() as conn:
         conn.execute(
-            f"UPDATE connections SET {assignments} WHERE id = %s",
+            # Any of these can change how a document translates: workers reload at once.
+            f"UPDATE connections SET {assignments}, reference_changed_at = clock_timestamp()"
+            " WHERE id = %s",
             [*values.values(), connection_id],
         )
     return get(pool, connection_id)
+
+
+def reference_changed(pool: ConnectionPool, connection_ids: Iterable[uuid.UUID]) -> None:
+    """Tell every worker to re-read these connections' reference data (mappings, the Visma
+    chart, product categories) before the next document, instead of trusting its cache."""
+    ids = sorted({str(connection_id) for connection_id in connection_ids})
+    if not ids:
+        return
+    with pool.connection() as conn:
+        conn.execute(
+            "UPDATE connections SET reference_changed_at = clock_timestamp()"
+            " WHERE id = ANY(%s::uuid[])",
+            [ids],
+        )

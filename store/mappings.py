@@ -47,3 +47,8 @@ def set_vat(pool: ConnectionPool, connection_id: uuid.UUID, row: VatRow) -> None
                 row.revenue_account,
             ],
         )
+        # Workers reload the connection's posting map before their next document.
+        conn.execute(
+            "UPDATE connections SET reference_changed_at = clock_timestamp() WHERE id = %s",
+            [connection_id],
+        )

@@ -16,7 +16,6 @@ from amqp.exceptions import NotFound
 from click.testing import CliRunner, Result
 from psycopg_pool import ConnectionPool
 
-import consumers.reference_data as reference_data_module
 from config import Settings
 from contracts import queues
 from contracts.broker import dramatiq_message
@@ -115,13 +114,6 @@ def only_open(pool: ConnectionPool) -> Failure:
     return rows[0]
 
 
-@pytest.fixture(autouse=True)
-def bookkeeper_takes_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A worker reloads a connection's mappings at most every MIN_RELOAD_S (30 s) after a
-    missing account; a person fixing and requeueing takes longer than that, a test not."""
-    monkeypatch.setattr(reference_data_module, "MIN_RELOAD_S", 0.0)
-
-
 def fix_account(pool: ConnectionPool, connected: Connected, row: mappings.VatRow) -> None:
     set_revenue_account(pool, connected, "21%", row.revenue_account)
 
@@ -187,6 +179,33 @@ def test_a_requeued_dead_letter_whose_cause_was_fixed_posts_once(
     assert "No dead letters." in dlq("list").output
     events = events_of(pool, connected, dead_invoice)
     assert events == ["failed", "requeued", "posted"]
+
+
+def test_a_requeue_makes_workers_reread_a_fix_their_cache_cannot_see(
+    pool: ConnectionPool,
+    connected: Connected,
+    sandbox: Sandbox,
+    dead_invoice: InvoiceChanged,
+    original_21: mappings.VatRow,
+) -> None:
+    failure = only_open(pool)
+    # Given the workers' cache was reloaded moments ago, when the invoice failed (a failing
+    # translation forces no other reload for MIN_RELOAD_S, 30 s),
+    with consumers_running(queues.INVOICES):
+        # and a fix made where no Koppel command sees it (as an account created in Visma)
+        with pool.connection() as conn:
+            conn.execute(
+                "UPDATE vat_mappings SET revenue_account = %s"
+                " WHERE connection_id = %s AND tax_rate_id = %s",
+                [original_21.revenue_account, connected.connection.id, original_21.tax_rate_id],
+            )
+        # When the bookkeeper requeues the dead letter at once
+        assert dlq("requeue", str(failure.id)).exit_code == 0
+        wait_settled(pool)
+    # Then the worker reloaded before translating, and the invoice is posted
+    assert outcome(pool, dead_invoice) == "posted"
+    assert summary(sandbox)["duplicate_ledger_items"] == 0
+    assert open_rows(pool) == []
 
 
 def test_a_requeued_dead_letter_whose_cause_remains_comes_back_to_the_list(
