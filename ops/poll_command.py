@@ -135,11 +135,14 @@ def run_forever(
             chosen = connections_named(pool, connection_name)
             now = time.monotonic()
             due = [c for c in chosen if next_due.get(c.id, now) <= now]
-            for report in poll_due(settings, pool, cache, due, stop):
+            reports = poll_due(settings, pool, cache, due, stop)
+            # One moment for the whole round: stamped one by one while their summaries print,
+            # 1,000 connections fell due milliseconds apart and the next round broke into
+            # many small ones (each with its own broker, too few to keep the threads busy).
+            finished = time.monotonic()
+            for report in reports:
                 connection = report.connection
-                next_due[connection.id] = time.monotonic() + (
-                    interval_s or connection.poll_interval_s
-                )
+                next_due[connection.id] = finished + (interval_s or connection.poll_interval_s)
                 _print_summary(console, report)
             wake = min((next_due.get(c.id, now) for c in chosen), default=now + MAX_SLEEP_S)
         except (psycopg.Error, ServiceUnreachable) as error:
