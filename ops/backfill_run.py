@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from types import FrameType
 
 import dramatiq
@@ -101,18 +102,28 @@ def publish_planned(
     for message in wanted:
         if message.dedupe_key in recorded:
             continue
+        publishing_at = history.database_now(pool)
         publish(broker, message)
-        _record(pool, connection_id, message)
+        _record(pool, connection_id, message, publishing_at)
         count += 1
     return Published(keys, count)
 
 
-def _record(pool: ConnectionPool, connection_id: uuid.UUID, message: SyncMessage) -> None:
+def _record(
+    pool: ConnectionPool, connection_id: uuid.UUID, message: SyncMessage, publishing_at: datetime
+) -> None:
     messages.record_published(
         pool,
         connection_id,
-        [(message.dedupe_key, message.queue, message.document_type, message.document_id,
-          message.version)],
+        [
+            (
+                message.dedupe_key,
+                message.queue,
+                message.document_type,
+                message.document_id,
+                message.version,
+            )
+        ],
     )
     history.record_many(
         pool,
@@ -122,10 +133,15 @@ def _record(pool: ConnectionPool, connection_id: uuid.UUID, message: SyncMessage
                 message.document_type,
                 message.document_id,
                 "queued",
-                {"queue": message.queue, "version": message.version, "backfill": True,
-                 "dedupe_key": message.dedupe_key},
+                {
+                    "queue": message.queue,
+                    "version": message.version,
+                    "backfill": True,
+                    "dedupe_key": message.dedupe_key,
+                },
             )
         ],
+        at=publishing_at,
     )
 
 

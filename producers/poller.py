@@ -265,8 +265,14 @@ def latest_messages(seen: Sequence[Seen]) -> list[SyncMessage]:
     return [s.message for s in sorted(newest.values(), key=lambda s: s.modified) if s.message]
 
 
-def _record(pool: ConnectionPool, connection: Connection, sent: Sequence[SyncMessage]) -> None:
-    """Confirmed messages into ``messages`` and each document's history, in two batches."""
+def _record(
+    pool: ConnectionPool,
+    connection: Connection,
+    sent: Sequence[SyncMessage],
+    publishing_at: datetime | None,
+) -> None:
+    """Confirmed messages into ``messages`` and each document's history, in two batches
+    (the history stamped with the moment publishing began)."""
     messages.record_published(
         pool,
         connection.id,
@@ -284,6 +290,7 @@ def _record(pool: ConnectionPool, connection: Connection, sent: Sequence[SyncMes
             )
             for m in sent
         ],
+        at=publishing_at,
     )
 
 
@@ -335,6 +342,7 @@ def poll_stream(
             pool, [m.dedupe_key for m in changes], REPUBLISH_UNFINISHED_AFTER_S
         )
         skipped = sum(1 for m in changes if m.dedupe_key in recorded)
+        publishing_at = history.database_now(pool) if len(changes) > skipped else None
         try:
             for message in changes:
                 if message.dedupe_key not in recorded:
@@ -342,7 +350,7 @@ def poll_stream(
                     sent.append(message)
         finally:
             # What RabbitMQ confirmed is in a queue, even if a later publish failed.
-            _record(pool, connection, sent)
+            _record(pool, connection, sent, publishing_at)
     except Exception as error:  # a failing stream must not stop the others
         if not isinstance(error, (ApiError, dramatiq.errors.BrokerConnectionError)):
             logger.exception("polling %s of %s failed", stream, connection.name)

@@ -43,19 +43,34 @@ def record_many(
     pool: ConnectionPool,
     connection_id: uuid.UUID,
     events: Sequence[tuple[str, str, str, Mapping[str, Any]]],
+    *,
+    at: datetime | None = None,
 ) -> None:
-    """(document_type, document_id, event, detail) rows in one batch."""
+    """(document_type, document_id, event, detail) rows in one batch, stamped ``at`` (a
+    moment from :func:`database_now`) or else now."""
     if not events:
         return
     with pool.connection() as conn, conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO history (connection_id, document_type, document_id, event, detail)"
-            " VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO history (connection_id, document_type, document_id, event, detail, at)"
+            " VALUES (%s, %s, %s, %s, %s, coalesce(%s, now()))",
             [
-                (connection_id, kind, doc, name, Jsonb(dict(info)))
+                (connection_id, kind, doc, name, Jsonb(dict(info)), at)
                 for kind, doc, name, info in events
             ],
         )
+
+
+def database_now(pool: ConnectionPool) -> datetime:
+    """PostgreSQL's clock, the one every other history event is stamped with.
+
+    A producer records "queued" only after RabbitMQ confirmed the message, by which time a
+    consumer may already have recorded "posted"; stamping "queued" with the moment taken
+    before publishing keeps the timeline in the order things happened."""
+    with pool.connection() as conn:
+        row = conn.execute("SELECT clock_timestamp() AS now").fetchone()
+    assert row is not None
+    return row["now"]
 
 
 def timeline(
