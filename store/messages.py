@@ -8,12 +8,14 @@ delivery or an overlapping poll skips it. Keys without an outcome are work in pr
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from psycopg_pool import ConnectionPool
 
+from store import connections
 from store.db import Db, session
 
 #: A filter on messages published or finished since a moment (NULL: no filter).
@@ -72,6 +74,29 @@ def outcome_of(pool: ConnectionPool, dedupe_key: str) -> str | None:
             "SELECT outcome FROM messages WHERE dedupe_key = %s", [dedupe_key]
         ).fetchone()
     return row["outcome"] if row else None
+
+
+#: Every field of a Connection, read with the message's outcome below.
+_CONNECTION_COLUMNS = ", ".join(
+    f"connections.{column.name}" for column in dataclasses.fields(connections.Connection)
+)
+
+
+def outcome_and_connection(
+    pool: ConnectionPool, dedupe_key: str, connection_id: uuid.UUID
+) -> tuple[str | None, connections.Connection | None]:
+    """The message's outcome so far and its connection (None when there is no such
+    connection), in one round trip: a consumer needs both for every message (bench/cost.py)."""
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT (SELECT outcome FROM messages WHERE dedupe_key = %s) AS message_outcome,"
+            f" {_CONNECTION_COLUMNS} FROM (SELECT 1) AS one(x)"
+            " LEFT JOIN connections ON connections.id = %s::uuid",
+            [dedupe_key, str(connection_id)],
+        ).fetchone()
+    assert row is not None  # one row always: the LEFT JOIN keeps it
+    outcome = row.pop("message_outcome")
+    return outcome, connections.Connection(**row) if row["id"] is not None else None
 
 
 def outcomes_of(pool: ConnectionPool, keys: Sequence[str]) -> dict[str, str | None]:
