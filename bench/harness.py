@@ -236,13 +236,14 @@ class BenchEnvironment:
             last = now
 
     def poll_once(self) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [sys.executable, "-m", "ops.cli", "poll", "--once"],
             env=self.env,
-            check=True,
             capture_output=True,
             timeout=3600,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"koppel poll --once failed:\n{done.stderr.decode()[-3000:]}")
 
     def wait_settled(self, connection: Connection, timeout_s: float = 3600.0) -> float:
         """Until every published message has an outcome; the monotonic time it happened."""
