@@ -38,12 +38,12 @@ from ops.backfill import StartDateError, parse_from, start_date
 from ops.backfill_preview import preview_tables, read_preview, summary_line
 from ops.backfill_run import (
     Stalled,
-    new_console,
     outcome_counts,
     rate_columns,
     run_in_phases,
     sigterm_interrupts,
 )
+from ops.console import new_console
 from ops.mappings_command import pick_connection
 from store import connections, failures, messages
 

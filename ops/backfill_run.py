@@ -24,7 +24,6 @@ from types import FrameType
 
 import dramatiq
 from psycopg_pool import ConnectionPool
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -228,8 +227,3 @@ def outcome_counts(outcomes: dict[str, str | None], keys: Sequence[str]) -> dict
         name = outcomes.get(key) or "waiting"
         counts[name] = counts.get(name, 0) + 1
     return counts
-
-
-def new_console() -> Console:
-    # No markup: names come from Teamleader and Visma and may hold "[...]".
-    return Console(highlight=False, markup=False, soft_wrap=True)

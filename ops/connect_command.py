@@ -28,7 +28,8 @@ from ops.connecting import (
     connect_with_tokens,
     missing_oauth_settings,
 )
-from ops.mappings_command import console, print_unmapped, rows_table
+from ops.console import new_console
+from ops.mappings_command import print_unmapped, rows_table
 from ops.oauth_callback import CallbackError, CallbackServer
 from store import mappings
 from store.db import open_pool
@@ -200,7 +201,7 @@ def report(connected: Connected, pool: ConnectionPool) -> None:
     """What was stored: the connection, both sides, the VAT mappings and what is unmapped."""
     connection = connected.connection
     department = connected.department
-    out = console()
+    out = new_console()
     out.print(
         f"Connection {connection.name} ({connection.id}"
         f"{', sandbox' if connection.sandbox else ''}): syncing from {connection.sync_from}, "

@@ -33,11 +33,13 @@ import httpx
 import psycopg
 from psycopg_pool import ConnectionPool
 from rich.console import Console
+from rich.text import Text
 
 from config import Settings, get_settings
 from contracts import queues
 from contracts.broker import purge_all
 from ops.connecting import connect_sandbox
+from ops.console import new_console
 from ops.outcome_table import outcome_table
 from ops.sandbox_session import running_sandbox
 from producers.poller import STREAMS
@@ -281,11 +283,11 @@ def report(
     title = "Koppel demo: messages per document type and how they ended"
     console.print(outcome_table(counts, title))
     for failure in failures.listing(pool, connection_id=connection.id, statuses=("attention",)):
-        console.print(f"[yellow]needs attention:[/] {failure.reason}")
+        console.print(Text("needs attention: ", style="yellow") + Text(failure.reason))
     # What still needs fixing: a failure whose document later succeeded is resolved.
     still_open = failures.listing(pool, connection_id=connection.id, statuses=("open",))
     for failure in still_open:
-        console.print(f"[red]failed:[/] {failure.reason}")
+        console.print(Text("failed: ", style="red") + Text(failure.reason))
     linked = links.counts(pool, connection.id)
     return Result(
         invoices=linked.get("invoice", 0),
@@ -304,7 +306,7 @@ def report(
 )
 def demo_command(seed: int, size: str) -> None:
     """Sync generated Teamleader data into the Visma simulator, end to end."""
-    console = Console(width=max(Console().width, 110))
+    console = new_console(width=max(Console().width, 110))
     base = get_settings()
     env = {
         **os.environ,

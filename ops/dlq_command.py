@@ -16,11 +16,11 @@ from typing import Any
 
 import click
 from psycopg_pool import ConnectionPool
-from rich.console import Console
 from rich.table import Table
 
 from config import get_settings
 from ops import dlq_actions
+from ops.console import new_console
 from store import connections, failures, history
 from store.db import open_pool
 from store.failures import Failure
@@ -34,10 +34,6 @@ class NoSuchDeadLetter(click.ClickException):
     other errors an operator fixes)."""
 
     exit_code = 2
-
-
-def _console() -> Console:
-    return Console()
 
 
 def _time(moment: datetime) -> str:
@@ -102,7 +98,7 @@ def list_command(
         names = _names(pool)
     finally:
         pool.close()
-    console = _console()
+    console = new_console()
     if reconciled.adopted:
         console.print(
             f"Adopted {len(reconciled.adopted)} dead letter(s) found only in a .XQ queue:"
@@ -180,7 +176,7 @@ def show_command(failure_id: int) -> None:
             )
     finally:
         pool.close()
-    console = _console()
+    console = new_console()
     facts = Table(title=f"Dead letter {failure.id}", show_header=False)
     facts.add_column("field", style="bold")
     facts.add_column("value", overflow="fold")
@@ -280,7 +276,7 @@ def requeue_command(
 ) -> None:
     """Publish dead letters again (after fixing their cause), retries and age reset."""
     settings = get_settings()
-    console = _console()
+    console = new_console()
     pool = open_pool(settings, name="koppel-dlq")
     try:
         reconciled = dlq_actions.reconcile(settings, pool, change=not dry_run)
@@ -326,7 +322,7 @@ def purge_command(
 
     Without IDs or --reason: every open dead letter (of --connection)."""
     settings = get_settings()
-    console = _console()
+    console = new_console()
     pool = open_pool(settings, name="koppel-dlq")
     try:
         dlq_actions.reconcile(settings, pool)

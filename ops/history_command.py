@@ -10,8 +10,10 @@ from __future__ import annotations
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from config import get_settings
+from ops.console import new_console
 from ops.history import DOCUMENT_TYPES, Timeline, find, timeline
 from ops.status import when
 from store import connections
@@ -31,7 +33,7 @@ def _render(console: Console, story: Timeline) -> None:
     table.add_column("detail", overflow="fold")
     for line in story.lines:
         style = "red" if "failed" in line.event else "yellow" if "attention" in line.event else ""
-        event = f"[{style}]{line.event}[/]" if style else line.event
+        event = Text(line.event, style=style)
         table.add_row(when(line.at), event, line.detail)
     console.print(table)
     if story.failures:
@@ -63,7 +65,7 @@ def _render(console: Console, story: Timeline) -> None:
 def history_command(document: str, connection_name: str | None, kind: str | None) -> None:
     """The timeline of one document, by Teamleader id or number ("2026 / 17", "2026/17", "17")."""
     settings = get_settings()
-    console = Console()
+    console = new_console()
     pool = open_pool(settings, name="koppel-history")
     try:
         chosen = (

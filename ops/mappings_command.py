@@ -22,6 +22,7 @@ from rich.table import Table
 from clients.teamleader.models import TaxRate
 from clients.visma.models import Account, TermsOfPayment, VatCode
 from config import Settings, get_settings
+from ops.console import new_console
 from ops.mapping_proposal import propose, store_missing
 from ops.preflight import check_connection
 from store import connections, mappings
@@ -79,13 +80,6 @@ def connection_clients(
         yield cache.for_connection(connection)
     finally:
         cache.close()
-
-
-def console() -> Console:
-    # Created per command: rich reads the terminal width (and COLUMNS) when it is made.
-    # No markup: descriptions and names come from Teamleader and Visma and may hold "[...]".
-    # Soft wrap: a long line (a command to copy) is left for the terminal to wrap.
-    return Console(highlight=False, markup=False, soft_wrap=True)
 
 
 def rows_table(rows: Iterable[mappings.VatRow], title: str = "VAT mappings") -> Table:
@@ -234,7 +228,7 @@ connection_option = click.option(
 def show_command(connection_name: str | None) -> None:
     """Every Teamleader tax rate and its Visma mapping, and the connection's posting rules."""
     settings = get_settings()
-    out = console()
+    out = new_console()
     with open_pool(settings, name="koppel-mappings") as pool:
         connection = pick_connection(pool, connection_name)
         stored = {row.tax_rate_id: row for row in mappings.vat_rows(pool, connection.id)}
@@ -464,7 +458,7 @@ def _store(
 def propose_command(connection_name: str | None, apply: bool) -> None:
     """Propose VAT mappings from Visma's chart (never overwriting a stored one)."""
     settings = get_settings()
-    out = console()
+    out = new_console()
     with open_pool(settings, name="koppel-mappings") as pool:
         connection = pick_connection(pool, connection_name)
         with connection_clients(settings, pool, connection) as api:
@@ -528,7 +522,7 @@ def check_command(connection_name: str | None) -> None:
 
     Prints a table of problems and exits 1 if there are any; exits 0 when all is mapped."""
     settings = get_settings()
-    out = console()
+    out = new_console()
     with open_pool(settings, name="koppel-mappings") as pool:
         connection = pick_connection(pool, connection_name)
         with connection_clients(settings, pool, connection) as api:

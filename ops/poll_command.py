@@ -27,10 +27,12 @@ import psycopg
 from psycopg_pool import ConnectionPool
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from config import Settings, get_settings
 from config.unreachable import ServiceUnreachable
 from contracts.broker import make_broker
+from ops.console import new_console
 from producers import metrics
 from producers.poller import PollReport, poll_connection
 from store import connections
@@ -61,7 +63,7 @@ def report_table(report: PollReport) -> Table:
             str(stream.published),
             str(stream.skipped),
             watermark,
-            f"[red]{stream.error}[/]" if stream.error else "",
+            Text(stream.error, style="red") if stream.error else "",
         )
     return table
 
@@ -147,8 +149,9 @@ def run_forever(
             wake = min((next_due.get(c.id, now) for c in chosen), default=now + MAX_SLEEP_S)
         except (psycopg.Error, ServiceUnreachable) as error:
             console.print(
-                f"[red]PostgreSQL failed during a round ({error}); trying again in"
-                f" {DATABASE_RETRY_S:.0f} s.[/]"
+                f"PostgreSQL failed during a round ({error}); trying again in"
+                f" {DATABASE_RETRY_S:.0f} s.",
+                style="red",
             )
             wake = time.monotonic() + DATABASE_RETRY_S
         stop.wait(min(max(wake - time.monotonic(), 0.0), MAX_SLEEP_S))
@@ -159,7 +162,8 @@ def _print_summary(console: Console, report: PollReport) -> None:
     console.print(f"{report.connection.name}: published {published or 'nothing'}")
     for stream in report.streams:
         if stream.error:
-            console.print(f"[red]{report.connection.name} {stream.stream}: {stream.error}[/]")
+            line = f"{report.connection.name} {stream.stream}: {stream.error}"
+            console.print(Text(line, style="red"))
 
 
 @click.command("poll")
@@ -174,7 +178,7 @@ def _print_summary(console: Console, report: PollReport) -> None:
 def poll_command(once: bool, connection_name: str | None, interval_s: float | None) -> None:
     """Publish what changed in Teamleader and Visma; exit 1 after --once if a stream failed."""
     settings = get_settings()
-    console = Console()
+    console = new_console()
     pool = open_pool(settings, name="koppel-poll")
     cache = ClientCache(settings, pool)
     try:

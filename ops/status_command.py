@@ -13,8 +13,10 @@ import json
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from config import get_settings
+from ops.console import new_console
 from ops.status import ConnectionHealth, Status, duration, gather, when
 from store.db import open_pool
 
@@ -32,10 +34,10 @@ def _streams_table(row: ConnectionHealth) -> Table:
         table.add_row(
             s.stream,
             when(s.last_success_at),
-            f"[red]{age}[/]" if s.silent else age,
+            Text(age, style="red") if s.silent else age,
             when(s.watermark),
             duration(s.watermark_age_s),
-            f"[red]{when(s.last_error_at)}: {s.last_error}[/]" if s.failing else "",
+            Text(f"{when(s.last_error_at)}: {s.last_error}", style="red") if s.failing else "",
         )
     return table
 
@@ -50,7 +52,7 @@ def _tokens_table(row: ConnectionHealth) -> Table:
             t.service,
             when(t.expires_at),
             when(t.refreshed_at),
-            f"[red]{check}[/]" if t.refused else check,
+            Text(check, style="red") if t.refused else check,
         )
     return table
 
@@ -72,7 +74,7 @@ def _queues_table(status: Status) -> Table:
             q.queue.name,
             count(q.queue.ready),
             count(q.delayed.ready),
-            f"[yellow]{dead}[/]" if q.dead.ready else dead,
+            Text(dead, style="yellow") if q.dead.ready else dead,
             count(q.queue.consumers),
         )
     return table
@@ -97,7 +99,8 @@ def render(console: Console, status: Status) -> None:
     console.print(_queues_table(status))
     if status.orphan_failures:
         console.print(f"{status.orphan_failures} open failures name no connection (malformed).")
-    console.print("[green]healthy[/]" if status.healthy else "[red]unhealthy[/]")
+    healthy = Text("healthy", style="green") if status.healthy else Text("unhealthy", style="red")
+    console.print(healthy)
 
 
 @click.command("status")
@@ -133,7 +136,7 @@ def status_command(
     if as_json:
         click.echo(json.dumps(status.as_json(), indent=2))
     else:
-        render(Console(), status)
+        render(new_console(), status)
     for problem in status.problems:
         click.echo(f"koppel status: {problem}", err=True)
     if not status.healthy:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 
 import click
 import dramatiq
-from rich.console import Console
+from rich.text import Text
 
 from config import get_settings
+from ops.console import new_console
 from ops.outcome_table import outcome_table
 from ops.poll_command import connections_named, poll_due
 from store import failures, messages
@@ -37,7 +38,7 @@ def sync_command(once: bool, connection_name: str | None, threads: int | None) -
     from consumers.app import broker as consumer_broker
 
     settings = get_settings()
-    console = Console()
+    console = new_console()
     pool = open_pool(settings, name="koppel-sync")
     chosen = connections_named(pool, connection_name)
     cache = ClientCache(settings, pool)
@@ -72,10 +73,10 @@ def sync_command(once: bool, connection_name: str | None, threads: int | None) -
         for failure in failures.listing(pool, connection_id=connection.id, statuses=("open",))
     ]
     for failure in still_open:
-        console.print(f"[red]failed:[/] {failure.reason}")
+        console.print(Text("failed: ", style="red") + Text(failure.reason))
     poll_errors = [stream.error for report in reports for stream in report.streams if stream.error]
     for error in poll_errors:
-        console.print(f"[red]poll error:[/] {error}")
+        console.print(Text("poll error: ", style="red") + Text(str(error)))
     pool.close()
     if still_open or poll_errors:
         console.print(f"{len(still_open)} failed, {len(poll_errors)} poll errors")

@@ -363,6 +363,27 @@ def test_a_document_needing_attention_is_listed_as_such_and_never_requeued(
     assert dead_letters_main_queue() == 0
 
 
+def test_a_reason_holding_square_brackets_is_printed_verbatim(
+    pool: ConnectionPool, connected: Connected
+) -> None:
+    # Given a dead letter whose reason quotes names with brackets (rich markup would eat "[b]"
+    # and raise on "[/]")
+    message = changed(connected, booked(connected)[0])
+    reason = "Visma has no account [b]8150 for article Widget [/] 5"
+    envelope = dramatiq_message(message).asdict()
+    outcomes.record(
+        pool, message, "failed", reason, {}, outcomes.Failure("DataError", reason, envelope)
+    )
+    [row] = open_rows(pool)
+    # Then list and show print it as it is
+    listed = dlq("list", "--reason", "widget")
+    assert listed.exit_code == 0, listed.output
+    assert reason in row_line(listed.output, row.id)
+    shown = dlq("show", str(row.id))
+    assert shown.exit_code == 0, shown.output
+    assert reason in shown.output
+
+
 def test_a_requeue_interrupted_before_its_publish_is_reopened_not_lost(
     pool: ConnectionPool,
     connected: Connected,

@@ -225,3 +225,19 @@ def test_status_exits_2_in_one_line_when_rabbitmq_cannot_be_reached(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("koppel status: "), result.stderr
     assert "RabbitMQ" in lines[0]
+
+
+def test_a_stream_error_holding_square_brackets_is_printed_verbatim(
+    connected: Connected, pool: ConnectionPool, koppel_env: dict[str, str]
+) -> None:
+    # Given a stream whose last error quotes names with brackets (rich markup would eat "[b]"
+    # and raise on "[/]")
+    connection = connections.update(pool, connected.connection.id, poll_interval_s=60)
+    for stream in STREAMS:
+        cursors.advance(pool, connection.id, stream, None)
+    error = "Reading Visma failed: account [b]8150, article Widget [/] 5"
+    cursors.record_error(pool, connection.id, "visma_ledger_items", error)
+    # Then status prints the table with the error as it is
+    result = koppel(koppel_env, "status")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert error in result.stdout
