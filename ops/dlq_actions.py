@@ -69,22 +69,29 @@ def reconcile(settings: Settings, pool: ConnectionPool, *, change: bool = True) 
     # A newer message of the same version that has an open row (it failed again after a
     # requeue) supersedes an older dead letter still in the XQ.
     listed = {(f.queue, f.dedupe_key) for f in failures.listing(pool) if f.dedupe_key}
-    for letter in letters:
-        if not letter.message_id:
-            continue
-        row = rows.get(letter.message_id)
-        if row is not None and row.status in ("open", "attention"):
-            continue
-        parsed = _parsed(letter)
+    # The letters to decide on (a row open or needing attention already has its id), with
+    # their outcomes read in one statement.
+    undecided = [
+        (letter, rows.get(letter.message_id), _parsed(letter))
+        for letter in letters
+        if letter.message_id
+        and not (
+            letter.message_id in rows and rows[letter.message_id].status in ("open", "attention")
+        )
+    ]
+    outcomes_now = messages.outcomes_of(
+        pool, [parsed.dedupe_key for _, _, parsed in undecided if parsed is not None]
+    )
+    for letter, row, parsed in undecided:
         superseded = parsed is not None and (letter.queue, parsed.dedupe_key) in listed
-        done = parsed is not None and messages.outcome_of(pool, parsed.dedupe_key) in DONE_OUTCOMES
+        done = parsed is not None and outcomes_now.get(parsed.dedupe_key) in DONE_OUTCOMES
         if done or superseded or (row is not None and row.status in ("purged", "resolved")):
             stale.setdefault(letter.queue, []).append(letter.message_id)
         elif row is not None and row.status == "requeued" and row.last_seen > grace:
             continue  # a requeue under way
         else:
             earlier = failures.get(pool, row.id) if row is not None else None
-            result.adopted.append(_adopt(pool, letter, earlier))
+            result.adopted.append(_adopt(pool, letter, parsed, earlier))
     for queue, ids in stale.items():
         removed = dead_letters.remove(settings, queue, ids)
         result.removed += len(removed)
@@ -100,7 +107,9 @@ def _parsed(letter: DeadLetter) -> SyncMessage | None:
         return None
 
 
-def _adopt(pool: ConnectionPool, letter: DeadLetter, earlier: Failure | None) -> int:
+def _adopt(
+    pool: ConnectionPool, letter: DeadLetter, parsed: SyncMessage | None, earlier: Failure | None
+) -> int:
     """An open row for ``letter``, with the reason of its ``earlier`` row when it had one
     (an interrupted requeue), else saying the reason was never recorded."""
     attempts = int((letter.envelope.get("options") or {}).get("retries", 0)) or 1
@@ -108,9 +117,8 @@ def _adopt(pool: ConnectionPool, letter: DeadLetter, earlier: Failure | None) ->
         (earlier.error_class, earlier.reason) if earlier else ("Unrecorded", UNRECORDED_REASON)
     )
     failure = outcomes.Failure(error_class, reason, letter.envelope, attempts)
-    parsed = _parsed(letter)
     if parsed is not None:
-        outcomes.record(
+        opened = outcomes.record(
             pool,
             parsed,
             "failed",
@@ -118,23 +126,20 @@ def _adopt(pool: ConnectionPool, letter: DeadLetter, earlier: Failure | None) ->
             {"error": error_class, "adopted_from": f"{letter.queue}.XQ"},
             failure,
         )
-        key = parsed.dedupe_key
-    else:
-        key = f"message:{letter.message_id}"
-        failures.record(
-            pool,
-            connection_id=None,
-            queue=letter.queue,
-            document_type=None,
-            document_id=None,
-            dedupe_key=key,
-            message=letter.envelope,
-            error_class=error_class,
-            reason=reason,
-            attempts=attempts,
-        )
-    opened = failures.listing(pool, statuses=("open",))
-    return next(f.id for f in opened if f.queue == letter.queue and f.dedupe_key == key)
+        assert opened is not None  # a failure was given
+        return opened
+    return failures.record(
+        pool,
+        connection_id=None,
+        queue=letter.queue,
+        document_type=None,
+        document_id=None,
+        dedupe_key=f"message:{letter.message_id}",
+        message=letter.envelope,
+        error_class=error_class,
+        reason=reason,
+        attempts=attempts,
+    )
 
 
 @dataclass(frozen=True)

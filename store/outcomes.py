@@ -39,10 +39,12 @@ def record(
     detail: str,
     facts: Mapping[str, Any],
     failure: Failure | None = None,
-) -> None:
+) -> int | None:
+    """Record ``outcome``; with a ``failure``, the id of the failures row it opened (or
+    refreshed)."""
     if failure is None:
         _record_success(pool, message, outcome, detail, facts)
-        return
+        return None
     with pool.connection() as conn, conn.transaction():
         messages.finish(
             conn,
@@ -63,7 +65,7 @@ def record(
             outcome,
             {"detail": detail, **facts},
         )
-        failures.record(
+        return failures.record(
             conn,
             connection_id=message.connection_id,
             queue=message.queue,
