@@ -53,6 +53,8 @@ class Reconciled:
     in_xq: set[str] = field(default_factory=set)
     #: Rows opened for dead letters only the XQ knew.
     adopted: list[int] = field(default_factory=list)
+    #: An interrupted requeue's row id → the open row adopted in its place.
+    replaced: dict[int, int] = field(default_factory=dict)
     #: Stale dead letters taken out of the XQ (their document succeeded, or was purged).
     removed: int = 0
 
@@ -91,7 +93,10 @@ def reconcile(settings: Settings, pool: ConnectionPool, *, change: bool = True) 
             continue  # a requeue under way
         else:
             earlier = failures.get(pool, row.id) if row is not None else None
-            result.adopted.append(_adopt(pool, letter, parsed, earlier))
+            adopted = _adopt(pool, letter, parsed, earlier)
+            result.adopted.append(adopted)
+            if earlier is not None:
+                result.replaced[earlier.id] = adopted
     for queue, ids in stale.items():
         removed = dead_letters.remove(settings, queue, ids)
         result.removed += len(removed)

@@ -257,6 +257,17 @@ def _why_not(failure: Failure, what: str) -> str:
     return f"is {failure.status} already"
 
 
+def _replaced_by(failure: Failure, reconciled: dlq_actions.Reconciled) -> str:
+    """For the row of an interrupted requeue: the open row its dead letter became."""
+    replacement = reconciled.replaced.get(failure.id)
+    if replacement is None:
+        return ""
+    return (
+        f"; its dead letter is open again as {replacement}"
+        f" (`koppel dlq requeue {replacement}`)"
+    )
+
+
 def _line(failure: Failure) -> str:
     return f"{failure.id} {failure.queue} {_document(failure)}: {failure.reason}"
 
@@ -283,8 +294,10 @@ def requeue_command(
         chosen, refused = _choose(
             pool, ids, everything, connection_name, reason, what="requeue"
         )
+        if reconciled.adopted:
+            console.print(f"adopted from .XQ: ids {', '.join(map(str, reconciled.adopted))}")
         for failure, why in refused:
-            console.print(f"not requeued: {failure.id} {why}")
+            console.print(f"not requeued: {failure.id} {why}{_replaced_by(failure, reconciled)}")
         if dry_run:
             for failure in chosen:
                 console.print(f"would requeue: {_line(failure)}")
@@ -294,8 +307,6 @@ def requeue_command(
             console.print("Nothing to requeue.")
             # Every id given was refused: the command did not do what was asked.
             raise SystemExit(1 if refused else 0)
-        if reconciled.adopted:
-            console.print(f"adopted from .XQ: ids {', '.join(map(str, reconciled.adopted))}")
         results = dlq_actions.requeue(settings, pool, chosen)
     finally:
         pool.close()

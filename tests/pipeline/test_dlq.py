@@ -397,12 +397,16 @@ def test_a_requeue_interrupted_before_its_publish_is_reopened_not_lost(
     assert failures.mark_requeued(pool, failure)
     # While it could still be under way, the list leaves it alone
     assert listed_ids(dlq("list").output) == []
-    # After the grace period, the dead letter still in the XQ is open again, same reason
+    # After the grace period, the dead letter still in the XQ is open again, same reason;
+    # retrying the requeue by the old id says which row to requeue instead
     monkeypatch.setattr(dlq_actions, "REQUEUE_GRACE_S", 0.0)
-    result = dlq("list")
-    assert "Adopted 1 dead letter" in result.output
+    retried = dlq("requeue", str(failure.id))
     back = only_open(pool)
     assert back.id != failure.id and str(MISSING_ACCOUNT) in back.reason
+    assert retried.exit_code == 1, retried.output
+    assert f"adopted from .XQ: ids {back.id}" in retried.output
+    assert f"open again as {back.id}" in retried.output
+    assert listed_ids(dlq("list").output) == [back.id]
     assert outcome(pool, dead_invoice) == "failed"
     # And fixed and requeued, it posts once
     fix_account(pool, connected, original_21)
