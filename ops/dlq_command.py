@@ -344,7 +344,8 @@ def purge_command(
             console.print(f"not purged: {failure.id} {why}")
         if not chosen:
             console.print("Nothing to purge.")
-            return
+            # Every id given was refused: the command did not do what was asked (as requeue).
+            raise SystemExit(1 if refused else 0)
         for failure in chosen:
             console.print(f"to purge: {_line(failure)}")
         if not yes and not click.confirm(

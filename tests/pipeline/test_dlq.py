@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +24,7 @@ from contracts.messages import InvoiceChanged
 from ops import dlq_actions
 from ops.cli import main
 from ops.connecting import Connected
-from ops.dead_letters import peek
+from ops.dead_letters import fresh_message, peek
 from store import failures, history, mappings, outcomes
 from store.failures import Failure
 from tests.conftest import Sandbox
@@ -224,13 +225,33 @@ def test_a_requeued_dead_letter_whose_cause_remains_comes_back_to_the_list(
     assert str(MISSING_ACCOUNT) in back.reason and back.attempts >= 1
     assert back.message["message_id"] != failure.message["message_id"]
     assert failures.get(pool, failure.id).status == "requeued"  # type: ignore[union-attr]
-    # (its retry count started again from nothing)
-    assert back.message["options"].get("retries", 0) <= 1
     # and the XQ holds exactly that one message, listed under the new id
     assert [letter.message_id for letter in peek(pool_settings())] == [back.message["message_id"]]
     assert outcome(pool, dead_invoice) == "failed"
     assert summary(sandbox)["ledger_items"] == 0
     assert listed_ids(dlq("list").output) == [back.id]
+
+
+def test_a_requeued_message_starts_with_no_retries_and_a_fresh_timestamp() -> None:
+    # Given a dead letter that used up its retries and is two days old
+    two_days_ms = 2 * 24 * 3600 * 1000
+    old = {
+        "queue_name": "invoices.XQ",
+        "actor_name": "invoices",
+        "args": [{"document_id": "abc"}],
+        "kwargs": {},
+        "options": {"retries": 20, "max_retries": 20},
+        "message_id": "old-id",
+        "message_timestamp": int(time.time() * 1000) - two_days_ms,
+    }
+    # When it is made fresh for a requeue
+    fresh = fresh_message(queues.INVOICES, old).asdict()
+    # Then its retry count and age start again, for the same actor and body
+    assert fresh["options"].get("retries", 0) == 0
+    assert abs(fresh["message_timestamp"] - time.time() * 1000) < 60_000
+    assert fresh["message_id"] != "old-id"
+    assert (fresh["queue_name"], fresh["actor_name"]) == (queues.INVOICES, "invoices")
+    assert list(fresh["args"]) == old["args"]
 
 
 def pool_settings() -> Settings:
@@ -331,7 +352,7 @@ def test_a_dead_letter_gone_from_the_xq_is_requeued_from_its_stored_envelope(
     assert (visma["ledger_items"], visma["duplicate_ledger_items"]) == (1, 0)
 
 
-def test_requeue_refuses_a_row_that_is_not_open_and_needs_a_choice(
+def test_requeue_and_purge_refuse_a_row_that_is_not_open_and_exit_1(
     pool: ConnectionPool, dead_invoice: InvoiceChanged
 ) -> None:
     failure = only_open(pool)
@@ -341,6 +362,10 @@ def test_requeue_refuses_a_row_that_is_not_open_and_needs_a_choice(
     assert result.exit_code == 1
     assert f"not requeued: {failure.id} is purged already" in result.output
     assert dead_letters_main_queue() == 0
+    # Purging it again is refused the same way: exit 1, not success
+    again = dlq("purge", "--yes", str(failure.id))
+    assert again.exit_code == 1, again.output
+    assert f"not purged: {failure.id} is purged already" in again.output
 
 
 def test_a_document_needing_attention_is_listed_as_such_and_never_requeued(
