@@ -48,7 +48,8 @@ DATABASE_RETRY_S = 30.0
 
 
 def report_table(report: PollReport) -> Table:
-    table = Table(title=f"{report.connection.name} ({report.connection.id})")
+    elsewhere = " — polled by another poller, skipped" if report.polled_elsewhere else ""
+    table = Table(title=f"{report.connection.name} ({report.connection.id}){elsewhere}")
     table.add_column("stream")
     table.add_column("seen", justify="right")
     table.add_column("published", justify="right")
@@ -158,6 +159,9 @@ def run_forever(
 
 
 def _print_summary(console: Console, report: PollReport) -> None:
+    if report.polled_elsewhere:
+        console.print(f"{report.connection.name}: skipped, polled by another poller")
+        return
     published = ", ".join(f"{s.stream} {s.published}" for s in report.streams if s.published)
     console.print(f"{report.connection.name}: published {published or 'nothing'}")
     for stream in report.streams:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -88,6 +89,8 @@ class StreamReport:
 class PollReport:
     connection: Connection
     streams: list[StreamReport] = field(default_factory=list)
+    #: Another poller held the connection's round lock: this one skipped it (no streams).
+    polled_elsewhere: bool = False
 
     @property
     def failed(self) -> bool:
@@ -389,7 +392,43 @@ def poll_connection(
     clients: ApiClients,
     streams: Sequence[str] = STREAMS,
 ) -> PollReport:
-    """One round of every stream of one connection; a failing stream does not stop the rest."""
+    """One round of every stream of one connection; a failing stream does not stop the rest.
+
+    Skipped (``polled_elsewhere``) while another poller holds the connection's round lock,
+    so two pollers (``--scale poller=2`` for availability) never do the same round twice."""
+    with round_lock(pool, connection) as held:
+        if not held:
+            logger.info("%s is being polled by another poller; skipped", connection.name)
+            return PollReport(connection, polled_elsewhere=True)
+        return _poll_locked(settings, pool, broker, connection, clients, streams)
+
+
+@contextmanager
+def round_lock(pool: ConnectionPool, connection: Connection) -> Iterator[bool]:
+    """Try the connection's poll lock (a session-level advisory lock) without waiting; yields
+    whether this session got it. The pooled session stays taken for the round, so a poll
+    thread holds one session more than its statements need (see ``poll_threads``)."""
+    key = f"poll:{connection.id}"
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS held", [key]
+        ).fetchone()
+        held = bool(row and row["held"])
+        try:
+            yield held
+        finally:
+            if held:
+                conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+
+def _poll_locked(
+    settings: Settings,
+    pool: ConnectionPool,
+    broker: dramatiq.Broker,
+    connection: Connection,
+    clients: ApiClients,
+    streams: Sequence[str],
+) -> PollReport:
     # One query for the five cursors and one to move them: a poller serving 1,000
     # connections runs these every round. Moving them after every stream was published is
     # as safe as moving each after its own: what a crash in between re-reads is recorded.

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pika
+import psycopg
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from psycopg_pool import ConnectionPool
@@ -189,6 +190,36 @@ def test_one_round_publishes_one_message_per_booked_nl_invoice_credit_note_and_c
         queued = conn.execute("SELECT count(*) AS n FROM history WHERE event = 'queued'").fetchone()
     assert queued is not None
     assert queued["n"] == len(invoices) + len(notes) + len(customers) == report.published
+
+
+def test_a_connection_another_poller_holds_is_skipped_and_polled_once_the_lock_is_free(
+    settings: Settings,
+    pool: ConnectionPool,
+    broker: RabbitmqBroker,
+    connected: Connected,
+    clients: ApiClients,
+) -> None:
+    # Given another poller's session holding the connection's round lock
+    key = f"poll:{connected.connection.id}"
+    with psycopg.connect(settings.database_url, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [key])
+
+        # When this poller runs a round
+        skipped = poll(settings, pool, broker, connected, clients)
+
+        # Then it skips the connection: nothing published, recorded or moved
+        assert skipped.polled_elsewhere
+        assert skipped.streams == [] and not skipped.failed
+        assert all(messages == [] for messages in drain_all(settings).values())
+        assert recorded(pool, "invoice") == []
+        assert cursors.all_for(pool, connected.connection.id) == []
+        other.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+    # And once the lock is free the round runs, and releases the lock when it ends
+    first = poll(settings, pool, broker, connected, clients)
+    assert not first.polled_elsewhere and first.published > 0
+    second = poll(settings, pool, broker, connected, clients)
+    assert not second.polled_elsewhere and not second.failed
 
 
 def test_each_cursor_ends_on_the_largest_remote_timestamp_seen(
