@@ -24,7 +24,7 @@ from config import Settings
 from ops import queue_depths
 from ops.queue_depths import QueueDepths
 from producers.poller import STREAMS
-from store import connections, cursors, health, tokens
+from store import connections, cursors, health, history, tokens
 from store.api_clients import ClientCache
 from store.connections import Connection
 from store.tokens import TokenKeyError
@@ -253,7 +253,9 @@ def gather(
         [connections.find(pool, connection_name)] if connection_name else connections.active(pool)
     )
     depths = queue_depths.read(settings.broker_url)
-    now = now or datetime.now(UTC)
+    # PostgreSQL's clock: every timestamp compared with it (last success, created, oldest
+    # waiting) was stamped by PostgreSQL, and this machine's clock may be off from it.
+    now = now or history.database_now(pool)
     cache = ClientCache(settings, pool) if check_auth else None
     result = []
     try:
