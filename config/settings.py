@@ -10,11 +10,17 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SANDBOX_TEAMLEADER_URL = "http://127.0.0.1:8701"
 SANDBOX_VISMA_URL = "http://127.0.0.1:8702"
+
+
+#: Database sessions one poll thread may hold at once: the connection's round lock (held for
+#: the round, producers/poller.py), a token refresh lock (store/tokens.py ``refresh_lock``,
+#: held while a token is refreshed) and the statement in hand.
+SESSIONS_PER_POLL_THREAD = 3
 
 
 class Settings(BaseSettings):
@@ -60,8 +66,9 @@ class Settings(BaseSettings):
     poll_overlap_s: float = Field(default=300.0, ge=0)
     #: Connections one poller polls at once. A connection's round is five API calls that
     #: mostly wait on the network (~100 ms each), so 1,000 connections one after the other
-    #: would take over 8 minutes (bench/many_connections.py); each thread holds at most one
-    #: database session at a time, so keep this below ``database_pool_size``.
+    #: would take over 8 minutes (bench/many_connections.py). Each thread holds up to
+    #: :data:`SESSIONS_PER_POLL_THREAD` database sessions at once, so ``poll_threads`` ×
+    #: that must fit in ``database_pool_size`` (checked below).
     poll_threads: int = Field(default=16, gt=0)
 
     # Consumers.
@@ -74,8 +81,10 @@ class Settings(BaseSettings):
     max_retries: int = Field(default=20, ge=0)
     #: An actor that runs longer than this is interrupted (and retried).
     actor_time_limit_ms: int = Field(default=300_000, gt=0)
-    #: A worker thread holds at most two sessions at once (a document lock and a query).
-    database_pool_size: int = Field(default=20, gt=0)
+    #: Most sessions one process's pool opens (on demand; it keeps one). A worker thread
+    #: holds at most two at once (a document lock and a query), a poll thread three; 50 fits
+    #: the default 16 poll threads and leaves a consumer's use (2 × worker_threads) unchanged.
+    database_pool_size: int = Field(default=50, gt=0)
 
     # OAuth.
     redirect_uri: str = "http://127.0.0.1:8765/callback"
@@ -105,6 +114,18 @@ class Settings(BaseSettings):
     sandbox_client_secret: SecretStr = SecretStr("koppel-sandbox-secret")
     #: Multiplies every rate-limit window in the simulators (0.1 turns a minute into 6 s).
     sandbox_time_scale: float = Field(default=1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _pool_fits_the_poll_threads(self) -> Settings:
+        needed = self.poll_threads * SESSIONS_PER_POLL_THREAD
+        if needed > self.database_pool_size:
+            raise ValueError(
+                f"KOPPEL_DATABASE_POOL_SIZE={self.database_pool_size} is too small for"
+                f" KOPPEL_POLL_THREADS={self.poll_threads}: each poll thread may hold"
+                f" {SESSIONS_PER_POLL_THREAD} database sessions at once, so set the pool to at"
+                f" least {needed} or use fewer poll threads."
+            )
+        return self
 
     @field_validator("log_format", mode="before")
     @classmethod
