@@ -18,7 +18,7 @@ from contracts import queues
 from ops.connecting import Connected
 from tests.conftest import ROOT, free_port
 from tests.pipeline.conftest import start_worker
-from tests.pipeline.support import wait_for
+from tests.pipeline.support import set_revenue_account, wait_for
 
 #: (metric sample name, labels) → value, as one scrape gives them.
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
@@ -61,7 +61,10 @@ def stopped_at_exit(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Pop
 def test_work_and_poll_serve_document_counts_dramatiq_metrics_and_poll_lag(
     connected: Connected, pool: ConnectionPool, koppel_env: dict[str, str]
 ) -> None:
-    # Given a consumer of every queue and a poller, each serving metrics on its own port
+    # Given the 21 % rate mapped to revenue account 8150, which Visma does not have, so the
+    # invoices with such a line dead-letter while the others post
+    set_revenue_account(pool, connected, "21%", 8150)
+    # And a consumer of every queue and a poller, each serving metrics on its own port
     work_port, poll_port = free_port(), free_port()
     worker = start_worker({**koppel_env, "KOPPEL_METRICS_PORT": str(work_port)})
     poller = subprocess.Popen(
@@ -72,20 +75,29 @@ def test_work_and_poll_serve_document_counts_dramatiq_metrics_and_poll_lag(
         start_new_session=True,
     )
     with stopped_at_exit(worker), stopped_at_exit(poller):
-        # When the poller has finished its round and the consumer posted an invoice
-        # (the poller records a connection's streams once all five are done)
-        def polled_and_posted() -> bool:
+        # When the poller has finished its round and the consumer posted an invoice and
+        # dead-lettered another (the poller records a connection's streams once all five are
+        # done)
+        def polled_posted_and_failed() -> bool:
             assert worker.poll() is None and poller.poll() is None
             work, poll = scrape(work_port), scrape(poll_port)
             posted = value(work, "koppel_documents_total", type="invoice", outcome="posted")
+            failed = value(work, "koppel_documents_total", type="invoice", outcome="failed")
             polled = value(poll, "koppel_poll_last_success_timestamp_seconds", stream="invoices")
-            return posted >= 1 and polled > 0
+            return posted >= 1 and failed >= 1 and polled > 0
 
-        wait_for(polled_and_posted, timeout_s=120, what="a round and a posting", interval_s=0.5)
+        wait_for(
+            polled_posted_and_failed,
+            timeout_s=120,
+            what="a round, a posting and a dead letter",
+            interval_s=0.5,
+        )
         work = scrape(work_port)
         poll = scrape(poll_port)
 
-    # Then the consumer's endpoint has Dramatiq's own counters for the invoices queue
+    # Then the consumer counted the dead-lettered invoice as failed
+    assert value(work, "koppel_documents_total", type="invoice", outcome="failed") >= 1
+    # And its endpoint has Dramatiq's own counters for the invoices queue
     assert value(work, "dramatiq_messages_total", queue_name=queues.INVOICES) >= 1
     # And the poller's has a lag and a last success per stream of the connection
     connection = connected.connection.name
