@@ -194,12 +194,22 @@ def backfill_command(
         for failure in failures.listing(pool, connection_id=connection.id, statuses=("open",))
         if failure.dedupe_key in ours
     ]
+    posted = dict(zip(keys, to_post, strict=True))
     for failure in failed:
-        out.print(f"failed: {failure.reason}")
+        document = posted.get(failure.dedupe_key or "")
+        label = (
+            f"{document.label} ({document.id})"
+            if document
+            else f"{failure.document_type} {failure.document_id}"
+        )
+        out.print(f"failed: dead letter {failure.id}, {label}: {failure.reason}")
     if counts.get("failed") or failed:
+        # The open rows listed above; a failed outcome whose row someone requeued or purged
+        # meanwhile has none, but still failed.
+        n = len(failed) or counts.get("failed", 0)
         out.print(
-            f"{counts.get('failed', 0)} documents failed; fix the cause, then requeue them "
-            "with `koppel dlq`."
+            f"{n} documents failed; fix the cause, then requeue them with"
+            " `koppel dlq requeue ID`."
         )
         sys.exit(1)
     out.print(f"Backfill done: {counts.get('posted', 0)} documents posted.")
