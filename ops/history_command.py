@@ -2,7 +2,8 @@
 queued, posted (with the Visma ids), payments, failures and requeues.
 
 Exit status: 0 the timeline was printed; 1 nothing matches, several documents match (they
-are listed), or Teamleader knows the document but Koppel has no history of it yet.
+are listed), or Teamleader knows the document but Koppel has no history of it yet; 2 Koppel
+has nothing and Teamleader could not be asked (the answer is not known: try again later).
 """
 
 from __future__ import annotations
@@ -76,6 +77,13 @@ def history_command(document: str, connection_name: str | None, kind: str | None
         lookup = find(settings, pool, document, chosen, kind)
         for error in lookup.errors:
             click.echo(f"koppel history: {error}", err=True)
+        if not lookup.candidates and lookup.errors:
+            click.echo(
+                f"koppel history: no document {document!r} is known to Koppel, and Teamleader"
+                " could not be asked (above); try again when it answers",
+                err=True,
+            )
+            raise SystemExit(2)
         if not lookup.candidates:
             click.echo(
                 f"koppel history: no document {document!r} is known to Koppel or to Teamleader"
