@@ -28,10 +28,12 @@ from psycopg_pool import ConnectionPool
 
 from clients.errors import ApiError
 from config import Settings
+from store import failures as failure_rows
 from store import history, links
 from store.api_clients import ClientCache
 from store.connections import Connection
-from store.history import Event, FailureRow, Found
+from store.failures import Failure
+from store.history import Event, Found
 
 #: ``2026 / 17``, ``2026/17``, ``2026 /17`` or ``17``.
 NUMBER = re.compile(r"\s*(?:(?P<year>\d{4})\s*/\s*)?(?P<sequence>\d+)\s*")
@@ -66,7 +68,7 @@ class Timeline:
     visma_ledger_item_id: str | None
     visma_number: str | None
     lines: list[Line]
-    failures: list[FailureRow] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
 
 
 @dataclass
@@ -181,7 +183,7 @@ def _money(facts: dict[str, Any], amount: str = "amount") -> str:
     return f"{currency} {facts.get(amount)}".strip()
 
 
-def describe(event: Event, failures: Sequence[FailureRow]) -> str:
+def describe(event: Event, failures: Sequence[Failure]) -> str:
     """One line of what happened, with the ids a person looks up elsewhere."""
     d = dict(event.detail)
     name = event.event
@@ -218,7 +220,7 @@ def describe(event: Event, failures: Sequence[FailureRow]) -> str:
     return ", ".join(f"{key} {value}" for key, value in d.items())
 
 
-def _failure_at(at: datetime, failures: Sequence[FailureRow]) -> FailureRow | None:
+def _failure_at(at: datetime, failures: Sequence[Failure]) -> Failure | None:
     """The failure row a ``failed`` event was recorded with: the same transaction gives both
     the same ``now()``; a later re-failure of the same message only moves ``last_seen``."""
     exact = [f for f in failures if at in (f.first_seen, f.last_seen)]
@@ -231,7 +233,7 @@ def _failure_at(at: datetime, failures: Sequence[FailureRow]) -> FailureRow | No
 def timeline(pool: ConnectionPool, candidate: Candidate) -> Timeline:
     connection = candidate.connection
     events = history.timeline(pool, connection.id, candidate.document_type, candidate.document_id)
-    failures = history.failures_of(
+    failures = failure_rows.for_document(
         pool, connection.id, candidate.document_type, candidate.document_id
     )
     link = links.get(pool, connection.id, candidate.document_type, candidate.document_id)
@@ -239,7 +241,9 @@ def timeline(pool: ConnectionPool, candidate: Candidate) -> Timeline:
     if link is not None and link.visma_type == links.LEDGER_ITEM:
         # Payments travel as messages about the Visma ledger item, not the invoice.
         payments = history.timeline(pool, connection.id, "payment", link.visma_id)
-        payment_failures = history.failures_of(pool, connection.id, "payment", link.visma_id)
+        payment_failures = failure_rows.for_document(
+            pool, connection.id, "payment", link.visma_id
+        )
         # A registered payment is on the invoice's own timeline ("payment registered").
         lines += [
             Line(e.at, f"payment {e.event}", describe(e, payment_failures))

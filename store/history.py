@@ -141,28 +141,3 @@ def with_visma_number(pool: ConnectionPool, visma_number: str) -> list[Found]:
         ).fetchall()
     return [Found(**row) for row in rows]
 
-
-@dataclass(frozen=True)
-class FailureRow:
-    id: int
-    queue: str
-    error_class: str
-    reason: str
-    attempts: int
-    status: str
-    first_seen: datetime
-    last_seen: datetime
-
-
-def failures_of(
-    pool: ConnectionPool, connection_id: uuid.UUID, document_type: str, document_id: str
-) -> list[FailureRow]:
-    """Every failure row of one document, oldest first (requeued and resolved ones too)."""
-    with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT id, queue, error_class, reason, attempts, status, first_seen, last_seen"
-            " FROM failures WHERE connection_id = %s AND document_type = %s"
-            " AND document_id = %s ORDER BY first_seen, id",
-            [connection_id, document_type, document_id],
-        ).fetchall()
-    return [FailureRow(**row) for row in rows]
