@@ -326,14 +326,12 @@ def poll_stream(
     connection: Connection,
     clients: ApiClients,
     stream: str,
-    cursor: cursors.Cursor | None = None,
-    moves: list[tuple[str, datetime | None]] | None = None,
+    cursor: cursors.Cursor,
+    moves: list[tuple[str, datetime | None]],
 ) -> StreamReport:
-    """One stream, one round: read, publish (confirmed), record, then move the cursor
-    (``cursor``: the stream's cursor as read at the start of the round, if it was; with
-    ``moves``, the move is appended there for the caller to make after the publishing)."""
-    if cursor is None:
-        cursor = cursors.get(pool, connection.id, stream)
+    """One stream, one round: read, publish (confirmed) and record; the cursor's move is
+    appended to ``moves`` for the caller to make once every stream is published (``cursor``:
+    the stream's cursor as read at the start of the round)."""
     since = query_start(settings, connection, cursor.watermark)
     seen: list[Seen] = []
     sent: list[SyncMessage] = []
@@ -369,11 +367,8 @@ def poll_stream(
             error=explanation,
         )
     moved_to = new_watermark(seen)
-    if moves is None:
-        cursors.advance(pool, connection.id, stream, moved_to)
-    else:
-        moves.append((stream, moved_to))
-    # The cursor never moves backwards (cursors.advance keeps the larger one).
+    moves.append((stream, moved_to))
+    # The cursor never moves backwards (cursors.advance_many keeps the larger one).
     candidates = [w for w in (cursor.watermark, moved_to) if w is not None]
     return StreamReport(
         stream,
@@ -442,7 +437,7 @@ def _poll_locked(
             connection,
             clients,
             stream,
-            current.get(stream) or cursors.Cursor(stream, None, None, None, None),
+            current.get(stream) or cursors.Cursor.empty(stream),
             moves,
         )
         for stream in streams

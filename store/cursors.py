@@ -18,6 +18,11 @@ class Cursor:
     last_error: str | None
     last_error_at: datetime | None
 
+    @classmethod
+    def empty(cls, stream: str) -> Cursor:
+        """A stream never polled: no watermark, no success, no error."""
+        return cls(stream, None, None, None, None)
+
 
 def get(pool: ConnectionPool, connection_id: uuid.UUID, stream: str) -> Cursor:
     with pool.connection() as conn:
@@ -26,7 +31,7 @@ def get(pool: ConnectionPool, connection_id: uuid.UUID, stream: str) -> Cursor:
             " WHERE connection_id = %s AND stream = %s",
             [connection_id, stream],
         ).fetchone()
-    return Cursor(**row) if row else Cursor(stream, None, None, None, None)
+    return Cursor(**row) if row else Cursor.empty(stream)
 
 
 def all_for(pool: ConnectionPool, connection_id: uuid.UUID) -> list[Cursor]:
@@ -44,7 +49,8 @@ def advance_many(
     connection_id: uuid.UUID,
     moves: Sequence[tuple[str, datetime | None]],
 ) -> None:
-    """:func:`advance` for several streams of a connection in one statement."""
+    """Record a successful poll of several streams of a connection in one statement; a
+    watermark never moves backwards (GREATEST ignores a NULL one)."""
     if not moves:
         return
     with pool.connection() as conn:
@@ -63,14 +69,7 @@ def advance(
     pool: ConnectionPool, connection_id: uuid.UUID, stream: str, watermark: datetime | None
 ) -> None:
     """Record a successful poll; the watermark never moves backwards."""
-    with pool.connection() as conn:
-        conn.execute(
-            "INSERT INTO cursors (connection_id, stream, watermark, last_success_at)"
-            " VALUES (%s, %s, %s, now()) ON CONFLICT (connection_id, stream) DO UPDATE SET"
-            " watermark = GREATEST(cursors.watermark, EXCLUDED.watermark),"
-            " last_success_at = now(), last_error = NULL, last_error_at = NULL",
-            [connection_id, stream, watermark],
-        )
+    advance_many(pool, connection_id, [(stream, watermark)])
 
 
 def record_error(pool: ConnectionPool, connection_id: uuid.UUID, stream: str, error: str) -> None:
