@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from psycopg_pool import ConnectionPool
@@ -115,16 +115,18 @@ def find(
     kind: str | None = None,
 ) -> Lookup:
     text = text.strip()
-    found = _candidates(history.with_id(pool, text), chosen, kind)
+    ids = [c.id for c in chosen]
+    types = [kind] if kind else list(DOCUMENT_TYPES)
+    found = _candidates(history.with_id(pool, text, ids, types), chosen, kind)
     if found:
         return Lookup(found)
     parsed = parse_number(text)
     if parsed is None:
         return Lookup([])
     year, sequence = parsed
-    stored = list(history.with_number(pool, year, sequence))
+    stored = list(history.with_number(pool, year, sequence, ids, types))
     if year is None:
-        stored += history.with_visma_number(pool, text)
+        stored += history.with_visma_number(pool, text, ids)
     found = _candidates(stored, chosen, kind)
     if found:
         return Lookup(found)
@@ -158,10 +160,18 @@ def _ask_teamleader(
                         if _same_number(i.invoice_number, year, sequence)
                     ]
                 if kind in (None, "credit_note"):
+                    # No number filter: the credit notes of the number's year, or without a
+                    # year those Koppel syncs (the connection's start until today), not every
+                    # credit note the department ever made.
+                    after, before = (
+                        (date(year, 1, 1), date(year + 1, 1, 1))
+                        if year
+                        else (connection.sync_from, date.today() + timedelta(days=1))
+                    )
                     notes = teamleader.credit_notes(
                         department_id=department,
-                        credit_note_date_after=date(year, 1, 1) if year else None,
-                        credit_note_date_before=date(year + 1, 1, 1) if year else None,
+                        credit_note_date_after=after,
+                        credit_note_date_before=before,
                     )
                     lookup.candidates += [
                         Candidate(connection, "credit_note", n.id, n.credit_note_number)

@@ -98,46 +98,81 @@ class Found:
     number: str | None = None
 
 
-def with_id(pool: ConnectionPool, document_id: str) -> list[Found]:
-    """Documents with this Teamleader id (or Visma ledger item id, for payments) in the
-    history, the links or the failures."""
+def with_id(
+    pool: ConnectionPool,
+    document_id: str,
+    connection_ids: Sequence[uuid.UUID],
+    document_types: Sequence[str],
+) -> list[Found]:
+    """Documents of these connections and types with this Teamleader id (or Visma ledger item
+    id, for payments) in the history, the links or the failures.
+
+    Exact matches (of the id as given and in lower case, as both APIs write their ids), so
+    each table answers from its (connection, type, id) index instead of a scan."""
+    ids = list(dict.fromkeys((document_id, document_id.lower())))
+    # A customer's document id is "contact:<id>" or "company:<id>".
+    any_form = [*ids, *(f"{kind}:{i}" for kind in ("contact", "company") for i in ids)]
     with pool.connection() as conn:
         rows = conn.execute(
-            # A customer's document id is "contact:<id>" or "company:<id>".
             "SELECT connection_id, document_type, document_id FROM history"
-            " WHERE lower(document_id) IN (lower(%(id)s), 'contact:' || lower(%(id)s),"
-            " 'company:' || lower(%(id)s))"
+            " WHERE connection_id = ANY(%(connections)s) AND document_type = ANY(%(types)s)"
+            " AND document_id = ANY(%(forms)s)"
             " UNION SELECT connection_id, teamleader_type, teamleader_id FROM links"
-            " WHERE lower(teamleader_id) = lower(%(id)s) AND visma_type = 'ledger_item'"
+            " WHERE connection_id = ANY(%(connections)s) AND teamleader_type = ANY(%(types)s)"
+            " AND teamleader_id = ANY(%(ids)s) AND visma_type = 'ledger_item'"
             " UNION SELECT connection_id, document_type, document_id FROM failures"
-            " WHERE lower(document_id) IN (lower(%(id)s), 'contact:' || lower(%(id)s),"
-            " 'company:' || lower(%(id)s)) AND connection_id IS NOT NULL"
-            " AND document_type IS NOT NULL",
-            {"id": document_id},
+            " WHERE connection_id = ANY(%(connections)s) AND document_type = ANY(%(types)s)"
+            " AND document_id = ANY(%(forms)s)",
+            {
+                "connections": list(connection_ids),
+                "types": list(document_types),
+                "ids": ids,
+                "forms": any_form,
+            },
         ).fetchall()
     return [Found(**row) for row in rows]
 
 
-def with_number(pool: ConnectionPool, year: int | None, sequence: int) -> list[Found]:
-    """Documents whose stored events name Teamleader number ``year / sequence`` (any year
-    when None): the consumers record ``teamleader_number`` when they post a document."""
+#: The document types that carry a Teamleader number.
+NUMBERED = ("invoice", "credit_note")
+
+
+def with_number(
+    pool: ConnectionPool,
+    year: int | None,
+    sequence: int,
+    connection_ids: Sequence[uuid.UUID],
+    document_types: Sequence[str] = NUMBERED,
+) -> list[Found]:
+    """Documents of these connections whose stored events name Teamleader number
+    ``year / sequence`` (any year when None): the consumers record ``teamleader_number`` when
+    they post a document. Only the connections' invoice and credit note events are read."""
     with pool.connection() as conn:
         rows = conn.execute(
             "SELECT DISTINCT connection_id, document_type, document_id,"
             " detail ->> 'teamleader_number' AS number FROM history"
-            " WHERE detail ->> 'teamleader_number' ~ %s",
-            [rf"^{year if year is not None else '[0-9]+'} ?/ ?0*{sequence}$"],
+            " WHERE connection_id = ANY(%s) AND document_type = ANY(%s)"
+            " AND detail ->> 'teamleader_number' ~ %s",
+            [
+                list(connection_ids),
+                [kind for kind in document_types if kind in NUMBERED],
+                rf"^{year if year is not None else '[0-9]+'} ?/ ?0*{sequence}$",
+            ],
         ).fetchall()
     return [Found(**row) for row in rows]
 
 
-def with_visma_number(pool: ConnectionPool, visma_number: str) -> list[Found]:
-    """Documents Koppel posted under this Visma invoice number (e.g. 202600017)."""
+def with_visma_number(
+    pool: ConnectionPool, visma_number: str, connection_ids: Sequence[uuid.UUID]
+) -> list[Found]:
+    """Documents of these connections Koppel posted under this Visma invoice number (e.g.
+    202600017)."""
     with pool.connection() as conn:
         rows = conn.execute(
             "SELECT connection_id, teamleader_type AS document_type,"
-            " teamleader_id AS document_id FROM links WHERE visma_number = %s",
-            [visma_number],
+            " teamleader_id AS document_id FROM links"
+            " WHERE connection_id = ANY(%s) AND visma_number = %s",
+            [list(connection_ids), visma_number],
         ).fetchall()
     return [Found(**row) for row in rows]
 
