@@ -15,8 +15,8 @@ import dramatiq
 from dramatiq.middleware import Middleware
 
 from consumers.errors import describe
+from consumers.middleware.payload import sync_message, sync_queue
 from consumers.runtime import runtime
-from contracts.messages import BY_QUEUE, MalformedMessage, parse
 from store import failures, outcomes
 from store.outcomes import Failure
 
@@ -41,18 +41,12 @@ class RecordFailures(Middleware):
         self._record(message, TimeoutError("the message was older than its age limit"))
 
     def _record(self, message: dramatiq.MessageProxy, exception: BaseException) -> None:
-        queue = message.queue_name.removesuffix(".DQ")
-        payload = message.args[0] if message.args else None
+        queue = sync_queue(message)
         error_class, reason = describe(exception)
         attempts = int(message.options.get("retries", 0)) or 1
         try:
             pool = runtime().pool
-            parsed = None
-            if queue in BY_QUEUE:
-                try:
-                    parsed = parse(queue, payload)
-                except MalformedMessage:
-                    parsed = None
+            parsed = sync_message(message)
             failure = Failure(error_class, reason, message.asdict(), attempts)
             if parsed is not None:
                 outcomes.record(

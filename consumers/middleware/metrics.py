@@ -25,7 +25,7 @@ from dramatiq.middleware import Middleware
 from prometheus_client import Counter
 
 from config import Settings
-from contracts.messages import BY_QUEUE, MalformedMessage, parse
+from consumers.middleware.payload import sync_message
 
 #: Set by ``koppel work`` when metrics are served; Dramatiq's Prometheus module reads it.
 DATABASE_DIR_ENV = "dramatiq_prom_db"
@@ -90,10 +90,5 @@ class DocumentMetrics(Middleware):
 
 
 def _document_type(message: dramatiq.MessageProxy) -> str:
-    queue = message.queue_name.removesuffix(".DQ")
-    if queue not in BY_QUEUE or not message.args:
-        return "unknown"
-    try:
-        return parse(queue, message.args[0]).document_type
-    except MalformedMessage:
-        return "unknown"
+    parsed = sync_message(message)
+    return parsed.document_type if parsed is not None else "unknown"
