@@ -129,6 +129,17 @@ class ApiSession:
         )
         # Set directly: the public setter copies whatever it gets into an ordinary jar.
         self.http._cookies = _NoCookies()
+        #: Path → its URL against the base URL: httpx parses and joins both for every request
+        #: (two ``urlparse`` a call, ~0.13 ms of ~2 ms); most paths repeat (``/invoices.info``).
+        self._urls: dict[str, httpx.URL] = {}
+
+    def _url(self, path: str) -> httpx.URL:
+        url = self._urls.get(path)
+        if url is None:
+            if len(self._urls) >= 256:  # paths with ids (a Visma voucher) must not pile up
+                self._urls.clear()
+            url = self._urls[path] = self.http._merge_url(path)
+        return url
 
     def close(self) -> None:
         self.http.close()
@@ -148,7 +159,7 @@ class ApiSession:
         last: TransientError | None = None
         for attempt in range(1, self.retry.max_attempts + 1):
             request = self.http.build_request(
-                method, path, content=content, params=params, headers=headers
+                method, self._url(path), content=content, params=params, headers=headers
             )
             key = self.limit_key(request)
             self.limiter.acquire(key)
