@@ -46,6 +46,9 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\1{REDACTED}",
     ),
     (re.compile(r"([?&]code=)[^\s&'\"#]+"), rf"\1{REDACTED}"),
+    # The OAuth authorization code as a quoted key (a dict's repr, JSON): only quoted, so a
+    # line such as "status code: 429" keeps its number.
+    (re.compile(r"""(['"]code['"]\s*:\s*['"])[^'"]+"""), rf"\1{REDACTED}"),
     # The password in a URL (postgresql://user:password@host, amqp://...).
     (re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^\s:/@]+:)[^\s@/]+@"), rf"\1{REDACTED}@"),
 )

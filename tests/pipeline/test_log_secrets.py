@@ -71,6 +71,18 @@ def test_the_filter_redacts_tokens_in_a_traceback_and_the_token_key_anywhere() -
     assert ACCESS_TOKEN not in line and TEST_TOKEN_KEY not in line
 
 
+def test_the_filter_redacts_an_oauth_code_in_a_dict_repr_and_json_but_not_a_status_code() -> None:
+    code = "def5020087a6b5c4d3e2f1"
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": "http://x/cb"}
+    line = formatted(
+        record("exchange %s json=%s; status code: 429", form, json.dumps(form)),
+        logging.Formatter("%(message)s"),
+    )
+    assert code not in line
+    assert line.count(REDACTED) == 2
+    assert "authorization_code" in line and "status code: 429" in line
+
+
 def run_koppel(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "ops.cli", *args],
