@@ -9,7 +9,6 @@ pre-flight (``ops/preflight.py``): a table of what would stop documents, exit 1 
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -24,7 +23,7 @@ from clients.visma.models import Account, TermsOfPayment, VatCode
 from config import Settings, get_settings
 from ops.console import new_console
 from ops.mapping_proposal import propose, store_missing
-from ops.preflight import check_connection
+from ops.preflight import check_connection, set_command_line
 from store import connections, mappings
 from store.api_clients import ApiClients, ClientCache
 from store.connections import Connection, UnknownConnection
@@ -97,14 +96,6 @@ def rows_table(rows: Iterable[mappings.VatRow], title: str = "VAT mappings") -> 
             str(row.revenue_account),
         )
     return table
-
-
-def set_command_line(connection_name: str, rate: TaxRate) -> str:
-    """The ``koppel mappings set`` line that maps ``rate`` (code and account to fill in)."""
-    return (
-        f"koppel mappings set --connection {shlex.quote(connection_name)} "
-        f"--tax-rate {shlex.quote(rate.description or rate.id)} --vat-code CODE --account NUMBER"
-    )
 
 
 def number_example(rule: str, year: int | None = None) -> str:

@@ -1,22 +1,25 @@
 """The pre-flight check: can this connection post every Teamleader document into Visma?
 
 Before a sync or a backfill writes anything, a bookkeeper wants to know what would stop a
-document: a Teamleader tax rate without a VAT mapping, a mapping whose VAT code or revenue
-account Visma lacks, a product category booking to a ledger account Visma lacks, or a
-receivables account Visma lacks. :func:`problems` is the pure check (tested on plain
+document: a Teamleader tax rate without a VAT mapping, a mapping whose VAT code Visma lacks
+or books no VAT to an account, a VAT, revenue, product-category or receivables account Visma
+lacks. Accounts belong to a Visma fiscal year and a consumer books a document with the
+accounts of the year that covers its date, so every fiscal year from the connection's
+``sync_from`` to today is checked. :func:`problems` is the pure check (tested on plain
 data); :func:`check_connection` reads what it needs from the store and both APIs.
 """
 
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from psycopg_pool import ConnectionPool
 
 from clients.teamleader.models import ProductCategory, TaxRate
-from clients.visma.models import Account, VatCode
+from clients.visma.models import Account, FiscalYear, VatCode
 from store import mappings
 from store.api_clients import ApiClients
 from store.connections import Connection
@@ -25,9 +28,19 @@ from translation.errors import percent
 #: Kinds of problem, in the order the table lists them.
 UNMAPPED_TAX_RATE = "unmapped tax rate"
 UNKNOWN_VAT_CODE = "unknown VAT code"
+NO_VAT_ACCOUNT = "VAT code without VAT account"
 MISSING_ACCOUNT = "missing account"
 INACTIVE_ACCOUNT = "inactive account"
-KIND_ORDER = (UNMAPPED_TAX_RATE, UNKNOWN_VAT_CODE, MISSING_ACCOUNT, INACTIVE_ACCOUNT)
+KIND_ORDER = (
+    UNMAPPED_TAX_RATE,
+    UNKNOWN_VAT_CODE,
+    NO_VAT_ACCOUNT,
+    MISSING_ACCOUNT,
+    INACTIVE_ACCOUNT,
+)
+
+#: Fiscal year label → that year's accounts in Visma.
+AccountsByYear = Mapping[str, Sequence[Account]]
 
 
 @dataclass(frozen=True)
@@ -49,16 +62,29 @@ def _account_state(accounts: Sequence[Account], number: int) -> str | None:
     return None if any(a.IsActive for a in found) else INACTIVE_ACCOUNT
 
 
-def _account_problem(accounts: Sequence[Account], number: int, used_by: str) -> Problem | None:
-    state = _account_state(accounts, number)
-    if state is None:
+def _account_problem(years: AccountsByYear, number: int, used_by: str) -> Problem | None:
+    """The account's problem in the fiscal years where it has one (named when more than one
+    year is checked), or None when every year has it active."""
+    states = {label: _account_state(accounts, number) for label, accounts in years.items()}
+    bad = [label for label, state in states.items() if state is not None]
+    if not bad:
         return None
+    state = MISSING_ACCOUNT if MISSING_ACCOUNT in states.values() else INACTIVE_ACCOUNT
     fix = (
         "create it in Visma's chart of accounts or choose an existing one"
         if state == MISSING_ACCOUNT
         else "activate it in Visma"
     )
-    return Problem(state, f"account {number}", f"{used_by}; {fix}.")
+    where = f" in fiscal year {', '.join(bad)}" if len(years) > 1 else ""
+    return Problem(state, f"account {number}{where}", f"{used_by}; {fix}.")
+
+
+def set_command_line(connection_name: str, rate: TaxRate) -> str:
+    """The ``koppel mappings set`` line that maps ``rate`` (code and account to fill in)."""
+    return (
+        f"koppel mappings set --connection {shlex.quote(connection_name)} "
+        f"--tax-rate {shlex.quote(rate.description or rate.id)} --vat-code CODE --account NUMBER"
+    )
 
 
 def problems(
@@ -69,35 +95,53 @@ def problems(
     categories: Iterable[ProductCategory],
     vat_rows: Iterable[mappings.VatRow],
     vat_codes: Iterable[VatCode],
-    accounts: Sequence[Account],
+    accounts: AccountsByYear,
     receivables_account: int,
 ) -> list[Problem]:
     """Every problem, sorted by kind; an empty list means everything is mapped."""
     found: list[Problem] = []
     rows = {row.tax_rate_id: row for row in vat_rows}
-    code_ids = {code.Id.lower() for code in vat_codes}
+    codes = {code.Id.lower(): code for code in vat_codes}
     for rate in tax_rates:
         name = f"tax rate {rate.description or rate.id!r} ({percent(rate.rate)})"
         row = rows.get(rate.id)
         if row is None:
-            command = (
-                f"koppel mappings set --connection {shlex.quote(connection_name)} "
-                f"--tax-rate {shlex.quote(rate.description or rate.id)} "
-                "--vat-code CODE --account NUMBER"
-            )
+            command = set_command_line(connection_name, rate)
             found.append(
                 Problem(UNMAPPED_TAX_RATE, name, f"no Visma VAT code or account; run {command}")
             )
             continue
-        if row.vat_code_id.lower() not in code_ids:
+        code = codes.get(row.vat_code_id.lower())
+        code_name = f"VAT code {row.vat_code or row.vat_code_id}"
+        if code is None:
             found.append(
                 Problem(
                     UNKNOWN_VAT_CODE,
-                    f"VAT code {row.vat_code or row.vat_code_id}",
+                    code_name,
                     f"{name} is mapped to it, but Visma has no such VAT code; map the tax "
                     "rate again with `koppel mappings set --vat-code`.",
                 )
             )
+        elif rate.rate:
+            # A document charging this rate books its VAT to the code's first related
+            # account (translation.ledger_items); a 0 % rate books none.
+            vat_account = code.RelatedAccounts.AccountNumber1 if code.RelatedAccounts else None
+            if vat_account is None:
+                found.append(
+                    Problem(
+                        NO_VAT_ACCOUNT,
+                        code_name,
+                        f"{name} is mapped to it, but in Visma it books VAT to no account; "
+                        "give the VAT code an account in Visma or map the tax rate again "
+                        "with `koppel mappings set --vat-code`.",
+                    )
+                )
+            else:
+                problem = _account_problem(
+                    accounts, vat_account, f"VAT of {name} ({code_name})"
+                )
+                if problem:
+                    found.append(problem)
         problem = _account_problem(accounts, row.revenue_account, f"revenue of {name}")
         if problem:
             found.append(problem)
@@ -135,11 +179,32 @@ def problems(
     return sorted(merged.values(), key=lambda p: (KIND_ORDER.index(p.kind), p.what))
 
 
+def _year_label(year: FiscalYear) -> str:
+    if year.StartDate.year == year.EndDate.year:
+        return str(year.StartDate.year)
+    return f"{year.StartDate.isoformat()}–{year.EndDate.isoformat()}"
+
+
+def accounts_by_year(api: ApiClients, since: date, until: date) -> dict[str, list[Account]]:
+    """The accounts of every Visma fiscal year a document dated ``since``..``until`` falls
+    in, as the consumers read them (consumers/reference_data.py): per fiscal year, and
+    Visma's default list for a date no fiscal year covers."""
+    years = sorted(api.visma.fiscal_years(), key=lambda y: y.StartDate)
+    chosen = [y for y in years if y.StartDate <= until and y.EndDate >= since]
+    found = {_year_label(y): api.visma.accounts(y.Id) for y in chosen}
+    if not any(y.covers(since) for y in years) or not any(y.covers(until) for y in years):
+        found["(no fiscal year)"] = api.visma.accounts()
+    return found
+
+
 def check_connection(
-    pool: ConnectionPool, connection: Connection, api: ApiClients
+    pool: ConnectionPool, connection: Connection, api: ApiClients, today: date | None = None
 ) -> list[Problem]:
-    """:func:`problems` for a connection, read from the store, Teamleader and Visma."""
+    """:func:`problems` for a connection, read from the store, Teamleader and Visma; accounts
+    of every fiscal year from the connection's ``sync_from`` to ``today``."""
     department = connection.teamleader_department_id
+    today = today or date.today()
+    since = min(connection.sync_from, today)
     return problems(
         connection_name=connection.name,
         department_id=department,
@@ -147,6 +212,6 @@ def check_connection(
         categories=api.teamleader.product_categories(department),
         vat_rows=mappings.vat_rows(pool, connection.id),
         vat_codes=api.visma.vat_codes(),
-        accounts=api.visma.accounts(),
+        accounts=accounts_by_year(api, since, today),
         receivables_account=connection.receivables_account,
     )

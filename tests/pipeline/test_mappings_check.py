@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 from config import Settings
 from ops.cli import main
 from ops.connecting import Connected, connect_sandbox
+from sandbox.visma.company import default_company, fiscal_year_id
 from store import connections
 from tests.conftest import Sandbox
 from tests.pipeline.conftest import generated
@@ -85,3 +86,35 @@ def test_an_unmapped_rate_and_accounts_visma_lacks_are_listed_with_exit_1(
     # And the accounts that do exist (8100–8300, 1300) are not mentioned
     for fine in ("8100", "8200", "8300", "1300"):
         assert f"account {fine}" not in output
+
+
+def test_a_vat_code_booking_to_no_account_and_an_account_missing_in_last_fiscal_year_are_listed(
+    pool: ConnectionPool, settings: Settings, sandbox: Sandbox
+) -> None:
+    # Given a Visma company whose 9 % VAT code books its VAT to no account, and whose chart of
+    # last fiscal year lacks 1510, the VAT account of the 21 % code (this year's has it)
+    today = date.today()
+    company = default_company(today)
+    for code in company["vatcodes"]:
+        if code["Code"] == "1b":
+            code["RelatedAccounts"] = {"AccountNumber1": None}
+    last_year = fiscal_year_id(today.year - 1)
+    company["accounts"] = [
+        a
+        for a in company["accounts"]
+        if not (a["Number"] == "1510" and a["FiscalYearId"] == last_year)
+    ]
+    dataset = generated()
+    dataset["visma"] = company
+    sandbox.reset(dataset)
+    # and a connection that syncs from the middle of last year
+    connect_sandbox(settings, pool, name="test", sync_from=date(today.year - 1, 6, 1))
+    # When the pre-flight check runs
+    result = check()
+    # Then both are listed, the account with the fiscal year that lacks it
+    assert result.exit_code == 1, result.output
+    output = result.output
+    assert "tax rate '9%'" in line_with(output, "VAT code without VAT account", "1b")
+    missing = line_with(output, "missing account", f"account 1510 in fiscal year {today.year - 1}")
+    assert "VAT of tax rate '21%'" in missing
+    assert "2 problems stop documents from being posted." in output
