@@ -4,6 +4,9 @@ or steer the simulators through their ``/_sandbox/`` controls."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,7 +25,7 @@ from ops.connecting import Connected
 from store import mappings, messages
 from store.api_clients import ApiClients, ClientCache, ServiceHooks
 from store.connections import Connection
-from tests.conftest import Sandbox
+from tests.conftest import ROOT, Sandbox
 from tests.pipeline.conftest import generated
 
 
@@ -171,3 +174,18 @@ def set_revenue_account(
     changed_row = mappings.VatRow(**{**row.__dict__, "revenue_account": account})
     mappings.set_vat(pool, connected.connection.id, changed_row)
     return changed_row
+
+
+def koppel_cli(
+    env: dict[str, str], *args: str, timeout_s: float = 300.0, columns: int = 250
+) -> subprocess.CompletedProcess[str]:
+    """Run ``koppel ARGS`` as its own process on the test session's database and vhost,
+    with a terminal wide enough that table rows stay on one line."""
+    return subprocess.run(
+        [sys.executable, "-m", "ops.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, **env, "COLUMNS": str(columns)},
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )

@@ -28,6 +28,7 @@ from tests.pipeline.conftest import start_worker
 from tests.pipeline.support import (
     connection_clients,
     fault,
+    koppel_cli,
     set_revenue_account,
     summary,
     teamleader_part,
@@ -71,14 +72,7 @@ def test_a_start_visma_has_no_fiscal_year_for_a_future_date_or_another_word_is_r
 def koppel(
     env: dict[str, str], *args: str, timeout_s: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args],
-        cwd=ROOT,
-        env={**os.environ, **env, "COLUMNS": "250"},
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
+    return koppel_cli(env, *args, timeout_s=timeout_s)
 
 
 def backfill_args(*extra: str) -> list[str]:
@@ -99,8 +93,7 @@ def documents(connected: Connected) -> tuple[list[dict[str, Any]], list[dict[str
     notes = [
         n
         for n in data["creditNotes"]
-        if n["department"]["id"] == department
-        and date.fromisoformat(n["credit_note_date"]) >= FROM
+        if n["department"]["id"] == department and date.fromisoformat(n["credit_note_date"]) >= FROM
     ]
     return invoices, notes
 

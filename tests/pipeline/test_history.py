@@ -4,9 +4,7 @@ one document's story, found by Teamleader id or number."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections import Counter
 from decimal import Decimal
 
@@ -18,11 +16,12 @@ from contracts import queues
 from ops.connecting import Connected
 from producers.poller import COMPANIES, INVOICES, VISMA_LEDGER_ITEMS, poll_connection
 from store import failures, links
-from tests.conftest import ROOT, Sandbox
+from tests.conftest import Sandbox
 from tests.pipeline.support import (
     booked,
     connection_clients,
     consumers_running,
+    koppel_cli,
     pay_in_visma,
     set_revenue_account,
     teamleader_part,
@@ -34,14 +33,7 @@ pytestmark = pytest.mark.usefixtures("checked_runtime")
 
 
 def koppel_history(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ops.cli", "history", *args],
-        cwd=ROOT,
-        env={**os.environ, **env, "COLUMNS": "300"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return koppel_cli(env, "history", *args, timeout_s=120, columns=300)
 
 
 def poll_and_consume(

@@ -27,7 +27,7 @@ from store import connections
 from store.tokens import PgTokenStore
 from tests.conftest import ROOT, TEST_TOKEN_KEY, Sandbox
 from tests.pipeline.conftest import generated
-from tests.pipeline.support import wait_settled
+from tests.pipeline.support import koppel_cli, wait_settled
 
 ACCESS_TOKEN = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LWFjY2Vzcw.c2lnbmF0dXJl"
 REFRESH_TOKEN = "def50200a1b2c3d4e5f60718293a4b5c"
@@ -84,14 +84,7 @@ def test_the_filter_redacts_an_oauth_code_in_a_dict_repr_and_json_but_not_a_stat
 
 
 def run_koppel(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return koppel_cli(env, *args, timeout_s=180)
 
 
 def stored_tokens(pool: ConnectionPool, name: str) -> set[str]:

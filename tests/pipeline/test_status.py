@@ -20,21 +20,14 @@ from producers.poller import STREAMS
 from store import connections, cursors, health
 from store.tokens import PgTokenStore
 from tests.conftest import ROOT, TEST_TOKEN_KEY
-from tests.pipeline.support import booked, changed, send, wait_for
+from tests.pipeline.support import booked, changed, koppel_cli, send, wait_for
 
 #: The test connection's poll interval (s): silent after twice that.
 INTERVAL_S = 4
 
 
 def koppel(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ops.cli", *args],
-        cwd=ROOT,
-        env={**os.environ, **env, "COLUMNS": "250"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return koppel_cli(env, *args, timeout_s=120)
 
 
 def start_poller(env: dict[str, str]) -> subprocess.Popen[bytes]:
