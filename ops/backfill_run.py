@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from types import FrameType
 
 import dramatiq
@@ -40,7 +39,7 @@ from rich.text import Text
 from contracts.broker import publish
 from contracts.messages import SyncMessage
 from ops.backfill import Planned
-from producers.poller import REPUBLISH_UNFINISHED_AFTER_S
+from producers.poller import REPUBLISH_UNFINISHED_AFTER_S, record_sent
 from store import history, messages
 
 #: How often the outcomes are counted (seconds).
@@ -103,45 +102,9 @@ def publish_planned(
             continue
         publishing_at = history.database_now(pool)
         publish(broker, message)
-        _record(pool, connection_id, message, publishing_at)
+        record_sent(pool, connection_id, [message], publishing_at, backfill=True)
         count += 1
     return Published(keys, count)
-
-
-def _record(
-    pool: ConnectionPool, connection_id: uuid.UUID, message: SyncMessage, publishing_at: datetime
-) -> None:
-    messages.record_published(
-        pool,
-        connection_id,
-        [
-            (
-                message.dedupe_key,
-                message.queue,
-                message.document_type,
-                message.document_id,
-                message.version,
-            )
-        ],
-    )
-    history.record_many(
-        pool,
-        connection_id,
-        [
-            (
-                message.document_type,
-                message.document_id,
-                "queued",
-                {
-                    "queue": message.queue,
-                    "version": message.version,
-                    "backfill": True,
-                    "dedupe_key": message.dedupe_key,
-                },
-            )
-        ],
-        at=publishing_at,
-    )
 
 
 def follow(

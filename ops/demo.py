@@ -331,9 +331,13 @@ def demo_command(seed: int, size: str) -> None:
         )
         connection = connected.connection
         console.print(
-            f"connected Teamleader department [bold]{connected.department.name}[/] to Visma "
-            f"company [bold]{connected.visma_company}[/]; "
-            f"{len(connected.mapped)} VAT rates mapped, {len(connected.unmapped)} unmapped"
+            Text.assemble(
+                "connected Teamleader department ",
+                (connected.department.name, "bold"),
+                " to Visma company ",
+                (connected.visma_company, "bold"),
+                f"; {len(connected.mapped)} VAT rates mapped, {len(connected.unmapped)} unmapped",
+            )
         )
         workers = [["work", "--queues", queue, "--threads", "4"] for queue in queues.ALL]
         poller = ["poll", "--interval-s", str(DEMO_POLL_INTERVAL_S)]

@@ -69,11 +69,7 @@ def history_command(document: str, connection_name: str | None, kind: str | None
     console = new_console()
     pool = open_pool(settings, name="koppel-history")
     try:
-        chosen = (
-            [connections.find(pool, connection_name)]
-            if connection_name
-            else connections.active(pool)
-        )
+        chosen = connections.named(pool, connection_name)
         lookup = find(settings, pool, document, chosen, kind)
         for error in lookup.errors:
             click.echo(f"koppel history: {error}", err=True)

@@ -69,11 +69,6 @@ def report_table(report: PollReport) -> Table:
     return table
 
 
-def connections_named(pool: ConnectionPool, name: str | None) -> list[Connection]:
-    """The named connection, or every active one."""
-    return [connections.find(pool, name)] if name else connections.active(pool)
-
-
 @contextmanager
 def _stop_on_signals() -> Iterator[threading.Event]:
     """An event set by SIGTERM or SIGINT; the round in hand finishes, then the loop ends."""
@@ -135,7 +130,7 @@ def run_forever(
     next_due: dict[uuid.UUID, float] = {}  # time.monotonic() seconds
     while not stop.is_set():
         try:
-            chosen = connections_named(pool, connection_name)
+            chosen = connections.named(pool, connection_name)
             now = time.monotonic()
             due = [c for c in chosen if next_due.get(c.id, now) <= now]
             reports = poll_due(settings, pool, cache, due, stop)
@@ -187,7 +182,7 @@ def poll_command(once: bool, connection_name: str | None, interval_s: float | No
     cache = ClientCache(settings, pool)
     try:
         if once:
-            chosen = connections_named(pool, connection_name)
+            chosen = connections.named(pool, connection_name)
             if not chosen:
                 console.print("No active connections: create one with koppel connect.")
                 return

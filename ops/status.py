@@ -148,7 +148,7 @@ def _streams(
     stored = {c.stream: c for c in cursors.all_for(pool, connection.id)}
     out = []
     for stream in STREAMS:
-        cursor = stored.get(stream) or cursors.Cursor(stream, None, None, None, None)
+        cursor = stored.get(stream) or cursors.Cursor.empty(stream)
         since = cursor.last_success_at or created
         silent_for = max((now - since).total_seconds(), 0.0)
         out.append(
@@ -249,9 +249,7 @@ def gather(
     now: datetime | None = None,
 ) -> Status:
     """The status of every active connection (or the one named) and of the queues."""
-    chosen = (
-        [connections.find(pool, connection_name)] if connection_name else connections.active(pool)
-    )
+    chosen = connections.named(pool, connection_name)
     depths = queue_depths.read(settings.broker_url)
     # PostgreSQL's clock: every timestamp compared with it (last success, created, oldest
     # waiting) was stamped by PostgreSQL, and this machine's clock may be off from it.

@@ -13,8 +13,8 @@ from rich.text import Text
 from config import get_settings
 from ops.console import new_console
 from ops.outcome_table import outcome_table
-from ops.poll_command import connections_named, poll_due
-from store import failures, messages
+from ops.poll_command import poll_due
+from store import connections, failures, messages
 from store.api_clients import ClientCache
 from store.db import open_pool
 
@@ -40,7 +40,7 @@ def sync_command(once: bool, connection_name: str | None, threads: int | None) -
     settings = get_settings()
     console = new_console()
     pool = open_pool(settings, name="koppel-sync")
-    chosen = connections_named(pool, connection_name)
+    chosen = connections.named(pool, connection_name)
     cache = ClientCache(settings, pool)
     names = load()
     worker = dramatiq.Worker(

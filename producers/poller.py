@@ -23,11 +23,11 @@ The rules that keep a change from being lost (DESIGN.md #4):
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal
 from typing import Literal
 
 import dramatiq
@@ -189,10 +189,11 @@ def _ledger_items(
 ) -> Iterable[Seen]:
     """Every ledger item modified since; a message only for one Koppel posted whose remaining
     amount is not the one Koppel last saw (the item changes for other reasons too)."""
-    posted: dict[str, Decimal | None] | None = None  # read once, and only if items came
-    for item in clients.visma.ledger_items(modified_since=since):
-        if posted is None:
-            posted = links.remaining_by_visma_id(pool, connection.id, links.LEDGER_ITEM)
+    # Read whole (usually a handful since the last round), so that only their links are read.
+    items = list(clients.visma.ledger_items(modified_since=since))
+    ids = [item.Id.lower() for item in items if item.Id is not None]
+    posted = links.remaining_by_visma_id(pool, connection.id, links.LEDGER_ITEM, ids) if ids else {}
+    for item in items:
         if item.Id is None or item.ModifiedUtc is None:
             logger.warning("Visma ledger item without Id or ModifiedUtc skipped: %r", item)
             continue
@@ -268,28 +269,29 @@ def latest_messages(seen: Sequence[Seen]) -> list[SyncMessage]:
     return [s.message for s in sorted(newest.values(), key=lambda s: s.modified) if s.message]
 
 
-def _record(
+def record_sent(
     pool: ConnectionPool,
-    connection: Connection,
+    connection_id: uuid.UUID,
     sent: Sequence[SyncMessage],
     publishing_at: datetime | None,
+    **detail: object,
 ) -> None:
-    """Confirmed messages into ``messages`` and each document's history, in two batches
-    (the history stamped with the moment publishing began)."""
+    """Confirmed messages into ``messages`` and each document's "queued" event (with
+    ``detail``), in two batches, the history stamped with the moment publishing began."""
     messages.record_published(
         pool,
-        connection.id,
+        connection_id,
         [(m.dedupe_key, m.queue, m.document_type, m.document_id, m.version) for m in sent],
     )
     history.record_many(
         pool,
-        connection.id,
+        connection_id,
         [
             (
                 m.document_type,
                 m.document_id,
                 "queued",
-                {"queue": m.queue, "version": m.version, "dedupe_key": m.dedupe_key},
+                {"queue": m.queue, "version": m.version, "dedupe_key": m.dedupe_key, **detail},
             )
             for m in sent
         ],
@@ -351,7 +353,7 @@ def poll_stream(
                     sent.append(message)
         finally:
             # What RabbitMQ confirmed is in a queue, even if a later publish failed.
-            _record(pool, connection, sent, publishing_at)
+            record_sent(pool, connection.id, sent, publishing_at)
     except Exception as error:  # a failing stream must not stop the others
         if not isinstance(error, (ApiError, dramatiq.errors.BrokerConnectionError)):
             logger.exception("polling %s of %s failed", stream, connection.name)

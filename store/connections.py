@@ -111,6 +111,12 @@ def active(pool: ConnectionPool) -> list[Connection]:
     return [Connection(**row) for row in rows]
 
 
+def named(pool: ConnectionPool, name: str | None) -> list[Connection]:
+    """The named connection (by name or id), or every active one: what a command's
+    ``--connection`` option chooses."""
+    return [find(pool, name)] if name else active(pool)
+
+
 def update(pool: ConnectionPool, connection_id: uuid.UUID, **values: object) -> Connection:
     """Change settings columns (receivables_account, number rules, poll interval, ...)."""
     allowed = {

@@ -78,16 +78,6 @@ def record(
     return int(row["id"])
 
 
-def resolve_for_document(
-    db: Db, connection_id: uuid.UUID, document_type: str, document_id: str
-) -> None:
-    """A document that succeeded has nothing open any more (an older version's failure)."""
-    with session(db) as conn:
-        conn.execute(
-            "UPDATE failures SET status = 'resolved', last_seen = now() WHERE connection_id = %s"
-            " AND document_type = %s AND document_id = %s AND status = 'open'",
-            [connection_id, document_type, document_id],
-        )
 
 
 def listing(

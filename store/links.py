@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -51,14 +52,20 @@ def by_visma(db: Db, connection_id: uuid.UUID, visma_type: str, visma_id: str) -
 
 
 def remaining_by_visma_id(
-    db: Db, connection_id: uuid.UUID, visma_type: str
+    db: Db, connection_id: uuid.UUID, visma_type: str, visma_ids: Sequence[str] | None = None
 ) -> dict[str, Decimal | None]:
-    """Visma id → the remaining amount Koppel last saw, for every linked object of a type
-    (one query for a whole poll round instead of one per ledger item)."""
+    """Visma id → the remaining amount Koppel last saw, for the linked objects of a type
+    among ``visma_ids`` (all of them when None): one query for a whole poll round instead of
+    one per ledger item, reading only the ids the round returned."""
+    if visma_ids is None:
+        sql, params = "", []
+    else:
+        sql, params = " AND visma_id = ANY(%s)", [list(visma_ids)]
     rows = run(
         db,
-        "SELECT visma_id, remaining FROM links WHERE connection_id = %s AND visma_type = %s",
-        [connection_id, visma_type],
+        "SELECT visma_id, remaining FROM links WHERE connection_id = %s AND visma_type = %s"
+        + sql,
+        [connection_id, visma_type, *params],
     )
     return {str(row["visma_id"]): row["remaining"] for row in rows}  # type: ignore[misc]
 

@@ -8,6 +8,8 @@ from decimal import Decimal
 
 from psycopg_pool import ConnectionPool
 
+from store import connections
+
 
 @dataclass(frozen=True)
 class VatRow:
@@ -47,8 +49,6 @@ def set_vat(pool: ConnectionPool, connection_id: uuid.UUID, row: VatRow) -> None
                 row.revenue_account,
             ],
         )
-        # Workers reload the connection's posting map before their next document.
-        conn.execute(
-            "UPDATE connections SET reference_changed_at = clock_timestamp() WHERE id = %s",
-            [connection_id],
-        )
+    # Workers reload the connection's posting map before their next document.
+    connections.reference_changed(pool, [connection_id])
+

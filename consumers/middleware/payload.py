@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dramatiq
+from dramatiq.common import q_name
 
 from contracts.messages import BY_QUEUE, MalformedMessage, SyncMessage, parse
 
 
 def sync_queue(message: dramatiq.MessageProxy) -> str:
     """The queue the message belongs to (a delayed retry sits on ``<queue>.DQ``)."""
-    return str(message.queue_name).removesuffix(".DQ")
+    return q_name(str(message.queue_name))
 
 
 def sync_message(message: dramatiq.MessageProxy) -> SyncMessage | None:
