@@ -83,16 +83,6 @@ def nl_vat(rng: random.Random) -> str:
     return f"NL{digits}B{check:02d}"
 
 
-def nl_vat_is_valid(vat: str) -> bool:
-    letters = {"N": "23", "L": "21", "B": "11"}
-    return len(vat) == 14 and int("".join(letters.get(c, c) for c in vat)) % 97 == 1
-
-
-def be_vat_is_valid(vat: str) -> bool:
-    digits = vat[2:]
-    return len(digits) == 10 and 97 - int(digits[:8]) % 97 == int(digits[8:])
-
-
 @dataclass
 class _Department:
     id: str

@@ -45,16 +45,15 @@ def _database_url() -> str:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """A database of the session's own, created afresh and migrated, dropped afterwards."""
+    drop_database(_server_url(), TEST_DATABASE)
     with psycopg.connect(_server_url(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {TEST_DATABASE}")
     url = _database_url()
     with psycopg.connect(url) as conn:
         migrate(conn)
     yield url
     close_shared_pools()
-    with psycopg.connect(_server_url(), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
+    drop_database(_server_url(), TEST_DATABASE)
 
 
 def drop_database(server_url: str, name: str) -> None:

@@ -8,8 +8,9 @@ from datetime import date, datetime
 
 from psycopg_pool import ConnectionPool
 
+from contracts.broker import dramatiq_message
 from contracts.messages import InvoiceChanged
-from store import connections, messages
+from store import connections, history, messages, outcomes
 from store.connections import Connection
 from tests.pipeline.support import published_row
 
@@ -40,25 +41,15 @@ def publish_recorded(pool: ConnectionPool, *sent: InvoiceChanged) -> None:
 
 
 def finish(pool: ConnectionPool, message: InvoiceChanged, outcome: str) -> None:
-    messages.finish(
-        pool,
-        message.connection_id,
-        message.dedupe_key,
-        queue=message.queue,
-        document_type=message.document_type,
-        document_id=message.document_id,
-        version=message.version,
-        outcome=outcome,
-        detail="test",
+    """As a consumer ends a message: through ``store.outcomes`` (a failure opens a row)."""
+    failure = (
+        outcomes.Failure("TestFailure", "test", dramatiq_message(message).asdict())
+        if outcome == "failed"
+        else None
     )
+    outcomes.record(pool, message, outcome, "test", {}, failure)
 
 
-def database_now(pool: ConnectionPool) -> datetime:
-    """The database's clock (``published_at`` is stamped by it, not by this process)."""
-    with pool.connection() as conn:
-        row = conn.execute("SELECT clock_timestamp() AS now").fetchone()
-    assert row is not None
-    return row["now"]
 
 
 def test_an_outcome_recorded_before_the_producer_records_the_publish_stays(
@@ -87,7 +78,7 @@ def test_waiting_counts_only_the_given_connections_and_only_since_the_given_mome
     # Given two connections, each with a message published before a moment …
     ours, theirs = connection(pool, "ours"), connection(pool, "theirs")
     publish_recorded(pool, invoice_changed(ours), invoice_changed(theirs))
-    since = database_now(pool)
+    since = history.database_now(pool)
     # … and after it two more of ours (one already finished) and one more of theirs
     later_ours = [invoice_changed(ours) for _ in range(3)]
     publish_recorded(pool, *later_ours, invoice_changed(theirs))
