@@ -285,10 +285,6 @@ class BenchEnvironment:
                 totals[text] = totals.get(text, 0) + int(count)
         return totals
 
-    def reset_statements(self) -> None:
-        for file in self.statements_folder.iterdir():
-            file.unlink()
-
 
 def _database_url(base: Settings, name: str) -> str:
     parts = psycopg.conninfo.conninfo_to_dict(base.database_url)

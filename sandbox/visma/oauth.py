@@ -39,7 +39,6 @@ class TokenIssuer:
     _codes: dict[str, tuple[Grant, str, float]] = field(default_factory=dict)
     _access: dict[str, tuple[Grant, float]] = field(default_factory=dict)
     _refresh: dict[str, Grant] = field(default_factory=dict)
-    _retired: set[str] = field(default_factory=set)
 
     def _now(self) -> float:
         return self.clock()  # type: ignore[operator]
@@ -90,7 +89,6 @@ class TokenIssuer:
         grant = self._refresh.pop(refresh_token, None)
         if grant is None:
             return None
-        self._retired.add(refresh_token)
         return self._issue(grant)
 
     def client_ok(self, request: Request, form: dict[str, str]) -> bool:
