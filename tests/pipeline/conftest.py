@@ -207,3 +207,8 @@ def start_worker(
         args, cwd=ROOT, env={**os.environ, **env}, start_new_session=True
     )
 
+
+@pytest.fixture
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables are not wrapped, so a row of a command's output reads as one line."""
+    monkeypatch.setenv("COLUMNS", "300")

@@ -19,11 +19,8 @@ from store import connections, mappings
 from tests.pipeline.support import connection_clients
 from tests.spec_check import SpecChecker
 
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tables are not wrapped, so a row reads as one line.
-    monkeypatch.setenv("COLUMNS", "250")
+#: Command output is read row by row.
+pytestmark = pytest.mark.usefixtures("wide_terminal")
 
 
 def koppel(*args: str) -> Any:

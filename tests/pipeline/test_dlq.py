@@ -42,16 +42,11 @@ from tests.pipeline.support import (
 )
 
 #: The consumers in this process talk through spec-checked clients.
-pytestmark = pytest.mark.usefixtures("checked_runtime")
+pytestmark = pytest.mark.usefixtures("checked_runtime", "wide_terminal")
 
 #: A revenue account the Visma company does not have.
 MISSING_ACCOUNT = 8150
 
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tables are not wrapped, so a row reads as one line.
-    monkeypatch.setenv("COLUMNS", "300")
 
 
 def dlq(*args: str, input: str | None = None) -> Result:

@@ -18,11 +18,8 @@ from tests.conftest import Sandbox
 from tests.pipeline.conftest import generated
 from tests.pipeline.support import set_revenue_account
 
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tables are not wrapped, so a row reads as one line.
-    monkeypatch.setenv("COLUMNS", "250")
+#: Command output is read row by row.
+pytestmark = pytest.mark.usefixtures("wide_terminal")
 
 
 def check() -> Any:

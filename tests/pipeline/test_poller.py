@@ -53,7 +53,7 @@ from store.api_clients import ApiClients
 from store.links import Link
 from tests.conftest import ROOT, Sandbox, free_port
 from tests.pipeline.conftest import generated
-from tests.pipeline.support import connection_clients, pay_in_visma, wait_for
+from tests.pipeline.support import connection_clients, koppel_cli, pay_in_visma, wait_for
 from tests.spec_check import SpecChecker
 from tests.visma.support import customer_body, posting_body
 
@@ -541,14 +541,7 @@ def test_koppel_poll_once_prints_a_table_per_connection_and_exits_0(
     koppel_env: dict[str, str], connected: Connected, pool: ConnectionPool
 ) -> None:
     # When `koppel poll --once` runs as its own process
-    done = subprocess.run(
-        [sys.executable, "-m", "ops.cli", "poll", "--once"],
-        cwd=ROOT,
-        env={**os.environ, **koppel_env, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = koppel_cli(koppel_env, "poll", "--once", timeout_s=120)
 
     # Then it succeeds, shows each stream of the connection, and the messages are recorded
     assert done.returncode == 0, done.stderr
@@ -565,14 +558,7 @@ def test_koppel_poll_once_exits_1_when_a_stream_failed(
 ) -> None:
     # When `koppel poll --once` runs with RabbitMQ at an address where nothing listens
     closed = f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"
-    done = subprocess.run(
-        [sys.executable, "-m", "ops.cli", "poll", "--once"],
-        cwd=ROOT,
-        env={**os.environ, **koppel_env, "KOPPEL_BROKER_URL": closed, "COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = koppel_cli({**koppel_env, "KOPPEL_BROKER_URL": closed}, "poll", "--once", timeout_s=120)
 
     # Then it exits 1, names RabbitMQ in its table, and recorded nothing as published
     assert done.returncode == 1, done.stdout + done.stderr

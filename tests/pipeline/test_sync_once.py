@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
 from psycopg_pool import ConnectionPool
 
 from ops.connecting import Connected
 from store import failures, links
-from tests.conftest import ROOT, Sandbox
-from tests.pipeline.support import set_revenue_account, summary, teamleader_part
+from tests.conftest import Sandbox
+from tests.pipeline.support import koppel_cli, set_revenue_account, summary, teamleader_part
 
 
 def sync_once(koppel_env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """One sync round as the command line runs it (wide, so no reason is wrapped)."""
-    return subprocess.run(
-        [sys.executable, "-m", "ops.cli", "sync", "--once"],
-        cwd=ROOT,
-        env={**os.environ, **koppel_env, "COLUMNS": "250"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return koppel_cli(koppel_env, "sync", "--once")
 
 
 def test_sync_once_posts_every_booked_invoice_and_credit_note_once_and_exits_0(
