@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from clients.visma.models import FiscalYear, TermsOfPayment
@@ -92,9 +92,16 @@ class ReferenceData:
             year_id = year.Id if year else ""
             posting_map = reference.posting_maps.get(year_id)
             if posting_map is None:
-                posting_map = reference.posting_maps[year_id] = _build(
-                    connection, clients, year_id or None
-                )
+                other_year = next(iter(reference.posting_maps.values()), None)
+                if other_year is None:
+                    posting_map = _build(connection, clients, year_id or None)
+                else:
+                    # Only the chart of accounts is per fiscal year: the mappings, VAT codes,
+                    # categories and company come from the map already built.
+                    posting_map = replace(
+                        other_year, visma_accounts=_accounts(clients, year_id or None)
+                    )
+                reference.posting_maps[year_id] = posting_map
             return posting_map
 
 
@@ -130,15 +137,20 @@ def _build(connection: Connection, clients: ApiClients, fiscal_year_id: str | No
         category_accounts=category_accounts,
         category_names={c.id: c.name or c.id for c in categories},
         receivables_account=connection.receivables_account,
-        visma_accounts=frozenset(
-            int(a.Number)
-            for a in clients.visma.accounts(fiscal_year_id)
-            if a.Number.isdigit() and a.IsActive
-        ),
+        visma_accounts=_accounts(clients, fiscal_year_id),
         company_currency=company.CurrencyCode or "EUR",
         invoice_number_rule=connection.invoice_number_rule,
         credit_note_number_rule=connection.credit_note_number_rule,
         tax_rates={rate.id: rate for rate in clients.teamleader.tax_rates(department)},
+    )
+
+
+def _accounts(clients: ApiClients, fiscal_year_id: str | None) -> frozenset[int]:
+    """The active numbered accounts of a Visma fiscal year (the current one for None)."""
+    return frozenset(
+        int(a.Number)
+        for a in clients.visma.accounts(fiscal_year_id)
+        if a.Number.isdigit() and a.IsActive
     )
 
 
