@@ -25,6 +25,7 @@ import httpx
 
 from clients.errors import AmbiguousWrite, ApiError, RateLimited, TransientError
 from clients.ratelimit import Limiter
+from clients.transport import StdlibTransport
 from config.settings import Settings
 
 
@@ -123,9 +124,9 @@ class ApiSession:
             auth=auth,
             timeout=timeout_s,
             headers={"Accept": "application/json", **(headers or {})},
-            transport=transport,
+            # http.client underneath: ~0.8 ms less CPU per call than httpcore (transport.py).
+            transport=transport or StdlibTransport(ssl_context=tls_context()),
             event_hooks=dict(event_hooks or {}),
-            verify=tls_context(),
         )
         # Set directly: the public setter copies whatever it gets into an ordinary jar.
         self.http._cookies = _NoCookies()
