@@ -20,6 +20,7 @@ import httpx
 from clients.http import ApiSession, RetryPolicy, decode_json
 from clients.oauth import OAuthApp, RefreshingAuth
 from clients.ratelimit import Limiter, SlidingWindowLimiter
+from clients.teamleader.envelope import read_envelope
 from clients.teamleader.errors import SERVICE, error_for, seconds_until_reset
 from clients.teamleader.models import (
     Company,
@@ -124,7 +125,11 @@ class TeamleaderClient:
         return decoded.get("data") if isinstance(decoded, dict) else None
 
     def _one(self, endpoint: str, model: type[Model], body: Mapping[str, Any]) -> Model:
-        return model.model_validate(self._call(endpoint, body, read=True))
+        """One object, validated straight from the response's bytes: pydantic parses the
+        JSON itself (numbers into ``Decimal`` exactly as written), about three times
+        faster than ``json.loads`` and validating the objects after (bench/cost.py)."""
+        response = self.session.call("POST", f"/{endpoint}", body=body, read=True)
+        return read_envelope(SERVICE, endpoint, model, response.content)
 
     def _pages(
         self,
