@@ -39,8 +39,10 @@ from bench.harness import (
     cpu_s,
     dataset_counts,
     load_average,
+    machine_busy_s,
     peak_rss_by_process,
     process_tree,
+    service_roots,
 )
 from bench.results import report
 from store.messages import document_outcomes
@@ -132,6 +134,7 @@ def _start_profiler(pid: int, folder: Path, processes: int) -> subprocess.Popen[
             str(pid),
             "--subprocesses",
             "--nonblocking",
+            "--gil",  # only the thread holding the GIL: Python CPU, not threads waiting
             "--format",
             "raw",
             "--rate",
@@ -164,6 +167,14 @@ def run_once(
         with bench.workers(processes, threads=threads, queues=["invoices"]) as started:
             roots = [p.pid for p in started]
             cpu_before = cpu_s(roots)
+            simulators = [bench.sandbox_pid() or 0]
+            simulators_before = cpu_s(simulators)
+            services = {
+                "PostgreSQL": service_roots("postgres"),
+                "RabbitMQ": service_roots("beam.smp"),
+            }
+            services_before = {name: cpu_s(pids) for name, pids in services.items()}
+            machine_before = machine_busy_s()
             bench.sandbox_stats(reset=True)
             consumer_pids = {pid for root in roots for pid in process_tree(root)}
             statements_before = bench.statements()
@@ -173,6 +184,11 @@ def run_once(
             bench.poll_once()
             finished = bench.wait_settled(connection)
             cpu_used = cpu_s(roots) - cpu_before
+            simulators_used = cpu_s(simulators) - simulators_before
+            machine_used = machine_busy_s() - machine_before
+            services_used = {
+                name: cpu_s(pids) - services_before[name] for name, pids in services.items()
+            }
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)
                 profiler.wait(timeout=60)
@@ -189,13 +205,18 @@ def run_once(
     invoices = outcomes.get("posted", 0)
     elapsed = finished - began
     calls = int(stats["teamleader"]["calls"]) + int(stats["visma"]["calls"])
+    per_invoice = 1000 / max(invoices, 1)  # s → ms per invoice
     return {
         "processes": processes,
         "invoices posted": invoices,
         "failed": outcomes.get("failed", 0),
         "elapsed s": round(elapsed, 1),
         "invoices/s": round(invoices / elapsed, 1),
-        "consumer CPU ms/invoice": round(cpu_used * 1000 / max(invoices, 1), 2),
+        "consumer CPU ms/invoice": round(cpu_used * per_invoice, 2),
+        "simulators CPU ms/invoice": round(simulators_used * per_invoice, 2),
+        "PostgreSQL CPU ms/invoice": round(services_used["PostgreSQL"] * per_invoice, 2),
+        "RabbitMQ CPU ms/invoice": round(services_used["RabbitMQ"] * per_invoice, 2),
+        "machine CPU ms/invoice": round(machine_used * per_invoice, 2),
         "API calls/invoice": round(calls / max(invoices, 1), 2),
         "TL/Visma calls": f"{stats['teamleader']['calls']}/{stats['visma']['calls']}",
         "statements/invoice": round(statements / max(invoices, 1), 2),
@@ -251,6 +272,13 @@ def main(
             "- consumer CPU: utime + stime from /proc of the `koppel work` processes and their "
             "Dramatiq worker children over that time (the poller and the simulators excluded);"
             " peak RSS: the largest VmHWM among them.",
+            "- simulators CPU: the sandbox process (both APIs in one process, one event "
+            "loop, so it can use one core at most: 1000 / that figure is the most invoices "
+            "per second the simulators can answer). Machine CPU: every core's busy time from "
+            "/proc/stat over the same span (poller, consumers, simulators, PostgreSQL, "
+            "RabbitMQ, the OS); cores × 1000 / that figure is the machine's ceiling. "
+            "PostgreSQL: the postmaster and its backends, ended sessions included; RabbitMQ: "
+            "its Erlang VM (`beam.smp`). Both serve only this benchmark during the run.",
             "- API calls: counted by the simulators (`/_sandbox/stats`), the poller's included. "
             "Statements: every `execute` (executemany counts its rows) in the poller and "
             "consumer processes, counted by a cursor enabled only in benchmarks "

@@ -133,16 +133,48 @@ def process_tree(pid: int) -> list[int]:
 
 
 def cpu_s(pids: Sequence[int]) -> float:
-    """User + system CPU seconds of these processes and their live descendants."""
-    total = 0
-    for root in pids:
-        for pid in process_tree(root):
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-    return total / CLOCK_TICKS
+    """CPU seconds (user + system) of these processes and all their descendants: the live
+    ones, and the ones that exited, which Linux adds to their parent's children's times
+    when it reaps them (a PostgreSQL backend whose session closed; a restarted worker)."""
+    return sum(_cpu_with_reaped_s(pid) for root in pids for pid in process_tree(root))
+
+
+def _cpu_with_reaped_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0  # gone: its parent's reaped times hold it now
+    # utime, stime, cutime, cstime: fields 14-17 of proc(5), in clock ticks
+    return sum(int(f) for f in fields[11:15]) / CLOCK_TICKS
+
+
+def service_roots(*commands: str) -> list[int]:
+    """The topmost processes named ``commands`` (/proc/<pid>/comm): PostgreSQL's postmaster
+    for ``postgres`` (its backends are its children), RabbitMQ's Erlang VM for ``beam.smp``."""
+    named = set(pids_named(*commands))
+    return [pid for pid in named if _parent(pid) not in named]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+def pids_named(*commands: str) -> list[int]:
+    """Processes whose command name (/proc/<pid>/comm) is one of ``commands``: PostgreSQL's
+    backends (``postgres``), RabbitMQ's Erlang VM (``beam.smp``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() in commands:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -163,6 +195,15 @@ def peak_rss_by_process(roots: Sequence[int]) -> dict[int, float]:
             except OSError:
                 continue
     return peaks
+
+
+def machine_busy_s() -> float:
+    """CPU seconds every core of the machine spent busy since boot (/proc/stat: user, nice,
+    system, irq, softirq, steal; not idle or iowait): the simulators, PostgreSQL and
+    RabbitMQ included, which per-process figures leave out."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(f) for f in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
 def load_average() -> str:
@@ -197,6 +238,20 @@ class BenchEnvironment:
     @property
     def visma_url(self) -> str:
         return f"http://{self.settings.sandbox_host}:{self.settings.sandbox_visma_port}"
+
+    def sandbox_pid(self) -> int | None:
+        """The simulators' process (started by ``running_sandbox``), found by its port."""
+        port = str(self.settings.sandbox_teamleader_port).encode()
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"sandbox" in argv and port in argv:
+                return int(entry.name)
+        return None
 
     def connect(self, sync_from: date | None = None) -> Connection:
         return connect_sandbox(

@@ -101,21 +101,6 @@ def connect_many(bench: BenchEnvironment, count: int, interval_s: float) -> floa
 
 
 # -- watching a process -----------------------------------------------------------------------
-def sandbox_pid(bench: BenchEnvironment) -> int | None:
-    """The simulators' process (started by ``running_sandbox``), found by its port."""
-    port = str(bench.settings.sandbox_teamleader_port)
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"sandbox" in argv and port.encode() in argv:
-            return int(entry.name)
-    return None
-
-
 @dataclass
 class Mark:
     """The state of things when a round ended."""
@@ -170,7 +155,7 @@ class Run:
 
 def run_poller(bench: BenchEnvironment, connections: int, interval_s: float, rounds: int) -> Run:
     poller_pid: list[int] = []
-    simulators = sandbox_pid(bench) or 0
+    simulators = bench.sandbox_pid() or 0
 
     def mark() -> Mark:
         at, poller, simulator = time.monotonic(), cpu_s(poller_pid), cpu_s([simulators])
