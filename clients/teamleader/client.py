@@ -125,9 +125,11 @@ class TeamleaderClient:
         return decoded.get("data") if isinstance(decoded, dict) else None
 
     def _one(self, endpoint: str, model: type[Model], body: Mapping[str, Any]) -> Model:
-        """One object, validated straight from the response's bytes: pydantic parses the
-        JSON itself (numbers into ``Decimal`` exactly as written), about three times
-        faster than ``json.loads`` and validating the objects after (bench/cost.py)."""
+        """One object, validated straight from the response's bytes (pydantic parses the
+        JSON itself, numbers into ``Decimal`` exactly as written). Not faster than
+        ``json.loads`` and validating after (0.19–0.29 ms an invoice either way: the models'
+        null-list hook runs per nested object), but an object that does not fit now says
+        which fields, once (envelope.py)."""
         response = self.session.call("POST", f"/{endpoint}", body=body, read=True)
         return read_envelope(SERVICE, endpoint, model, response.content)
 

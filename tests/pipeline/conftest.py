@@ -203,9 +203,7 @@ def start_worker(
     args = [sys.executable, "-m", "ops.cli", "work", "--threads", str(threads)]
     for name in queue_names:
         args += ["--queues", name]
-    return subprocess.Popen(
-        args, cwd=ROOT, env={**os.environ, **env}, start_new_session=True
-    )
+    return subprocess.Popen(args, cwd=ROOT, env={**os.environ, **env}, start_new_session=True)
 
 
 @pytest.fixture

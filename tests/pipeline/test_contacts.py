@@ -108,9 +108,7 @@ def generated_company(predicate: Any) -> dict[str, Any]:
 def visma_writes(rt: Runtime, method: str) -> int:
     """How many ``method`` requests the consumers sent to ``/v2/customers`` (retries too)."""
     assert isinstance(rt.clients, SpecCheckedClients)
-    return sum(
-        1 for m, path in rt.clients.visma_requests if m == method and "/customers" in path
-    )
+    return sum(1 for m, path in rt.clients.visma_requests if m == method and "/customers" in path)
 
 
 def failures_of(pool: ConnectionPool, queue: str) -> list[failures.Failure]:

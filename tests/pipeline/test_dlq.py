@@ -48,7 +48,6 @@ pytestmark = pytest.mark.usefixtures("checked_runtime", "wide_terminal")
 MISSING_ACCOUNT = 8150
 
 
-
 def dlq(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(main, ["dlq", *args], input=input, catch_exceptions=False)
 

@@ -127,7 +127,8 @@ def test_a_credit_note_that_arrives_before_its_invoice_is_posted_after_it(
     connected: Connected, pool: ConnectionPool, sandbox: Sandbox
 ) -> None:
     note = next(
-        n for n in teamleader_part()["creditNotes"]
+        n
+        for n in teamleader_part()["creditNotes"]
         if n["department"]["id"] == connected.department.id and n.get("invoice")
     )
     invoice = next(i for i in teamleader_part()["invoices"] if i["id"] == note["invoice"]["id"])

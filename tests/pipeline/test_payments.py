@@ -75,7 +75,6 @@ def test_a_partial_then_a_full_payment_in_visma_show_in_teamleader_as_two_paymen
     assert (outcome(pool, first), outcome(pool, second)) == ("posted", "posted")
 
 
-
 def test_a_payment_undone_in_visma_needs_attention_and_registers_nothing(
     connected: Connected, pool: ConnectionPool, sandbox: Sandbox, settings: Settings
 ) -> None:

@@ -24,9 +24,7 @@ SERVER_WINDOW_S = 0.5
 CLIENT_WINDOW_S = 0.55
 
 
-def _hammer(
-    budgets: list[SharedRateBudget], calls_each: int, key: str
-) -> tuple[list[bool], float]:
+def _hammer(budgets: list[SharedRateBudget], calls_each: int, key: str) -> tuple[list[bool], float]:
     server = SlidingWindow(LIMIT, SERVER_WINDOW_S)
     verdicts: list[bool] = []
     lock = threading.Lock()

@@ -50,8 +50,6 @@ def finish(pool: ConnectionPool, message: InvoiceChanged, outcome: str) -> None:
     outcomes.record(pool, message, outcome, "test", {}, failure)
 
 
-
-
 def test_an_outcome_recorded_before_the_producer_records_the_publish_stays(
     pool: ConnectionPool,
 ) -> None:
