@@ -78,9 +78,7 @@ class ReferenceData:
             self._cache[connection.id] = reference
         return reference
 
-    def terms_of_payment(
-        self, connection: Connection, clients: ApiClients
-    ) -> list[TermsOfPayment]:
+    def terms_of_payment(self, connection: Connection, clients: ApiClients) -> list[TermsOfPayment]:
         with self._lock(connection.id):
             return self._reference(connection, clients).terms_of_payment
 

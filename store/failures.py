@@ -78,8 +78,6 @@ def record(
     return int(row["id"])
 
 
-
-
 def listing(
     pool: ConnectionPool,
     *,
@@ -145,8 +143,7 @@ def by_message_ids(pool: ConnectionPool, message_ids: list[str]) -> dict[str, Ro
             [message_ids],
         ).fetchall()
     return {
-        row["message_id"]: RowOfMessage(row["id"], row["status"], row["last_seen"])
-        for row in rows
+        row["message_id"]: RowOfMessage(row["id"], row["status"], row["last_seen"]) for row in rows
     }
 
 

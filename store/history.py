@@ -175,4 +175,3 @@ def with_visma_number(
             [list(connection_ids), visma_number],
         ).fetchall()
     return [Found(**row) for row in rows]
-

@@ -31,6 +31,7 @@ _COLUMNS = (
     " remaining, currency"
 )
 
+
 def get(db: Db, connection_id: uuid.UUID, teamleader_type: str, teamleader_id: str) -> Link | None:
     rows = run(
         db,
@@ -63,8 +64,7 @@ def remaining_by_visma_id(
         sql, params = " AND visma_id = ANY(%s)", [list(visma_ids)]
     rows = run(
         db,
-        "SELECT visma_id, remaining FROM links WHERE connection_id = %s AND visma_type = %s"
-        + sql,
+        "SELECT visma_id, remaining FROM links WHERE connection_id = %s AND visma_type = %s" + sql,
         [connection_id, visma_type, *params],
     )
     return {str(row["visma_id"]): row["remaining"] for row in rows}  # type: ignore[misc]

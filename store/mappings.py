@@ -51,4 +51,3 @@ def set_vat(pool: ConnectionPool, connection_id: uuid.UUID, row: VatRow) -> None
         )
     # Workers reload the connection's posting map before their next document.
     connections.reference_changed(pool, [connection_id])
-

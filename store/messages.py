@@ -19,9 +19,7 @@ from store import connections
 from store.db import Db, session
 
 #: A filter on messages published or finished since a moment (NULL: no filter).
-_SINCE = (
-    "(%s::timestamptz IS NULL OR coalesce(finished_at, published_at) >= %s::timestamptz)"
-)
+_SINCE = "(%s::timestamptz IS NULL OR coalesce(finished_at, published_at) >= %s::timestamptz)"
 
 #: Outcomes a consumer records. Only ``failed`` may be retried later (after a requeue).
 OUTCOMES = ("posted", "updated", "unchanged", "skipped", "attention", "failed")
