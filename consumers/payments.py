@@ -87,8 +87,10 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
             reference=f"{amount}|{paid_at.isoformat()}",
             lookup=lookup,
             create=create,
+            record=lambda db, _reference: links.set_remaining(
+                db, connection.id, links.LEDGER_ITEM, item_id, remaining
+            ),
         )
-        links.set_remaining(conn, connection.id, links.LEDGER_ITEM, item_id, remaining)
     # The invoice's own timeline shows its payments too (``koppel history``).
     history.record(
         pool,

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
+import psycopg
+
 from clients.errors import Conflict
 from clients.teamleader.models import Document
 from clients.visma.models import CustomerLedgerItem, CustomerLedgerItemWithVoucher
@@ -101,6 +103,22 @@ def post_document(
                 return found
             return str(created.Id)
 
+        def record(db: psycopg.Connection, remote_id: str) -> None:
+            links.save(
+                db,
+                connection.id,
+                Link(
+                    teamleader_type=document_type,
+                    teamleader_id=document.id,
+                    visma_type=links.LEDGER_ITEM,
+                    visma_id=remote_id,
+                    visma_number=str(posting.InvoiceNumber),
+                    fingerprint=print_,
+                    remaining=posting.RemainingAmountInvoiceCurrency,
+                    currency=posting.CurrencyCode,
+                ),
+            )
+
         result = write_once(
             conn,
             key,
@@ -109,20 +127,7 @@ def post_document(
             reference=str(posting.InvoiceNumber),
             lookup=lookup,
             create=create,
-        )
-        links.save(
-            conn,
-            connection.id,
-            Link(
-                teamleader_type=document_type,
-                teamleader_id=document.id,
-                visma_type=links.LEDGER_ITEM,
-                visma_id=result.remote_id,
-                visma_number=str(posting.InvoiceNumber),
-                fingerprint=print_,
-                remaining=posting.RemainingAmountInvoiceCurrency,
-                currency=posting.CurrencyCode,
-            ),
+            record=record,
         )
     return Outcome(
         "posted",

@@ -14,6 +14,9 @@ on that key held for the whole attempt:
 4. Mark ``in_flight`` (committed) before the call, ``done`` with the remote id after it. A
    definite refusal (4xx) marks it ``refused``: nothing was written, a later attempt may try
    again after the cause is fixed.
+5. What the effect leaves in Koppel's own tables (the link to the Visma posting, a payment's
+   new open amount) is written by ``record`` in the transaction that marks the row ``done``,
+   sent as one pipeline: both or neither, one round trip and one commit (bench/cost.py).
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ class WriteResult:
     #: True when this call created the remote object; False when it existed already
     #: (recorded earlier, or found by the lookup after an ambiguous attempt).
     created: bool
+
+
+#: Writes what the effect leaves in Koppel's tables, given the connection and the remote id.
+Record = Callable[[psycopg.Connection, str], None]
 
 
 @contextmanager
@@ -75,6 +82,7 @@ def write_once(
     reference: str,
     lookup: Callable[[str], str | None],
     create: Callable[[], str],
+    record: Record | None = None,
 ) -> WriteResult:
     """Run ``create`` at most once per ``key`` in effect; the caller holds ``document_lock``.
 
@@ -82,7 +90,9 @@ def write_once(
     attempt's reference (None when absent); ``create`` makes it and returns its id.
     Exceptions from ``create`` propagate after the row says what is known: a
     :class:`DataError` (a refusal) means nothing was written; anything else (a
-    timeout, a 5xx, a crash) leaves the row in flight for the next attempt to look up."""
+    timeout, a 5xx, a crash) leaves the row in flight for the next attempt to look up.
+    ``record`` runs whenever the effect is known to exist, also when an earlier attempt made
+    it (its record may have been lost with a crash from before ``record`` was atomic)."""
     # The first attempt (by far the most common) claims the key in the same statement that
     # finds it absent: one round trip less per write (bench/cost.py).
     claimed = conn.execute(
@@ -91,14 +101,17 @@ def write_once(
         [key, connection_id, kind, reference],
     ).fetchone()
     if claimed is not None:
-        return _create(conn, key, create)
+        return _create(conn, key, create, record)
     row = state_of(conn, key)
     if row is not None and row["state"] == "done":
-        return WriteResult(str(row["remote_id"]), created=False)
+        remote_id = str(row["remote_id"])
+        if record is not None:
+            record(conn, remote_id)
+        return WriteResult(remote_id, created=False)
     if row is not None and row["state"] == "in_flight":
         found = lookup(str(row["reference"]))
         if found is not None:
-            _mark(conn, key, "done", found, "adopted after an unfinished attempt")
+            _done(conn, key, found, "adopted after an unfinished attempt", record)
             return WriteResult(found, created=False)
     conn.execute(
         "INSERT INTO external_writes (key, connection_id, kind, reference, state)"
@@ -107,18 +120,35 @@ def write_once(
         " attempts = external_writes.attempts + 1, updated_at = now()",
         [key, connection_id, kind, reference],
     )
-    return _create(conn, key, create)
+    return _create(conn, key, create, record)
 
 
-def _create(conn: psycopg.Connection, key: str, create: Callable[[], str]) -> WriteResult:
+def _create(
+    conn: psycopg.Connection, key: str, create: Callable[[], str], record: Record | None
+) -> WriteResult:
     """Make the remote object; the row (in flight now) says afterwards what is known."""
     try:
         remote_id = create()
     except DataError as refusal:
         _mark(conn, key, "refused", None, refusal.reason[:500])
         raise
-    _mark(conn, key, "done", remote_id, None)
+    _done(conn, key, remote_id, None, record)
     return WriteResult(remote_id, created=True)
+
+
+def _done(
+    conn: psycopg.Connection,
+    key: str,
+    remote_id: str,
+    detail: str | None,
+    record: Record | None,
+) -> None:
+    if record is None:
+        _mark(conn, key, "done", remote_id, detail)
+        return
+    with conn.pipeline(), conn.transaction():
+        _mark(conn, key, "done", remote_id, detail)
+        record(conn, remote_id)
 
 
 def _mark(
