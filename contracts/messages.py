@@ -146,7 +146,6 @@ def parse(queue: str, payload: object) -> SyncMessage:
         return model.model_validate(payload)
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}"
-            for e in error.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'message'}: {e['msg']}" for e in error.errors()
         )
         raise MalformedMessage(queue, problems) from error

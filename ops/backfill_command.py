@@ -177,9 +177,7 @@ def backfill_command(
 
     outcomes = messages.outcomes_of(pool, keys)
     counts = outcome_counts(outcomes, keys)
-    out.print(
-        "Outcomes: " + ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) + "."
-    )
+    out.print("Outcomes: " + ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) + ".")
     if stopped:
         waiting = counts.get("waiting", 0)
         out.print(
@@ -208,8 +206,7 @@ def backfill_command(
         # meanwhile has none, but still failed.
         n = len(failed) or counts.get("failed", 0)
         out.print(
-            f"{n} documents failed; fix the cause, then requeue them with"
-            " `koppel dlq requeue ID`."
+            f"{n} documents failed; fix the cause, then requeue them with `koppel dlq requeue ID`."
         )
         sys.exit(1)
     out.print(f"Backfill done: {counts.get('posted', 0)} documents posted.")

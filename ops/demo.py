@@ -140,9 +140,7 @@ class Activity:
     customers_fixed: int = 0
 
 
-def life_goes_on(
-    settings: Settings, pool: ConnectionPool, connection: Connection
-) -> Activity:
+def life_goes_on(settings: Settings, pool: ConnectionPool, connection: Connection) -> Activity:
     """Payments in Visma, changes in Teamleader — what a week brings."""
     activity = Activity()
     teamleader = f"http://{settings.sandbox_host}:{settings.sandbox_teamleader_port}"

@@ -138,8 +138,7 @@ def list_command(
     console.print(
         f"{dead} open dead letter(s): fix the cause, then `koppel dlq requeue ID`."
         + (
-            f" {attention} document(s) need attention in Visma or Teamleader"
-            " (not requeueable)."
+            f" {attention} document(s) need attention in Visma or Teamleader (not requeueable)."
             if attention
             else ""
         )
@@ -262,10 +261,7 @@ def _replaced_by(failure: Failure, reconciled: dlq_actions.Reconciled) -> str:
     replacement = reconciled.replaced.get(failure.id)
     if replacement is None:
         return ""
-    return (
-        f"; its dead letter is open again as {replacement}"
-        f" (`koppel dlq requeue {replacement}`)"
-    )
+    return f"; its dead letter is open again as {replacement} (`koppel dlq requeue {replacement}`)"
 
 
 def _line(failure: Failure) -> str:
@@ -291,9 +287,7 @@ def requeue_command(
     pool = open_pool(settings, name="koppel-dlq")
     try:
         reconciled = dlq_actions.reconcile(settings, pool, change=not dry_run)
-        chosen, refused = _choose(
-            pool, ids, everything, connection_name, reason, what="requeue"
-        )
+        chosen, refused = _choose(pool, ids, everything, connection_name, reason, what="requeue")
         if reconciled.adopted:
             console.print(f"adopted from .XQ: ids {', '.join(map(str, reconciled.adopted))}")
         for failure, why in refused:

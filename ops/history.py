@@ -251,9 +251,7 @@ def timeline(pool: ConnectionPool, candidate: Candidate) -> Timeline:
     if link is not None and link.visma_type == links.LEDGER_ITEM:
         # Payments travel as messages about the Visma ledger item, not the invoice.
         payments = history.timeline(pool, connection.id, "payment", link.visma_id)
-        payment_failures = failure_rows.for_document(
-            pool, connection.id, "payment", link.visma_id
-        )
+        payment_failures = failure_rows.for_document(pool, connection.id, "payment", link.visma_id)
         # A registered payment is on the invoice's own timeline ("payment registered").
         lines += [
             Line(e.at, f"payment {e.event}", describe(e, payment_failures))

@@ -137,9 +137,7 @@ def problems(
                     )
                 )
             else:
-                problem = _account_problem(
-                    accounts, vat_account, f"VAT of {name} ({code_name})"
-                )
+                problem = _account_problem(accounts, vat_account, f"VAT of {name} ({code_name})")
                 if problem:
                     found.append(problem)
         problem = _account_problem(accounts, row.revenue_account, f"revenue of {name}")

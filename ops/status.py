@@ -229,8 +229,10 @@ def _problems(health_: ConnectionHealth) -> list[str]:
         if service not in refused:
             continue
         checked = next((t.check for t in health_.tokens if t.service == service), None)
-        why = checked.removeprefix("refused: ") if checked and checked.startswith("refused") else (
-            "the last poll was refused"
+        why = (
+            checked.removeprefix("refused: ")
+            if checked and checked.startswith("refused")
+            else ("the last poll was refused")
         )
         problems.append(
             f"connection {name!r}: cannot authenticate with {service.capitalize()} ({why});"
