@@ -232,7 +232,7 @@ def _problems(health_: ConnectionHealth) -> list[str]:
         why = (
             checked.removeprefix("refused: ")
             if checked and checked.startswith("refused")
-            else ("the last poll was refused")
+            else "the last poll was refused"
         )
         problems.append(
             f"connection {name!r}: cannot authenticate with {service.capitalize()} ({why});"
