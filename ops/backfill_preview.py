@@ -63,10 +63,9 @@ def read_preview(
     )
     listed_notes = [note for note in notes_listing if note.status != "draft"]
     linked = {
-        (kind, d.id)
+        (kind, teamleader_id)
         for kind, listing in (("invoice", listed_invoices), ("credit_note", listed_notes))
-        for d in listing
-        if links.get(pool, connection.id, kind, d.id) is not None
+        for teamleader_id in links.of_documents(pool, connection.id, kind, (d.id for d in listing))
     }
     # The lines are only in .info; a linked document needs no translation, only its totals.
     invoices: list[Invoice] = []
@@ -136,9 +135,7 @@ def _assess(
     issues: Sequence[Issue] = (),
 ) -> Planned:
     day = document.invoice_date if isinstance(document, Invoice) else document.credit_note_date
-    posting_map = (
-        None if is_linked else reference_data.posting_map(connection, api, day or start)
-    )
+    posting_map = None if is_linked else reference_data.posting_map(connection, api, day or start)
     return assess(document, posting_map, linked=is_linked, issues=issues)
 
 
@@ -149,10 +146,14 @@ def _customers(
     invoicees: dict[tuple[str, str], tuple[str, str | None]],
 ) -> tuple[list[CustomerPlan], dict[tuple[str, str], Issue]]:
     """Which invoicees Visma has or would get, and the ones Visma would refuse."""
+    customer_links = {
+        kind: links.of_documents(pool, connection.id, kind, (i for k, i in invoicees if k == kind))
+        for kind in {kind for kind, _ in invoicees}
+    }
     linked = [
         key
         for key in invoicees
-        if (link := links.get(pool, connection.id, key[0], key[1])) is not None
+        if (link := customer_links[key[0]].get(key[1])) is not None
         and link.visma_type == links.CUSTOMER
     ]
     if len(linked) == len(invoicees):
@@ -213,16 +214,15 @@ def _credited_invoices(
     linked: set[tuple[str, str]],
 ) -> dict[str, Invoice]:
     """The credited invoices that are neither in this backfill nor posted (list shape)."""
-    wanted = sorted(
-        {
-            n.invoice.id
-            for n in notes
-            if n.invoice is not None
-            and ("credit_note", n.id) not in linked
-            and n.invoice.id not in by_invoice
-            and links.get(pool, connection.id, "invoice", n.invoice.id) is None
-        }
-    )
+    credited = {
+        n.invoice.id
+        for n in notes
+        if n.invoice is not None
+        and ("credit_note", n.id) not in linked
+        and n.invoice.id not in by_invoice
+    }
+    posted = links.of_documents(pool, connection.id, "invoice", credited)
+    wanted = sorted(credited - posted.keys())
     found: dict[str, Invoice] = {}
     for start in range(0, len(wanted), IDS_PER_CALL):
         for invoice in api.teamleader.invoices(ids=wanted[start : start + IDS_PER_CALL]):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -40,6 +40,20 @@ def get(db: Db, connection_id: uuid.UUID, teamleader_type: str, teamleader_id: s
         [connection_id, teamleader_type, teamleader_id],
     )
     return Link(**rows[0]) if rows else None  # type: ignore[arg-type]
+
+
+def of_documents(
+    db: Db, connection_id: uuid.UUID, teamleader_type: str, teamleader_ids: Iterable[str]
+) -> dict[str, Link]:
+    """The links of many Teamleader objects of one type, by Teamleader id, in one statement
+    (a backfill preview asks about every document and invoicee it found)."""
+    rows = run(
+        db,
+        f"SELECT {_COLUMNS} FROM links WHERE connection_id = %s AND teamleader_type = %s"
+        " AND teamleader_id = ANY(%s)",
+        [connection_id, teamleader_type, list(teamleader_ids)],
+    )
+    return {str(row["teamleader_id"]): Link(**row) for row in rows}  # type: ignore[arg-type]
 
 
 def by_visma(db: Db, connection_id: uuid.UUID, visma_type: str, visma_id: str) -> Link | None:
