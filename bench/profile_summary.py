@@ -21,8 +21,8 @@ def main(path: Path, top: int, match: str) -> None:
     total = 0
     for line in path.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack:
-            continue
+        if not stack or not count_text.isdigit():
+            continue  # a frame whose text holds a newline (a thread's name) split its line
         count = int(count_text)
         frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
         total += count
