@@ -29,6 +29,7 @@ from ops.poll_command import poll_command
 from ops.sandbox_command import sandbox_command
 from ops.status_command import status_command
 from ops.sync_command import sync_command
+from ops.webhooks_command import webhooks_command
 from ops.work_command import work_command
 from store.connections import UnknownConnection
 from store.tokens import TokenKeyError
@@ -80,6 +81,7 @@ main.add_command(dlq_command)
 main.add_command(backfill_command)
 main.add_command(status_command)
 main.add_command(history_command)
+main.add_command(webhooks_command)
 
 if __name__ == "__main__":
     main()

@@ -34,6 +34,7 @@ from config.unreachable import ServiceUnreachable
 from contracts.broker import make_broker
 from ops.console import new_console
 from producers import metrics
+from producers.pokes import PokeListener
 from producers.poller import PollReport, poll_connection
 from store import connections
 from store.api_clients import ClientCache
@@ -45,6 +46,10 @@ from store.db import open_pool
 MAX_SLEEP_S = 60.0
 #: After PostgreSQL failed a round, try again after this long (seconds).
 DATABASE_RETRY_S = 30.0
+#: How often a sleeping poller looks whether it was told to stop (seconds).
+STOP_CHECK_S = 0.5
+#: After a webhook's poke, wait this long for the rest of its burst before polling (s).
+POKE_SETTLE_S = 0.3
 
 
 def report_table(report: PollReport) -> Table:
@@ -125,14 +130,19 @@ def run_forever(
     *,
     connection_name: str | None,
     interval_s: float | None,
+    pokes: PokeListener | None = None,
+    woken: threading.Event | None = None,
 ) -> None:
-    """Poll each connection when it is due until ``stop`` is set."""
+    """Poll each connection when it is due, or at once when a webhook poked it (``pokes``
+    sets ``woken``), until ``stop`` is set."""
     next_due: dict[uuid.UUID, float] = {}  # time.monotonic() seconds
+    woken = woken or threading.Event()
     while not stop.is_set():
         try:
             chosen = connections.named(pool, connection_name)
             now = time.monotonic()
-            due = [c for c in chosen if next_due.get(c.id, now) <= now]
+            poked = pokes.take() if pokes is not None else set()
+            due = [c for c in chosen if next_due.get(c.id, now) <= now or c.id in poked]
             reports = poll_due(settings, pool, cache, due, stop)
             # One moment for the whole round: stamped one by one while their summaries print,
             # 1,000 connections fell due milliseconds apart and the next round broke into
@@ -150,7 +160,21 @@ def run_forever(
                 style="red",
             )
             wake = time.monotonic() + DATABASE_RETRY_S
-        stop.wait(min(max(wake - time.monotonic(), 0.0), MAX_SLEEP_S))
+        _sleep(stop, woken, min(max(wake - time.monotonic(), 0.0), MAX_SLEEP_S))
+
+
+def _sleep(stop: threading.Event, woken: threading.Event, seconds: float) -> None:
+    """Until ``seconds`` pass, ``stop`` is set, or a poke came (then a moment longer, so the
+    burst of events one booking makes, booked, sent, updated, becomes one round)."""
+    deadline = time.monotonic() + seconds
+    while not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        if woken.wait(min(left, STOP_CHECK_S)):
+            stop.wait(POKE_SETTLE_S)
+            woken.clear()
+            return
 
 
 def _print_summary(console: Console, report: PollReport) -> None:
@@ -192,18 +216,28 @@ def poll_command(once: bool, connection_name: str | None, interval_s: float | No
             if any(report.failed for report in reports):
                 raise SystemExit(1)
             return
-        with _stop_on_signals() as stop:
-            metrics.serve(settings)
-            console.print("koppel poll: running; SIGTERM or Ctrl-C stops after the round in hand")
-            run_forever(
-                settings,
-                pool,
-                cache,
-                console,
-                stop,
-                connection_name=connection_name,
-                interval_s=interval_s,
-            )
+        woken = threading.Event()
+        # Webhooks (``koppel webhooks serve``) poke a connection to be polled at once.
+        pokes = PokeListener(settings.database_url, woken.set).start()
+        try:
+            with _stop_on_signals() as stop:
+                metrics.serve(settings)
+                console.print(
+                    "koppel poll: running; SIGTERM or Ctrl-C stops after the round in hand"
+                )
+                run_forever(
+                    settings,
+                    pool,
+                    cache,
+                    console,
+                    stop,
+                    connection_name=connection_name,
+                    interval_s=interval_s,
+                    pokes=pokes,
+                    woken=woken,
+                )
+        finally:
+            pokes.stop()
         console.print("koppel poll: stopped")
     finally:
         cache.close()

@@ -86,7 +86,7 @@ def seconds(duration: str | int | float) -> float:
 def test_compose_accepts_the_file_and_it_has_every_service(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    assert set(services) == {"postgres", "rabbitmq", "sandbox", "migrate", *SCALABLE}
+    assert set(services) == {"postgres", "rabbitmq", "sandbox", "migrate", "webhooks", *SCALABLE}
     assert services["rabbitmq"]["image"].endswith("-management")
 
 

@@ -176,6 +176,19 @@ def set_revenue_account(
     return changed_row
 
 
+def start_koppel(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    """``koppel ARGS`` as a long-running process of its own (its own process group, so a
+    test stops it and its children with ``os.killpg``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "ops.cli", *args],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def koppel_cli(
     env: dict[str, str], *args: str, timeout_s: float = 300.0, columns: int = 250
 ) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 from psycopg_pool import ConnectionPool
@@ -19,8 +18,8 @@ from ops.status import gather
 from producers.poller import STREAMS
 from store import connections, cursors, health
 from store.tokens import PgTokenStore
-from tests.conftest import ROOT, TEST_TOKEN_KEY
-from tests.pipeline.support import booked, changed, koppel_cli, send, wait_for
+from tests.conftest import TEST_TOKEN_KEY
+from tests.pipeline.support import booked, changed, koppel_cli, send, start_koppel, wait_for
 
 #: The test connection's poll interval (s): silent after twice that.
 INTERVAL_S = 4
@@ -28,17 +27,6 @@ INTERVAL_S = 4
 
 def koppel(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return koppel_cli(env, *args, timeout_s=120)
-
-
-def start_poller(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "ops.cli", "poll"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
 
 
 def all_streams_polled_after(pool: ConnectionPool, connected: Connected, moment: datetime) -> bool:
@@ -54,7 +42,7 @@ def test_status_exits_0_while_the_poller_runs_and_1_naming_the_silent_connection
     # Given a connection polled every 4 s by a running `koppel poll`
     connections.update(pool, connected.connection.id, poll_interval_s=INTERVAL_S)
     started = datetime.now(UTC)
-    poller = start_poller(koppel_env)
+    poller = start_koppel(koppel_env, "poll")
     try:
         wait_for(
             lambda: all_streams_polled_after(pool, connected, started),
