@@ -210,7 +210,7 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -371,8 +371,8 @@ def bench_environment(
         "KOPPEL_DATABASE_URL": _database_url(base, name),
         "KOPPEL_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
         "KOPPEL_TOKEN_KEY": base.token_key.get_secret_value() or new_key(),
-        "KOPPEL_SANDBOX_TEAMLEADER_PORT": str(_free_port()),
-        "KOPPEL_SANDBOX_VISMA_PORT": str(_free_port()),
+        "KOPPEL_SANDBOX_TEAMLEADER_PORT": str(free_port()),
+        "KOPPEL_SANDBOX_VISMA_PORT": str(free_port()),
         "KOPPEL_SANDBOX_TIME_SCALE": str(time_scale),
         **(extra_env or {}),
     }
@@ -404,8 +404,8 @@ def bench_environment(
                     if attempt == 2:
                         raise
                     ports = {
-                        "KOPPEL_SANDBOX_TEAMLEADER_PORT": str(_free_port()),
-                        "KOPPEL_SANDBOX_VISMA_PORT": str(_free_port()),
+                        "KOPPEL_SANDBOX_TEAMLEADER_PORT": str(free_port()),
+                        "KOPPEL_SANDBOX_VISMA_PORT": str(free_port()),
                     }
                     env.update(ports)
                     os.environ.update(ports)
