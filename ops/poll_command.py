@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from types import FrameType
@@ -35,7 +35,7 @@ from contracts.broker import make_broker
 from ops.console import new_console
 from producers import metrics
 from producers.pokes import PokeListener
-from producers.poller import PollReport, poll_connection
+from producers.poller import STREAMS, PollReport, poll_connection
 from store import connections
 from store.api_clients import ClientCache
 from store.connections import Connection
@@ -96,9 +96,11 @@ def poll_due(
     cache: ClientCache,
     due: list[Connection],
     stop: threading.Event | None = None,
+    streams_of: Mapping[uuid.UUID, Sequence[str]] | None = None,
 ) -> list[PollReport]:
     """One round of each of these connections over a broker opened for the round only,
-    ``settings.poll_threads`` connections at a time; the reports in the order of ``due``."""
+    ``settings.poll_threads`` connections at a time; the reports in the order of ``due``.
+    A connection in ``streams_of`` polls only those streams (a webhook's poke)."""
     # Not checked up front: a broker that is down fails each stream with messages to
     # publish, and that error is recorded on its cursor like any other.
     broker = make_broker(settings, check=False)
@@ -106,8 +108,9 @@ def poll_due(
     def poll(connection: Connection) -> PollReport | None:
         if stop is not None and stop.is_set():
             return None
+        streams = (streams_of or {}).get(connection.id, STREAMS)
         report = poll_connection(
-            settings, pool, broker, connection, cache.for_connection(connection)
+            settings, pool, broker, connection, cache.for_connection(connection), streams
         )
         metrics.observe(report)
         return report
@@ -141,16 +144,22 @@ def run_forever(
         try:
             chosen = connections.named(pool, connection_name)
             now = time.monotonic()
-            poked = pokes.take() if pokes is not None else set()
-            due = [c for c in chosen if next_due.get(c.id, now) <= now or c.id in poked]
-            reports = poll_due(settings, pool, cache, due, stop)
+            poked = pokes.take() if pokes is not None else {}
+            whole = [c for c in chosen if next_due.get(c.id, now) <= now]
+            # Poked, not due: only the poked streams, and the interval keeps its time.
+            partial = {c.id: sorted(poked[c.id]) for c in chosen if c.id in poked}
+            for connection in whole:
+                partial.pop(connection.id, None)
+            due = whole + [c for c in chosen if c.id in partial]
+            reports = poll_due(settings, pool, cache, due, stop, partial)
             # One moment for the whole round: stamped one by one while their summaries print,
             # 1,000 connections fell due milliseconds apart and the next round broke into
             # many small ones (each with its own broker, too few to keep the threads busy).
             finished = time.monotonic()
             for report in reports:
                 connection = report.connection
-                next_due[connection.id] = finished + (interval_s or connection.poll_interval_s)
+                if connection.id not in partial:
+                    next_due[connection.id] = finished + (interval_s or connection.poll_interval_s)
                 _print_summary(console, report)
             wake = min((next_due.get(c.id, now) for c in chosen), default=now + MAX_SLEEP_S)
         except (psycopg.Error, ServiceUnreachable) as error:

@@ -6,10 +6,10 @@ to the URL registered for a connection (``koppel webhooks register``); it signs 
 token an HMAC of the connection id under ``KOPPEL_TOKEN_KEY``. Nobody without the key can
 make one, and a wrong one is answered like an unknown connection.
 
-The event itself is not trusted with data: it only says *poll this connection now*
-(``producers/pokes.py``). The poller then reads the change through the same cursors and
-dedupe keys as every other round, so a duplicated, forged-but-valid, or out-of-order event
-can cause at most an extra poll, never a second posting.
+The event itself is not trusted with data: it only says *poll this stream of this
+connection now* (``producers/pokes.py``). The poller then reads the change through the same
+cursors and dedupe keys as every other round, so a duplicated, forged-but-valid, or
+out-of-order event can cause at most an extra poll, never a second posting.
 """
 
 from __future__ import annotations
@@ -28,22 +28,25 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from producers.pokes import poke
+from producers.poller import COMPANIES, CONTACTS, CREDIT_NOTES, INVOICES
 from store import connections
 
 logger = logging.getLogger(__name__)
 
 #: The event types Koppel registers and acts on: what changes an invoice, a credit note or a
-#: customer that Visma has (payments flow the other way, from Visma).
-EVENT_TYPES = (
-    "invoice.booked",
-    "invoice.updated",
-    "creditNote.booked",
-    "creditNote.updated",
-    "contact.added",
-    "contact.updated",
-    "company.added",
-    "company.updated",
-)
+#: customer that Visma has (payments flow the other way, from Visma), and the poller's
+#: stream that reads each.
+STREAM_OF_EVENT = {
+    "invoice.booked": INVOICES,
+    "invoice.updated": INVOICES,
+    "creditNote.booked": CREDIT_NOTES,
+    "creditNote.updated": CREDIT_NOTES,
+    "contact.added": CONTACTS,
+    "contact.updated": CONTACTS,
+    "company.added": COMPANIES,
+    "company.updated": COMPANIES,
+}
+EVENT_TYPES = tuple(STREAM_OF_EVENT)
 #: The largest event body read (bytes); Teamleader's are a few hundred.
 MAX_BODY_BYTES = 64 * 1024
 
@@ -90,10 +93,11 @@ def create_app(pool: ConnectionPool, token_key: str) -> Starlette:
                 for e in invalid.errors(include_url=False, include_input=False)
             )
             return JSONResponse({"error": f"not a Teamleader event: {problems}"}, 400)
-        if event.type not in EVENT_TYPES:
+        stream = STREAM_OF_EVENT.get(event.type)
+        if stream is None:
             return JSONResponse({"poked": False, "reason": f"{event.type} is not synced"}, 202)
         # PostgreSQL is blocking I/O: off the event loop.
-        if not await run_in_threadpool(_poke_known, pool, connection_id):
+        if not await run_in_threadpool(_poke_known, pool, connection_id, stream):
             return _unknown()
         logger.info("%s %s: poked connection %s", event.type, event.subject.id, connection_id)
         return JSONResponse({"poked": True}, 202)
@@ -109,12 +113,12 @@ def create_app(pool: ConnectionPool, token_key: str) -> Starlette:
     )
 
 
-def _poke_known(pool: ConnectionPool, connection_id: uuid.UUID) -> bool:
+def _poke_known(pool: ConnectionPool, connection_id: uuid.UUID, stream: str) -> bool:
     try:
         connections.get(pool, connection_id)
     except connections.UnknownConnection:
         return False
-    poke(pool, connection_id)
+    poke(pool, connection_id, stream)
     return True
 
 

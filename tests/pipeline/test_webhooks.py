@@ -110,7 +110,7 @@ def test_an_event_with_the_connections_token_pokes_it_and_a_wrong_token_or_body_
         # The right token and a synced event poke the connection
         accepted = httpx.post(receiver + path, json=event(), timeout=5)
         assert accepted.status_code == 202
-        assert listening.received(within_s=5.0) == [str(connection_id)]
+        assert listening.received(within_s=5.0) == [f"{connection_id} invoices"]
     finally:
         listening.close()
 
@@ -149,6 +149,7 @@ def test_an_invoice_booked_in_teamleader_reaches_visma_within_seconds_by_webhook
             )
             wait_settled(pool, timeout_s=120)
 
+            httpx.delete(f"{sandbox.teamleader_url}/_sandbox/stats", timeout=5).raise_for_status()
             # When an invoice is booked in Teamleader
             template = booked(connected)[0]
             line = template["grouped_lines"][0]["line_items"][0]
@@ -180,9 +181,13 @@ def test_an_invoice_booked_in_teamleader_reaches_visma_within_seconds_by_webhook
                 what="the booked invoice posted in Visma",
             )
             seconds = time.monotonic() - booking
+            calls = httpx.get(f"{sandbox.teamleader_url}/_sandbox/stats", timeout=5).json()
     finally:
         stop(poller)
     assert seconds < 15, f"took {seconds:.1f} s"
+    # ... and only the invoices stream was read for it: one list call, not a whole round
+    listed = {e: n for e, n in calls["by_endpoint"].items() if e.endswith(".list")}
+    assert set(listed) == {"invoices.list"}, listed
     deliveries = httpx.get(
         f"{sandbox.teamleader_url}/_sandbox/webhooks/deliveries", timeout=5
     ).json()["data"]
