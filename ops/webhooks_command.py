@@ -13,8 +13,13 @@ receiver that is down costs at most one interval, never a document.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
 import click
 import uvicorn
+from rich.console import Console
 from rich.table import Table
 
 from config import get_settings
@@ -22,6 +27,7 @@ from ops.console import new_console
 from producers.webhook_receiver import EVENT_TYPES, create_app, webhook_path
 from store import connections
 from store.api_clients import ClientCache
+from store.connections import Connection
 from store.db import open_pool
 from store.tokens import cipher
 
@@ -58,48 +64,56 @@ def serve_command(host: str, port: int) -> None:
         pool.close()
 
 
+@dataclass
+class _Session:
+    """What ``register`` and ``list`` share: the key, the chosen connections, their clients."""
+
+    key: str
+    chosen: list[Connection]
+    clients: ClientCache
+    console: Console
+
+
+@contextmanager
+def _session(connection_name: str | None) -> Iterator[_Session]:
+    key = _token_key()
+    settings = get_settings()
+    pool = open_pool(settings, name="koppel-webhooks")
+    cache = ClientCache(settings, pool)
+    try:
+        yield _Session(key, connections.named(pool, connection_name), cache, new_console())
+    finally:
+        cache.close()
+        pool.close()
+
+
 @webhooks_command.command("register")
 @click.option("--base-url", required=True, help="Where Teamleader reaches `serve` (https://…).")
 @click.option("--connection", "connection_name", default=None, help="Only this connection.")
 def register_command(base_url: str, connection_name: str | None) -> None:
     """Register each connection's webhook with Teamleader (registering again is harmless)."""
-    key = _token_key()
-    settings = get_settings()
-    pool = open_pool(settings, name="koppel-webhooks")
-    cache = ClientCache(settings, pool)
-    console = new_console()
-    try:
-        for connection in connections.named(pool, connection_name):
-            url = base_url.rstrip("/") + webhook_path(key, connection.id)
-            cache.for_connection(connection).teamleader.register_webhook(url, EVENT_TYPES)
+    with _session(connection_name) as session:
+        for connection in session.chosen:
+            url = base_url.rstrip("/") + webhook_path(session.key, connection.id)
+            teamleader = session.clients.for_connection(connection).teamleader
+            teamleader.register_webhook(url, EVENT_TYPES)
             kinds = len(EVENT_TYPES)
-            console.print(
+            session.console.print(
                 f"{connection.name}: Teamleader sends {kinds} event types to {_masked(url)}"
             )
-    finally:
-        cache.close()
-        pool.close()
 
 
 @webhooks_command.command("list")
 @click.option("--connection", "connection_name", default=None, help="Only this connection.")
 def list_command(connection_name: str | None) -> None:
     """What Teamleader sends where, per connection."""
-    key = _token_key()
-    settings = get_settings()
-    pool = open_pool(settings, name="koppel-webhooks")
-    cache = ClientCache(settings, pool)
-    console = new_console()
-    try:
-        for connection in connections.named(pool, connection_name):
-            ours = webhook_path(key, connection.id)
+    with _session(connection_name) as session:
+        for connection in session.chosen:
+            ours = webhook_path(session.key, connection.id)
             table = Table(title=f"{connection.name}: webhooks", title_justify="left")
             for column in ("url", "Koppel's", "types"):
                 table.add_column(column, overflow="fold")
-            for hook in cache.for_connection(connection).teamleader.webhooks():
+            for hook in session.clients.for_connection(connection).teamleader.webhooks():
                 mine = "yes" if hook.url.endswith(ours) else "no"
                 table.add_row(_masked(hook.url), mine, ", ".join(hook.types))
-            console.print(table)
-    finally:
-        cache.close()
-        pool.close()
+            session.console.print(table)

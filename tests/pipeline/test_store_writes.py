@@ -8,6 +8,7 @@ the real one."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date
 
 import psycopg
@@ -16,7 +17,7 @@ from psycopg_pool import ConnectionPool
 
 from store import connections, links
 from store.links import Link
-from store.writes import document_lock, state_of, write_once
+from store.writes import Record, WriteResult, document_lock, state_of, write_once
 
 
 class RecordFailed(Exception):
@@ -42,6 +43,45 @@ def linked(pool: ConnectionPool, connection_id: uuid.UUID, document_id: str) -> 
     return link.visma_id if link is not None else None
 
 
+def saving_link(connection_id: uuid.UUID, document_id: str) -> Record:
+    """The record a posting makes: the document's link to the remote id."""
+
+    def record(db: psycopg.Connection, remote_id: str) -> None:
+        links.save(db, connection_id, link_to(document_id, remote_id))
+
+    return record
+
+
+def state(pool: ConnectionPool, key: str) -> str | None:
+    with pool.connection() as conn:
+        row = state_of(conn, key)
+    return str(row["state"]) if row is not None else None
+
+
+def attempt(
+    pool: ConnectionPool,
+    key: str,
+    connection_id: uuid.UUID,
+    *,
+    reference: str,
+    lookup: Callable[[str], str | None],
+    create: Callable[[], str],
+    record: Record,
+) -> WriteResult:
+    """One attempt at the write, as a consumer makes it: under the document's lock."""
+    with document_lock(pool, key) as conn:
+        return write_once(
+            conn,
+            key,
+            connection_id=connection_id,
+            kind="invoice_posting",
+            reference=reference,
+            lookup=lookup,
+            create=create,
+            record=record,
+        )
+
+
 def test_a_link_that_cannot_be_written_leaves_the_write_in_flight_and_the_next_attempt_adopts_it(
     pool: ConnectionPool,
 ) -> None:
@@ -59,42 +99,34 @@ def test_a_link_that_cannot_be_written_leaves_the_write_in_flight_and_the_next_a
         raise RecordFailed("the link could not be written")
 
     # Given a write whose effect was made, but whose record failed
-    with document_lock(pool, key) as conn, pytest.raises(RecordFailed):
-        write_once(
-            conn,
+    with pytest.raises(RecordFailed):
+        attempt(
+            pool,
             key,
-            connection_id=connection_id,
-            kind="invoice_posting",
+            connection_id,
             reference="ref-1",
             lookup=lambda reference: None,
             create=create,
             record=failing_record,
         )
     # Then neither the done mark nor the record was kept: the row says "in flight"
-    with pool.connection() as conn:
-        assert state_of(conn, key)["state"] == "in_flight"  # type: ignore[index]
+    assert state(pool, key) == "in_flight"
     assert linked(pool, connection_id, document_id) is None
 
     # When the next attempt runs, it looks the effect up instead of making it again
-    def record(db: psycopg.Connection, remote_id: str) -> None:
-        links.save(db, connection_id, link_to(document_id, remote_id))
-
-    with document_lock(pool, key) as conn:
-        result = write_once(
-            conn,
-            key,
-            connection_id=connection_id,
-            kind="invoice_posting",
-            reference="ref-1",
-            lookup=lambda reference: "remote-1" if reference == "ref-1" else None,
-            create=create,
-            record=record,
-        )
+    result = attempt(
+        pool,
+        key,
+        connection_id,
+        reference="ref-1",
+        lookup=lambda reference: "remote-1" if reference == "ref-1" else None,
+        create=create,
+        record=saving_link(connection_id, document_id),
+    )
     # Then the effect was made once, adopted, and recorded once with its done mark
     assert made == ["remote-1"]
     assert (result.remote_id, result.created) == ("remote-1", False)
-    with pool.connection() as conn:
-        assert state_of(conn, key)["state"] == "done"  # type: ignore[index]
+    assert state(pool, key) == "done"
     assert linked(pool, connection_id, document_id) == "remote-1"
 
 
@@ -104,22 +136,15 @@ def test_a_first_write_saves_its_link_with_the_done_mark(
     connection_id = a_connection(pool)
     document_id = str(uuid.uuid4())
     key = f"posting:{connection_id}:invoice:{document_id}"
-
-    def record(db: psycopg.Connection, remote_id: str) -> None:
-        links.save(db, connection_id, link_to(document_id, remote_id))
-
-    with document_lock(pool, key) as conn:
-        result = write_once(
-            conn,
-            key,
-            connection_id=connection_id,
-            kind="invoice_posting",
-            reference="ref-2",
-            lookup=lambda reference: None,
-            create=lambda: "remote-2",
-            record=record,
-        )
+    result = attempt(
+        pool,
+        key,
+        connection_id,
+        reference="ref-2",
+        lookup=lambda reference: None,
+        create=lambda: "remote-2",
+        record=saving_link(connection_id, document_id),
+    )
     assert (result.remote_id, result.created) == ("remote-2", True)
-    with pool.connection() as conn:
-        assert state_of(conn, key)["state"] == "done"  # type: ignore[index]
+    assert state(pool, key) == "done"
     assert linked(pool, connection_id, document_id) == "remote-2"
