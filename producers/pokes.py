@@ -40,7 +40,8 @@ def poke(db: Db, connection_id: uuid.UUID, stream: str) -> None:
 
 
 class PokeListener:
-    """A thread that collects poked connection ids and calls ``on_poke`` after each."""
+    """A thread that collects the poked streams by connection and calls ``on_poke`` after
+    each poke (the poller's wake-up)."""
 
     def __init__(self, database_url: str, on_poke: Callable[[], None]) -> None:
         self._database_url = database_url
@@ -48,7 +49,6 @@ class PokeListener:
         self._poked: Poked = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._listening = threading.Event()
         self._thread = threading.Thread(target=self._run, name="poke-listener", daemon=True)
 
     def start(self) -> PokeListener:
@@ -58,9 +58,6 @@ class PokeListener:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=LISTEN_TIMEOUT_S + 5)
-
-    def wait_listening(self, timeout_s: float) -> bool:
-        return self._listening.wait(timeout_s)
 
     def take(self) -> Poked:
         """The streams poked since the last take, by connection."""
@@ -73,12 +70,10 @@ class PokeListener:
             try:
                 with psycopg.connect(self._database_url, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self._listening.set()
                     while not self._stop.is_set():
                         for notice in conn.notifies(timeout=LISTEN_TIMEOUT_S):
                             self._add(notice.payload)
             except psycopg.Error as error:
-                self._listening.clear()
                 logger.warning("poke listener lost PostgreSQL (%s); retrying", error)
                 self._stop.wait(RECONNECT_S)
 
