@@ -152,12 +152,7 @@ def mark_requeued(pool: ConnectionPool, failure: Failure) -> bool:
     as waiting again (outcome NULL) and the document's history says so — in one transaction.
     False when the row was no longer open (another requeue or purge took it)."""
     with pool.connection() as conn, conn.transaction():
-        taken = conn.execute(
-            "UPDATE failures SET status = 'requeued', last_seen = now()"
-            " WHERE id = %s AND status = 'open' RETURNING id",
-            [failure.id],
-        ).fetchone()
-        if taken is None:
+        if not _take_open(conn, failure, "requeued"):
             return False
         if failure.dedupe_key is not None:
             # published_at = now(): the poller's safety net republishes a message left
@@ -191,15 +186,20 @@ def mark_purged(pool: ConnectionPool, failure: Failure) -> bool:
     """Given up on for good: kept, marked purged, with a history event. False when the row
     was no longer open."""
     with pool.connection() as conn, conn.transaction():
-        taken = conn.execute(
-            "UPDATE failures SET status = 'purged', last_seen = now()"
-            " WHERE id = %s AND status = 'open' RETURNING id",
-            [failure.id],
-        ).fetchone()
-        if taken is None:
+        if not _take_open(conn, failure, "purged"):
             return False
         _history(conn, failure, "purged")
     return True
+
+
+def _take_open(conn: Any, failure: Failure, status: str) -> bool:
+    """Move the row from open to ``status``; False when it was no longer open."""
+    taken = conn.execute(
+        "UPDATE failures SET status = %s, last_seen = now()"
+        " WHERE id = %s AND status = 'open' RETURNING id",
+        [status, failure.id],
+    ).fetchone()
+    return taken is not None
 
 
 def _history(conn: Any, failure: Failure, event: str) -> None:
