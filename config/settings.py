@@ -7,6 +7,7 @@ a production deployment sets the real base URLs and OAuth client credentials.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from typing import Literal
 
@@ -105,6 +106,12 @@ class Settings(BaseSettings):
     #: so several processes on one machine do not fight over a port; containers use 9191).
     metrics_port: int = Field(default=0, ge=0, le=65535)
     metrics_host: str = "0.0.0.0"
+
+    #: Koppel's calendar day, for the day-relative choices (this month, this quarter, this
+    #: fiscal year, a connection's default start). Empty: the machine's local date. Tests
+    #: and demos of a given day pin it (``KOPPEL_TODAY=2026-05-13``), so their outcome does
+    #: not depend on the day they run; wall-clock timestamps (cursors, locks) stay real.
+    today: date | None = None
 
     # Sandbox simulators.
     sandbox_host: str = "127.0.0.1"

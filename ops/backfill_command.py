@@ -31,6 +31,7 @@ import click
 import dramatiq
 from rich.progress import Progress
 
+from config import clock as calendar
 from config import get_settings
 from contracts import queues
 from contracts.broker import check_reachable, make_broker
@@ -48,7 +49,7 @@ from ops.mappings_command import pick_connection
 from store import connections, failures, messages
 
 #: Today, for ``--from this-month`` and friends (tests replace it).
-clock: Callable[[], date] = date.today
+clock: Callable[[], date] = calendar.today
 #: The exit status of a backfill stopped by Ctrl-C or SIGTERM (128 + SIGINT).
 EXIT_STOPPED = 130
 #: The queues the backfill's documents go through.

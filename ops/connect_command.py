@@ -22,6 +22,7 @@ from clients.teamleader import teamleader_oauth_app
 from clients.tokens import TokenPair
 from clients.visma import visma_oauth_app
 from config import Settings, get_settings
+from config import clock as calendar
 from ops.connecting import (
     Connected,
     connect_sandbox,
@@ -40,7 +41,7 @@ DEFAULT_CALLBACK_TIMEOUT_S = 300.0
 
 
 def first_of_this_month() -> date:
-    return date.today().replace(day=1)
+    return calendar.today().replace(day=1)
 
 
 def _since(value: datetime | None) -> date:

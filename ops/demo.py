@@ -36,6 +36,7 @@ from rich.console import Console
 from rich.text import Text
 
 from config import Settings, get_settings
+from config import clock as calendar
 from contracts import queues
 from contracts.broker import purge_all
 from ops.connecting import connect_sandbox
@@ -151,7 +152,7 @@ def life_goes_on(settings: Settings, pool: ConnectionPool, connection: Connectio
             " AND teamleader_type = 'invoice' AND remaining > 1 ORDER BY visma_number",
             [connection.id],
         ).fetchall()
-    today = date.today().isoformat()
+    today = calendar.today().isoformat()
     for index, row in enumerate(posted[:8]):
         # Every other one in part (a third), the rest in full.
         partial = index % 2 == 1
@@ -324,7 +325,7 @@ def demo_command(seed: int, size: str) -> None:
             settings,
             pool,
             name="demo",
-            sync_from=date(date.today().year - 1, 1, 1),
+            sync_from=date(calendar.today().year - 1, 1, 1),
             poll_interval_s=DEMO_POLL_INTERVAL_S,
         )
         connection = connected.connection

@@ -28,6 +28,7 @@ from psycopg_pool import ConnectionPool
 
 from clients.errors import ApiError
 from config import Settings
+from config import clock as calendar
 from store import failures as failure_rows
 from store import history, links
 from store.api_clients import ClientCache
@@ -166,7 +167,7 @@ def _ask_teamleader(
                     after, before = (
                         (date(year, 1, 1), date(year + 1, 1, 1))
                         if year
-                        else (connection.sync_from, date.today() + timedelta(days=1))
+                        else (connection.sync_from, calendar.today() + timedelta(days=1))
                     )
                     notes = teamleader.credit_notes(
                         department_id=department,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import date
 
 import click
 from psycopg_pool import ConnectionPool
@@ -21,6 +20,7 @@ from rich.table import Table
 from clients.teamleader.models import TaxRate
 from clients.visma.models import Account, TermsOfPayment, VatCode
 from config import Settings, get_settings
+from config import clock as calendar
 from ops.console import new_console
 from ops.mapping_proposal import propose, store_missing
 from ops.preflight import check_connection, set_command_line
@@ -100,7 +100,7 @@ def rows_table(rows: Iterable[mappings.VatRow], title: str = "VAT mappings") -> 
 
 def number_example(rule: str, year: int | None = None) -> str:
     """``2026 / 17 → 202600017`` under ``rule``, or why the rule cannot number it."""
-    teamleader_number = f"{year or date.today().year} / {EXAMPLE_SEQUENCE}"
+    teamleader_number = f"{year or calendar.today().year} / {EXAMPLE_SEQUENCE}"
     try:
         return f"{teamleader_number} → {visma_invoice_number(teamleader_number, rule)}"
     except TranslationError as error:
@@ -113,7 +113,7 @@ def number_rule_problems(invoice_rule: str, credit_note_rule: str) -> list[str]:
     Each rule must number a sample of this year's and last year's sequences, give no two
     of them the same number, and share no number with the other rule (an invoice and a
     credit note must never meet in Visma's one invoice-number series)."""
-    this_year = date.today().year
+    this_year = calendar.today().year
     samples = [f"{year} / {seq}" for year in (this_year - 1, this_year) for seq in SAMPLE_SEQUENCES]
     problems: list[str] = []
     made: dict[str, dict[int, str]] = {}

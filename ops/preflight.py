@@ -20,6 +20,7 @@ from psycopg_pool import ConnectionPool
 
 from clients.teamleader.models import ProductCategory, TaxRate
 from clients.visma.models import Account, FiscalYear, VatCode
+from config import clock as calendar
 from store import mappings
 from store.api_clients import ApiClients
 from store.connections import Connection
@@ -201,7 +202,7 @@ def check_connection(
     """:func:`problems` for a connection, read from the store, Teamleader and Visma; accounts
     of every fiscal year from the connection's ``sync_from`` to ``today``."""
     department = connection.teamleader_department_id
-    today = today or date.today()
+    today = today or calendar.today()
     since = min(connection.sync_from, today)
     return problems(
         connection_name=connection.name,

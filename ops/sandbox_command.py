@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from config import get_settings
+from sandbox import clock
 from sandbox.dataset import DatasetError, load_dataset, validate_dataset
 from sandbox.generate import generate_dataset
 from sandbox.options import SandboxOptions
@@ -40,6 +42,12 @@ from sandbox.options import SandboxOptions
     help="Multiply rate-limit windows (0.1 makes a minute 6 s).",
 )
 @click.option("--no-rate-limits", is_flag=True, help="Do not enforce the APIs' rate limits.")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="The simulators' calendar day, YYYY-MM-DD (default: KOPPEL_TODAY, else the date).",
+)
 def sandbox_command(
     seed: int,
     size: str,
@@ -50,11 +58,14 @@ def sandbox_command(
     visma_port: int | None,
     time_scale: float | None,
     no_rate_limits: bool,
+    today: datetime | None,
 ) -> None:
     """Serve the Teamleader and Visma simulators over HTTP until interrupted."""
     from sandbox.server import serve
 
     settings = get_settings()
+    # Generated documents and the default company's fiscal years are anchored on this day.
+    clock.pin_today(today.date() if today else settings.today)
     try:
         if data_file is not None:
             dataset = load_dataset(data_file)

@@ -7,7 +7,8 @@ Controls (outside the real APIs' paths):
 * ``GET /_sandbox/stats`` counts calls per endpoint and status; ``DELETE`` resets them.
 
 A plan can add latency with jitter, answer a share of calls with a 5xx, answer the next N
-calls with 429 (a burst), or let the next N writes *apply, then time out*: the simulator
+calls with 429 (a burst), let the first N calls through before any of that, or let the next
+N writes *apply, then time out*: the simulator
 changes its state, then holds the response for ``hang_s`` so the client gives up — the lost
 response that makes a write ambiguous.
 """
@@ -43,6 +44,10 @@ class FaultPlan:
     hang_s: float = 30.0
     #: Only calls whose path contains this text are affected (empty: all calls).
     path_contains: str = ""
+    #: The first N calls the plan would affect pass untouched; it applies from the next one
+    #: (with ``error_rate: 1``, a run does exactly N writes and then waits: a known point
+    #: to stop it at, instead of a moment).
+    pass_first: int = 0
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> FaultPlan:
@@ -116,6 +121,9 @@ class FaultInjector:
         self.stats.by_endpoint[endpoint] += 1
         plan = self.plan
         affected = not plan.path_contains or plan.path_contains in path
+        if affected and plan.pass_first > 0:
+            plan.pass_first -= 1
+            affected = False
         status_seen: list[int] = []
 
         async def counting_send(message: Message) -> None:

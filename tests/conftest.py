@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -21,9 +22,18 @@ import pytest
 
 from clients.http import ApiSession
 from clients.oauth import RefreshingAuth
+from sandbox import clock
 from tests.spec_check import SpecChecker
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The calendar day every test takes as today, in this process and in every process it
+#: starts (Koppel's KOPPEL_TODAY, the simulators' --today): generated documents, fiscal
+#: years and "this month" are the same whatever day the suite runs. A mid-month, mid-year
+#: day before any real run; tests of the calendar's edges (year and quarter ends, leap
+#: days) pass their own day to the pure functions they test.
+TODAY = date(2026, 6, 15)
+os.environ["KOPPEL_TODAY"] = TODAY.isoformat()
+clock.pin_today(TODAY)
 #: A fixed Fernet key for tests only (it encrypts the simulators' tokens).
 TEST_TOKEN_KEY = "n0VKG3G8a4ZlX2D0n3jUuTc3JZ1rjsCxKvG3XJq1l1s="
 
@@ -39,6 +49,19 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+#: Set by CI (``.ci/run``): a test that would skip for want of something fails instead.
+STRICT_ENV = "KOPPEL_TESTS_STRICT"
+
+
+def skip_unless_strict(reason: str) -> None:
+    """Skip the calling test because something it needs is not here (``reason``: one line
+    saying what is missing and how to get it); with ``KOPPEL_TESTS_STRICT=1`` fail instead,
+    so CI never skips it. Never returns."""
+    if os.environ.get(STRICT_ENV) == "1":
+        pytest.fail(f"{reason} (not skipped: {STRICT_ENV}=1)", pytrace=False)
+    pytest.skip(reason)
 
 
 @dataclass

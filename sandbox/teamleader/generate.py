@@ -1,6 +1,7 @@
 """A realistic, deterministic Teamleader account: ``generate_teamleader(seed, size)``.
 
-Same seed, size and day → the same data, byte for byte. Dates are anchored on today:
+Same seed, size and day → the same data, byte for byte. Dates are anchored on a given day
+(default: the simulators' today, :mod:`sandbox.clock`):
 documents fall in this month, this quarter, this (calendar) fiscal year and last year.
 Documents are built through :class:`~sandbox.teamleader.state.Account`'s own operations,
 so their totals, numbers and due dates follow exactly the simulator's rules.
@@ -22,6 +23,7 @@ from typing import Any
 
 from faker import Faker
 
+from sandbox import clock
 from sandbox.teamleader.http import dumps
 from sandbox.teamleader.objects import ref, timestamp
 from sandbox.teamleader.state import Account, bumped, uuid5
@@ -443,18 +445,27 @@ def _credit_notes(
     chosen = sorted(
         rng.sample(booked, min(count, len(booked))), key=lambda i: (i["invoice_date"], i["id"])
     )
-    for invoice in chosen:
+    for index, invoice in enumerate(chosen):
         invoice_date = date.fromisoformat(invoice["invoice_date"])
         on = min(invoice_date + timedelta(days=rng.randint(1, 30)), today)
+        partial = rng.random() < 0.5
+        if index < 2:
+            # The first two are one full and one partial credit, so every data set, on any
+            # day, has both kinds (the rest are left to chance).
+            partial = index == 1
         lines = None
-        if rng.random() < 0.5:
+        if partial:
             from sandbox.teamleader.objects import compact_lines
 
             all_lines = compact_lines(invoice["grouped_lines"])
             lines = rng.sample(all_lines, rng.randint(1, len(all_lines)))
+            reduced = len(lines) < len(all_lines)
             for line in lines:
                 if rng.random() < 0.5 and line["quantity"] > 1:
                     line["quantity"] = Decimal(1)
+                    reduced = True
+            if not reduced:  # every line in full: credit half of the first one instead
+                lines[0]["quantity"] = Decimal(str(lines[0]["quantity"])) / 2
         info, _ = account.credit_invoice(invoice["id"], lines, on.isoformat(), _uuid(rng))
         info["created_at"] = info["updated_at"] = timestamp(_at(on, rng, now))
 
@@ -466,13 +477,17 @@ def plain_json(value: Any) -> Any:
     return json.loads(dumps(value))
 
 
-def generate_teamleader(seed: int, size: str = "small") -> dict[str, Any]:
+def generate_teamleader(
+    seed: int, size: str = "small", today: date | None = None
+) -> dict[str, Any]:
+    """The account seed and size make, its dates anchored on ``today`` (default: the
+    simulators' today, :mod:`sandbox.clock`)."""
     customers_n, invoices_n, credit_notes_n = SIZES[size]
     rng = random.Random(seed)
     fakers = {"NL": Faker("nl_NL"), "BE": Faker("nl_BE")}
     for offset, fake in enumerate(fakers.values()):
         fake.seed_instance(seed * 7 + offset)
-    today = date.today()
+    today = today or clock.today()
     # The generated account's "now": the end of today's working day, or now if earlier.
     now = datetime.combine(today, time(0, 0), UTC)
     account = Account(id=uuid5("account", str(seed)))

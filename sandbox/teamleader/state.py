@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from sandbox import clock
 from sandbox.teamleader.documents import LineInput, amount_due, document_totals
 from sandbox.teamleader.objects import (
     compact_lines,
@@ -300,7 +301,7 @@ class Account:
         invoice = self.find("invoices", id_)
         if invoice["status"] == "draft":
             raise Problem(400, "a draft invoice cannot be credited", "id")
-        credited_on = parse_date(on, "on") if on else now().date()
+        credited_on = parse_date(on, "on") if on else clock.today()
         stamp = timestamp(now())
         cn_id = credit_note_id or new_id()
         info: dict[str, Any] = {

@@ -24,6 +24,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from sandbox import clock
 from sandbox.dataset import DatasetError
 from sandbox.visma.jsonio import JsonResponse, utc_now
 from sandbox.visma.posting_rules import round2
@@ -84,7 +85,7 @@ async def register_payment(request: Request) -> Response:
     body = await _body(request)
     try:
         amount = Decimal(str(body.get("Amount")))
-        paid_on = date.fromisoformat(body.get("PaymentDate") or date.today().isoformat())
+        paid_on = date.fromisoformat(body.get("PaymentDate") or clock.today().isoformat())
     except (InvalidOperation, ValueError, TypeError, AttributeError):
         return _refuse('expected {"Amount": "12.34", "PaymentDate": "YYYY-MM-DD"}')
     if amount <= 0 or amount != round2(amount):

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from sandbox import clock
 from sandbox.dataset import DatasetError
 from sandbox.visma.company import default_company
 from sandbox.visma.schemas import (
@@ -52,7 +53,7 @@ def parse_visma(part: dict[str, Any], today: date | None = None) -> VismaData:
     unknown = sorted(set(part) - set(KEYS))
     if unknown:
         raise DatasetError("visma", unknown[0], f"unknown key; expected one of {', '.join(KEYS)}")
-    defaults = default_company(today or date.today())
+    defaults = default_company(today or clock.today())
     settings_raw = {**defaults["companysettings"], **(part.get("companysettings") or {})}
     data = VismaData(
         settings=_item(CompanySettingsItem, settings_raw, "visma.companysettings"),

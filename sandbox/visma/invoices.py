@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sandbox import clock
 from sandbox.visma.company import RECEIVABLES_ACCOUNT
 from sandbox.visma.errors import (
     CANNOT_BOOKKEEP,
@@ -84,7 +85,7 @@ async def create_invoice(request: Request, company: Company) -> Response:
         raise not_found("TermsOfPaymentId", f"Terms of payment {terms_id} was not found.")
     currency = (customer["CurrencyCode"] or company.settings["CurrencyCode"]).upper()
     rate = _rate(company, currency, data.CurrencyRate)
-    invoice_date = data.InvoiceDate or date.today()
+    invoice_date = data.InvoiceDate or clock.today()
     year = company.fiscal_year_for(invoice_date)
     if year is None:
         raise VismaApiError(

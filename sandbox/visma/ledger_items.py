@@ -10,6 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sandbox import clock
 from sandbox.visma.errors import RESOURCE_NOT_FOUND, VismaApiError
 from sandbox.visma.jsonio import JsonResponse, read_json, utc_now
 from sandbox.visma.paging import page_of
@@ -42,7 +43,7 @@ async def get_ledger_item(request: Request, company: Company) -> Response:
 
 async def create_ledger_item_with_voucher(request: Request, company: Company) -> Response:
     item = parse(LedgerItemWithVoucherIn, await read_json(request))
-    posting = check_posting(company, item, date.today())
+    posting = check_posting(company, item, clock.today())
     use_default_series = request.query_params.get("useDefaultVoucherSeries", "true") != "false"
     item_id = str(uuid.uuid4())
     voucher = book_voucher(

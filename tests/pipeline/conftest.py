@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ from ops.connecting import Connected, connect_sandbox
 from store.api_clients import ClientCache
 from store.db import close_shared_pools, open_pool, shared_pool
 from store.migrate import migrate
-from tests.conftest import ROOT, TEST_TOKEN_KEY, Sandbox
+from tests.conftest import ROOT, TEST_TOKEN_KEY, TODAY, Sandbox
 from tests.spec_check import SpecChecker
 
 #: Each pytest session has its own database and RabbitMQ virtual host, so sessions that run
@@ -156,9 +156,7 @@ def connected(pool: ConnectionPool, settings: Settings, sandbox: Sandbox) -> Con
     """A sandbox connection (NL department, Dutch company) with proposed mappings, on an
     account holding nothing but the generated account's reference data."""
     sandbox.reset(generated())
-    return connect_sandbox(
-        settings, pool, name="test", sync_from=date.today() - timedelta(days=800)
-    )
+    return connect_sandbox(settings, pool, name="test", sync_from=TODAY - timedelta(days=800))
 
 
 class SpecCheckedClients(ClientCache):

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +25,7 @@ from ops.connecting import Connected
 from store import mappings, messages
 from store.api_clients import ApiClients, ClientCache, ServiceHooks
 from store.connections import Connection
-from tests.conftest import ROOT, Sandbox
+from tests.conftest import ROOT, TODAY, Sandbox
 from tests.pipeline.conftest import generated
 
 
@@ -132,7 +132,7 @@ def pay_in_visma(sandbox: Sandbox, item_id: str, amount: Decimal) -> dict[str, A
     """The bank matches a payment of ``amount`` to the ledger item today; the item after."""
     response = httpx.post(
         f"{sandbox.visma_url}/_sandbox/customerledgeritems/{item_id}/payments",
-        json={"Amount": str(amount), "PaymentDate": date.today().isoformat()},
+        json={"Amount": str(amount), "PaymentDate": TODAY.isoformat()},
         timeout=10,
     )
     response.raise_for_status()

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,7 @@ from ops.backfill import StartDateError, parse_from, start_date
 from ops.connecting import Connected
 from sandbox.visma.company import terms_of_payment_id
 from store import connections, links, messages
-from tests.conftest import ROOT, Sandbox
+from tests.conftest import ROOT, TODAY, Sandbox
 from tests.pipeline.conftest import start_worker
 from tests.pipeline.support import (
     connection_clients,
@@ -36,7 +36,7 @@ from tests.pipeline.support import (
 )
 
 #: Every document of the generated account (seed 7) is dated from last year on.
-FROM = date(date.today().year - 1, 1, 1)
+FROM = date(TODAY.year - 1, 1, 1)
 
 
 # -- the start date (pure) ---------------------------------------------------------------------
@@ -101,7 +101,7 @@ def documents(connected: Connected) -> tuple[list[dict[str, Any]], list[dict[str
 @pytest.fixture
 def recent(connected: Connected, pool: ConnectionPool) -> Connected:
     """The connection syncs from today only: everything older is the backfill's."""
-    connections.update(pool, connected.connection.id, sync_from=date.today())
+    connections.update(pool, connected.connection.id, sync_from=TODAY)
     return connected
 
 
@@ -163,7 +163,7 @@ def test_the_dry_run_previews_counts_totals_and_customers_and_writes_nothing(
     visma = summary(sandbox)
     assert (visma["ledger_items"], visma["customers"]) == (0, 0)
     assert messages.waiting(pool) == 0
-    assert connections.get(pool, recent.connection.id).sync_from == date.today()
+    assert connections.get(pool, recent.connection.id).sync_from == TODAY
 
 
 def test_fiscal_year_and_this_month_start_on_the_first_day_of_visma_year_and_month(
@@ -171,7 +171,7 @@ def test_fiscal_year_and_this_month_start_on_the_first_day_of_visma_year_and_mon
 ) -> None:
     # The default company's fiscal years are calendar years. (Exit 1 would be a credit note
     # of an invoice from before the start, which the generated data has on some days.)
-    today = date.today()
+    today = TODAY
     fiscal = koppel(koppel_env, "backfill", "--from", "fiscal-year", "--dry-run")
     month = koppel(koppel_env, "backfill", "--from", "this-month", "--dry-run")
     assert fiscal.returncode in (0, 1), fiscal.stdout + fiscal.stderr
@@ -218,10 +218,17 @@ def test_a_backfill_stopped_halfway_and_started_again_posts_every_document_exact
 ) -> None:
     invoices, notes = documents(recent)
     total = len(invoices) + len(notes)
-    # Given Visma answers every posting slowly (so the run can be stopped halfway)
-    fault(sandbox, latency_ms=400, path_contains="customerledgeritemswithvoucher")
-    # When a backfill runs as its own process and is stopped (Ctrl-C or SIGTERM) once some
-    # are posted
+    # Given Visma takes 5 postings and then refuses every other one with a 503 (so the run
+    # is stopped at a known point, whatever the machine's speed)
+    fault(
+        sandbox,
+        pass_first=5,
+        error_rate=1.0,
+        error_status=503,
+        path_contains="customerledgeritemswithvoucher",
+    )
+    # When a backfill runs as its own process and is stopped (Ctrl-C or SIGTERM) once those
+    # 5 are posted
     first = subprocess.Popen(
         [sys.executable, "-m", "ops.cli", *backfill_args("--yes", "--threads", "2")],
         cwd=ROOT,
@@ -248,7 +255,7 @@ def test_a_backfill_stopped_halfway_and_started_again_posts_every_document_exact
     assert "documents not done yet" in first_output
     assert "run the same command again to go on" in first_output
     posted_first = summary(sandbox)["ledger_items"]
-    assert 5 <= posted_first < total, first_output
+    assert posted_first == 5 < total, first_output
     # When the same backfill runs again (Visma quick again), to the end
     fault(sandbox)
     second = koppel(koppel_env, *backfill_args("--yes"), timeout_s=600)
@@ -280,10 +287,27 @@ def test_a_backfill_stopped_halfway_and_started_again_posts_every_document_exact
 def test_with_anyway_a_koppel_work_process_posts_all_but_a_credit_note_of_an_earlier_invoice(
     recent: Connected, pool: ConnectionPool, sandbox: Sandbox, koppel_env: dict[str, str]
 ) -> None:
-    # Given a start after invoice 2025 / 6 (2025-06-08) but before its credit note 2025 / 3
-    start = date(FROM.year, 6, 10)
+    # Given a start the day after a credited invoice's date, and before its credit note
     department = recent.department.id
     data = teamleader_part()
+    dated = {
+        i["id"]: date.fromisoformat(i["invoice_date"])
+        for i in data["invoices"]
+        if i["invoice_date"]
+    }
+    candidates = sorted(
+        (
+            n
+            for n in data["creditNotes"]
+            if n["department"]["id"] == department
+            and dated[n["invoice"]["id"]] < date.fromisoformat(n["credit_note_date"])
+        ),
+        key=lambda n: dated[n["invoice"]["id"]],
+    )
+    assert candidates, "the data set has no credit note dated after its invoice"
+    early = candidates[-1]
+    credited_on = dated[early["invoice"]["id"]]
+    start = credited_on + timedelta(days=1)
     invoices = [
         i
         for i in data["invoices"]
@@ -297,14 +321,15 @@ def test_with_anyway_a_koppel_work_process_posts_all_but_a_credit_note_of_an_ear
         if n["department"]["id"] == department
         and date.fromisoformat(n["credit_note_date"]) >= start
     ]
-    early = next(n for n in notes if n["credit_note_number"] == f"{FROM.year} / 3")
+    # (the latest credited invoice before the start: every other note's invoice is later)
+    assert [n for n in notes if dated[n["invoice"]["id"]] < start] == [early]
     args = ["backfill", "--from", start.isoformat()]
     # When the dry run previews
     dry = koppel(koppel_env, *args, "--dry-run")
     # Then the credit note is a problem naming its invoice's date and what to do
     assert dry.returncode == 1, dry.stdout + dry.stderr
-    problem = row(dry.stdout, "credited invoice", f"credit note {FROM.year} / 3")
-    assert f"{FROM.year}-06-08, before the backfill's start" in problem[3], problem
+    problem = row(dry.stdout, "credited invoice", f"credit note {early['credit_note_number']}")
+    assert f"{credited_on.isoformat()}, before the backfill's start" in problem[3], problem
     assert counts_row(dry.stdout, "credit notes")[4] == 1
     # When the backfill runs with --anyway while a `koppel work` process does the work
     worker = start_worker(koppel_env, queues.INVOICES, queues.CREDIT_NOTES)

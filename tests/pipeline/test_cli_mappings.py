@@ -16,6 +16,7 @@ from ops.connecting import Connected, connect_sandbox
 from ops.mappings_command import number_rule_problems
 from sandbox.visma.company import terms_of_payment_id, vat_code_id
 from store import connections, mappings
+from tests.conftest import TODAY
 from tests.pipeline.support import connection_clients
 from tests.spec_check import SpecChecker
 
@@ -55,7 +56,7 @@ def test_show_lists_every_tax_rate_of_the_department_and_the_posting_rules(
             row = stored[rate.description or ""]
             assert re.search(rf"\s{row.vat_code}\s.*\s{row.revenue_account} Omzet", line), line
     # and the receivables account, both number rules with an example, and the terms
-    year = date.today().year
+    year = TODAY.year
     assert "receivables account: 1300 Debiteuren" in result.stdout
     assert f"{{year}}{{number:05d}}  ({year} / 17 → {year}00017)" in result.stdout
     assert f"{{year}}9{{number:04d}}  ({year} / 17 → {year}90017)" in result.stdout
@@ -157,7 +158,7 @@ def test_a_number_rule_that_keeps_documents_apart_is_stored_with_an_example(
 ) -> None:
     result = koppel("set", "--credit-note-number-rule", "{year}8{number:04d}")
     assert result.exit_code == 0, result.output
-    assert f"{date.today().year} / 17 → {date.today().year}80017" in result.stdout
+    assert f"{TODAY.year} / 17 → {TODAY.year}80017" in result.stdout
     stored = connections.get(pool, connected.connection.id)
     assert (stored.invoice_number_rule, stored.credit_note_number_rule) == (
         "{year}{number:05d}",

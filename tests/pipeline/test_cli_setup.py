@@ -27,7 +27,7 @@ from ops.cli import main
 from store import connections, mappings
 from store.migrate import available
 from store.tokens import PgTokenStore
-from tests.conftest import ROOT, Sandbox, free_port
+from tests.conftest import ROOT, TODAY, Sandbox, free_port
 from tests.pipeline.conftest import SESSION, TEST_TOKEN_KEY, drop_database, generated
 from tests.pipeline.support import connection_clients
 from tests.spec_check import SpecChecker
@@ -121,7 +121,7 @@ def test_connect_sandbox_stores_working_encrypted_tokens_and_prints_the_mappings
     assert result.exit_code == 0, result.output
     connection = connections.find(pool, "cli")
     assert connection.sandbox
-    assert connection.sync_from == date.today().replace(day=1)
+    assert connection.sync_from == TODAY.replace(day=1)
     # and its tokens decrypt with the key and work against both simulators
     hooks = {"teamleader": teamleader_spec.hooks(), "visma": visma_spec.hooks()}
     with connection_clients(settings, pool, connection, hooks) as clients:

@@ -15,7 +15,7 @@ import re
 import signal
 import subprocess
 import sys
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from config import Settings
 from config.logging import REDACTED, JsonFormatter, RedactSecrets
 from store import connections
 from store.tokens import PgTokenStore
-from tests.conftest import ROOT, TEST_TOKEN_KEY, Sandbox
+from tests.conftest import ROOT, TEST_TOKEN_KEY, TODAY, Sandbox
 from tests.pipeline.conftest import generated
 from tests.pipeline.support import koppel_cli, wait_settled
 
@@ -107,7 +107,7 @@ def test_no_secret_reaches_a_log_line_of_connect_poll_or_work_at_debug(
 ) -> None:
     sandbox.reset(generated())
     env = {**koppel_env, "KOPPEL_LOG_LEVEL": "DEBUG", "KOPPEL_LOG_FORMAT": log_format}
-    since = (date.today() - timedelta(days=800)).isoformat()
+    since = (TODAY - timedelta(days=800)).isoformat()
     # When the sandbox is connected, polled once and consumed by a worker, all at DEBUG
     connected = run_koppel(env, "connect", "sandbox", "--name", "logs", "--since", since)
     assert connected.returncode == 0, connected.stderr[-3000:]

@@ -14,7 +14,7 @@ from ops.cli import main
 from ops.connecting import Connected, connect_sandbox
 from sandbox.visma.company import default_company, fiscal_year_id
 from store import connections
-from tests.conftest import Sandbox
+from tests.conftest import TODAY, Sandbox
 from tests.pipeline.conftest import generated
 from tests.pipeline.support import set_revenue_account
 
@@ -59,9 +59,7 @@ def test_an_unmapped_rate_and_accounts_visma_lacks_are_listed_with_exit_1(
         if ledger["department"]["id"] == nl:
             ledger["ledger_account_number"] = "8950"
     sandbox.reset(dataset)
-    connected = connect_sandbox(
-        settings, pool, name="test", sync_from=date.today() - timedelta(days=30)
-    )
+    connected = connect_sandbox(settings, pool, name="test", sync_from=TODAY - timedelta(days=30))
     assert connected.department.id == nl
     # and the 9 % rate without a mapping, 21 % mapped to revenue 8150 and receivables 1399,
     # two more accounts Visma lacks
@@ -90,7 +88,7 @@ def test_a_vat_code_booking_to_no_account_and_an_account_missing_in_last_fiscal_
 ) -> None:
     # Given a Visma company whose 9 % VAT code books its VAT to no account, and whose chart of
     # last fiscal year lacks 1510, the VAT account of the 21 % code (this year's has it)
-    today = date.today()
+    today = TODAY
     company = default_company(today)
     for code in company["vatcodes"]:
         if code["Code"] == "1b":

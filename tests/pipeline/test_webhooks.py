@@ -12,7 +12,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import httpx
 import psycopg
@@ -25,7 +25,7 @@ from producers.pokes import CHANNEL
 from producers.poller import STREAMS
 from producers.webhook_receiver import webhook_path
 from store import connections, cursors, links
-from tests.conftest import TEST_TOKEN_KEY, Sandbox, free_port
+from tests.conftest import TEST_TOKEN_KEY, TODAY, Sandbox, free_port
 from tests.pipeline.support import (
     booked,
     consumers_running,
@@ -167,7 +167,7 @@ def test_an_invoice_booked_in_teamleader_reaches_visma_within_seconds_by_webhook
                             "tax_rate_id": line["tax"]["id"],
                         }
                     ],
-                    "book_on": date.today().isoformat(),
+                    "book_on": TODAY.isoformat(),
                 },
                 timeout=10,
             )

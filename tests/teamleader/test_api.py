@@ -17,7 +17,7 @@ import pytest
 from clients.errors import DataError, NotFound
 from clients.teamleader.client import TeamleaderClient
 from sandbox.teamleader.generate import generate_teamleader
-from tests.conftest import Sandbox, bearer_headers
+from tests.conftest import TODAY, Sandbox, bearer_headers
 from tests.spec_check import SpecChecker
 from tests.teamleader.support import control, sandbox_client, sandbox_settings
 
@@ -363,7 +363,7 @@ def test_credit_note_date_after_is_inclusive_and_before_is_exclusive(
 def test_invoice_ids_and_updated_since_filters_narrow(
     sandbox: Sandbox, client: TeamleaderClient, data: dict[str, Any]
 ) -> None:
-    created = new_invoice(sandbox, data, book_on=date.today().isoformat())
+    created = new_invoice(sandbox, data, book_on=TODAY.isoformat())
     since = datetime.fromisoformat(created["updated_at"])
 
     assert [i.id for i in client.invoices(updated_since=since)] == [created["id"]]
@@ -373,7 +373,7 @@ def test_invoice_ids_and_updated_since_filters_narrow(
 def test_a_booked_invoice_is_numbered_per_department_and_year(
     sandbox: Sandbox, client: TeamleaderClient, data: dict[str, Any]
 ) -> None:
-    year = date.today().year
+    year = TODAY.year
     department_id = nl_department(data)["id"]
     highest = max(
         (
@@ -398,7 +398,7 @@ def test_registering_a_partial_then_the_rest_makes_the_invoice_matched_and_paid(
     sandbox: Sandbox, client: TeamleaderClient, data: dict[str, Any]
 ) -> None:
     # Given a booked invoice of 384.80
-    created = new_invoice(sandbox, data, book_on=date.today().isoformat())
+    created = new_invoice(sandbox, data, book_on=TODAY.isoformat())
     paid_at = datetime(2026, 3, 3, 16, 44, 33, tzinfo=UTC)
     method = next(m["id"] for m in data["paymentMethods"] if m["status"] == "active")
 
@@ -436,7 +436,7 @@ def test_a_payment_that_cannot_apply_is_a_data_error_naming_the_field(
     currency: str,
     field: str,
 ) -> None:
-    created = new_invoice(sandbox, data, book_on=date.today().isoformat())
+    created = new_invoice(sandbox, data, book_on=TODAY.isoformat())
 
     with pytest.raises(DataError) as refused:
         client.register_payment(created["id"], amount, currency, datetime.now(UTC))
@@ -505,7 +505,7 @@ def test_credit_notes_link_their_invoice_and_info_accepts_the_array_shape(
 def test_crediting_part_of_an_invoice_gives_a_booked_credit_note_for_those_lines(
     sandbox: Sandbox, client: TeamleaderClient, data: dict[str, Any]
 ) -> None:
-    created = new_invoice(sandbox, data, book_on=date.today().isoformat())
+    created = new_invoice(sandbox, data, book_on=TODAY.isoformat())
     one_line = [
         {**line, "quantity": 1}
         for line in [
@@ -522,7 +522,7 @@ def test_crediting_part_of_an_invoice_gives_a_booked_credit_note_for_those_lines
     fetched = client.credit_note(note["id"])
     assert fetched.invoice is not None and fetched.invoice.id == created["id"]
     assert fetched.total.payable.amount == Decimal("121.00")
-    assert re.fullmatch(rf"{date.today().year} / \d+", fetched.credit_note_number or "")
+    assert re.fullmatch(rf"{TODAY.year} / \d+", fetched.credit_note_number or "")
     assert fetched.lines[0].unit_price.currency == "EUR"  # credit-note lines keep a currency
 
 

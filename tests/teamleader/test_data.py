@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -27,7 +27,7 @@ from sandbox.teamleader.documents import (
 )
 from sandbox.teamleader.generate import generate_teamleader
 from sandbox.visma.vat_numbers import vat_number_problem
-from tests.conftest import ROOT, Sandbox
+from tests.conftest import ROOT, TODAY, Sandbox
 from tests.spec_check import SpecChecker
 from tests.teamleader.support import sandbox_client, sandbox_settings
 
@@ -60,12 +60,45 @@ def test_generated_data_passes_the_data_set_checks() -> None:
     validate_teamleader(json.loads(json.dumps(medium())))
 
 
-def test_generated_documents_span_this_month_this_quarter_and_last_year() -> None:
-    today = date.today()
-    dates = [date.fromisoformat(i["invoice_date"]) for i in SMALL["invoices"] if i["invoice_date"]]
+#: The days bookkeeping software breaks on: year and quarter ends, New Year, a leap day, and
+#: the first and middle of a month.
+EDGE_DAYS = [
+    date(2026, 12, 31),
+    date(2027, 1, 1),
+    date(2027, 3, 31),
+    date(2027, 4, 1),
+    date(2028, 2, 29),
+    date(2027, 5, 14),
+]
+
+
+@pytest.mark.parametrize("today", [TODAY, *EDGE_DAYS], ids=str)
+def test_generated_documents_span_this_month_this_quarter_and_last_year_on_any_day(
+    today: date,
+) -> None:
+    data = generate_teamleader(3, "small", today=today)
+    dates = [date.fromisoformat(i["invoice_date"]) for i in data["invoices"] if i["invoice_date"]]
     assert any(d.year == today.year and d.month == today.month for d in dates)
     assert any(d.year == today.year - 1 for d in dates)
     assert all(d <= today for d in dates)
+    credited = [date.fromisoformat(n["credit_note_date"]) for n in data["creditNotes"]]
+    assert credited and all(d <= today for d in credited)
+    stamps = [i["updated_at"] for i in data["invoices"] + data["creditNotes"]]
+    assert max(stamps) < (today + timedelta(days=1)).isoformat()
+
+
+@pytest.mark.parametrize("today", [TODAY, *EDGE_DAYS], ids=str)
+def test_credit_notes_are_full_and_partial_on_any_day(today: date) -> None:
+    data = generate_teamleader(3, "small", today=today)
+    invoices = {i["id"]: i for i in data["invoices"]}
+    kinds = {
+        "full"
+        if note["total"]["payable"]["amount"]
+        == invoices[note["invoice"]["id"]]["total"]["payable"]["amount"]
+        else "partial"
+        for note in data["creditNotes"]
+    }
+    assert kinds == {"full", "partial"}
 
 
 def test_generated_vat_numbers_have_valid_check_digits() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from clients.errors import AmbiguousWrite
 from clients.teamleader.client import TeamleaderClient
 from sandbox.teamleader.generate import generate_teamleader
-from tests.conftest import Sandbox, bearer_headers, sandbox_running
+from tests.conftest import TODAY, Sandbox, bearer_headers, sandbox_running
 from tests.spec_check import SpecChecker
 from tests.teamleader.support import sandbox_client, sandbox_settings
 
@@ -183,7 +183,7 @@ def test_generated_data_has_invoices_dated_this_month(
     sandbox: Sandbox, client: TeamleaderClient
 ) -> None:
     # A quick check that the generated data has this month's documents for the demo.
-    first_of_month = date.today().replace(day=1)
+    first_of_month = TODAY.replace(day=1)
     this_month = list(client.invoices(invoice_date_after=first_of_month))
     assert this_month
     assert all(i.invoice_date is not None and i.invoice_date >= first_of_month for i in this_month)

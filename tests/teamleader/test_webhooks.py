@@ -6,7 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,7 +16,7 @@ import pytest
 
 from clients.teamleader.client import TeamleaderClient
 from sandbox.teamleader.generate import generate_teamleader
-from tests.conftest import Sandbox
+from tests.conftest import TODAY, Sandbox
 from tests.spec_check import SpecChecker
 from tests.teamleader.support import control, sandbox_client, sandbox_settings
 
@@ -105,7 +105,7 @@ def test_booking_updating_and_paying_an_invoice_each_post_a_webhook(
     invoice = draft(sandbox)
 
     # When the invoice is booked, changed and paid
-    control(sandbox, f"invoices/{invoice['id']}/book", {"on": date.today().isoformat()})
+    control(sandbox, f"invoices/{invoice['id']}/book", {"on": TODAY.isoformat()})
     control(sandbox, f"invoices/{invoice['id']}/update", {"note": "PO bijgewerkt"})
     client.register_payment(invoice["id"], Decimal("10.00"), "EUR", datetime.now(UTC))
 
@@ -148,7 +148,7 @@ def test_a_failing_receiver_does_not_fail_the_api_call(
     invoice = draft(sandbox)
 
     # When events fire
-    booked = control(sandbox, f"invoices/{invoice['id']}/book", {"on": date.today().isoformat()})
+    booked = control(sandbox, f"invoices/{invoice['id']}/book", {"on": TODAY.isoformat()})
     credit = control(sandbox, f"invoices/{invoice['id']}/credit")
 
     # Then the changes happened and the failures are only logged

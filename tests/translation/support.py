@@ -30,9 +30,9 @@ from sandbox.visma.dataset import parse_visma
 from sandbox.visma.posting_rules import Posting, check_posting
 from sandbox.visma.schemas import LedgerItemWithVoucherIn
 from sandbox.visma.state import Company, company_from_data
+from tests.conftest import TODAY  # the simulated company has fiscal years 2025 and 2026
 from translation.posting_map import PostingMap, VatMapping
 
-TODAY = date(2026, 6, 15)  # the simulated company has fiscal years 2025 and 2026
 DEPARTMENT_ID = "dep-nl"
 CUSTOMER_ID = "0b6f3c55-2d1e-4c7a-9f0e-5a8b7c6d5e4f"
 CENT = Decimal("0.01")

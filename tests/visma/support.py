@@ -18,10 +18,10 @@ from clients.tokens import MemoryTokenStore, TokenPair
 from clients.visma import VismaClient, visma_oauth_app
 from config import Settings
 from sandbox.visma.company import RECEIVABLES_ACCOUNT, terms_of_payment_id, vat_code_id
-from tests.conftest import Sandbox
+from tests.conftest import TODAY, Sandbox
 from tests.spec_check import SpecChecker
 
-THIS_YEAR = date.today().year
+THIS_YEAR = TODAY.year
 TERMS_30_DAYS = terms_of_payment_id("30")
 VAT_HIGH = vat_code_id("1a")
 VALID_NL_VAT = "NL123456782B01"  # passes the old mod-11 rule
