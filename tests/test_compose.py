@@ -3,7 +3,8 @@ a real ``koppel`` command, consumers cover every queue and can be scaled, and th
 built from every package as a non-root user.
 
 No Docker engine is needed: ``docker-compose config`` (Debian's package, which ``.ci/run``
-installs) or ``docker compose config`` only reads and resolves the file.
+installs) or ``docker compose config`` only reads and resolves the file. Without either the
+tests skip with one line saying what to install; CI (``KOPPEL_TESTS_STRICT=1``) fails instead.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import yaml
 from config import Settings
 from contracts import queues
 from ops.cli import main
-from tests.conftest import ROOT
+from tests.conftest import ROOT, skip_unless_strict
 
 CONSUMERS = {"contacts", "invoices", "credit-notes", "payments"}
 #: Services that may run more than once (``--scale``).
@@ -38,7 +39,9 @@ def compose_command() -> list[str]:
         subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
     ):
         return ["docker", "compose"]
-    pytest.fail("neither docker-compose nor the docker compose plugin: .ci/run installs it")
+    skip_unless_strict(
+        "docker-compose is not installed: `apt-get install docker-compose` (no engine needed)"
+    )
 
 
 def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
