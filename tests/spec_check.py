@@ -1,8 +1,12 @@
-"""Check HTTP exchanges against the official API descriptions in ``../shared/specs/``.
+"""Check HTTP exchanges against the official API descriptions.
 
-The files are read from there, never copied into the project. Every request a client sends
-and every response a simulator returns in the test suite goes through :class:`SpecChecker`
-(the ``spec_hooks`` fixture attaches it to httpx clients as event hooks).
+What is checked against is ``tests/api_schemas/<api>.json``: the operations the simulators
+serve, derived from the official descriptions (``../shared/specs/``) by
+``bin/derive-schemas`` and committed, so the tests read nothing outside the repository
+(``tests/test_api_schemas.py`` fails when the committed files drift from what the
+descriptions give). Every request a client sends and every response a simulator returns in
+the test suite goes through :class:`SpecChecker` (the ``spec_hooks`` fixture attaches it to
+httpx clients as event hooks).
 
 Decisions, written down once:
 
@@ -37,9 +41,8 @@ import httpx
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-SPECS_DIR = Path(__file__).resolve().parents[2] / "shared" / "specs"
-TEAMLEADER_SPEC = "teamleader-focus-v1.112.0.json"
-VISMA_SPEC = "visma-eaccounting-v2.json"
+#: The derived descriptions, ``<api>.json`` (written by ``bin/derive-schemas``).
+API_SCHEMAS_DIR = Path(__file__).resolve().parent / "api_schemas"
 
 TEAMLEADER_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -61,14 +64,6 @@ TEAMLEADER_ERROR_SCHEMA: dict[str, Any] = {
         }
     },
 }
-
-
-def specs_dir() -> Path:
-    """Where the official descriptions are: ``../shared/specs`` beside the checkout."""
-    for candidate in (SPECS_DIR, Path.cwd().parent / "shared" / "specs"):
-        if (candidate / VISMA_SPEC).exists():
-            return candidate
-    raise FileNotFoundError(f"the API descriptions are not in {SPECS_DIR}")
 
 
 def oas30_to_jsonschema(schema: Any, *, relax_nullable: bool) -> Any:
@@ -229,10 +224,18 @@ def _body_schema(described: dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
+def described(api: str) -> dict[str, Any]:
+    """The derived description of ``api`` ("teamleader" or "visma"): its ``paths`` and, for
+    Visma, ``components/schemas`` with the validation keywords (``maxLength``, ``readOnly``,
+    ``required``, …). Shared between callers: read it, do not change it."""
+    return _load(api)
+
+
 @cache
 def _load(api: str) -> dict[str, Any]:
-    name = TEAMLEADER_SPEC if api == "teamleader" else VISMA_SPEC
-    return json.loads((specs_dir() / name).read_text())
+    if api not in ("teamleader", "visma"):
+        raise ValueError(f"no description of {api!r}")
+    return json.loads((API_SCHEMAS_DIR / f"{api}.json").read_text(encoding="utf-8"))
 
 
 @cache

@@ -52,10 +52,19 @@ def test_teamleader_errors_must_carry_a_title() -> None:
 
 def test_a_visma_answer_with_an_undocumented_property_is_reported() -> None:
     checker = SpecChecker("visma", prefix="/v2")
-    request = httpx.Request("GET", "http://x/v2/fiscalyears/3fa85f64-5717-4562-b3fc-2c963f66afa6")
-    body = {"Id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "StartDate": "2026-01-01", "Oops": 1}
+    request = httpx.Request("GET", "http://x/v2/fiscalyears")
+    year = {"Id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "StartDate": "2026-01-01", "Oops": 1}
+    body = {"Data": [year], "Meta": {}}
     checker.check(request, httpx.Response(200, json=body, request=request))
     assert any("Oops" in v.message for v in checker.violations)
+
+
+def test_an_operation_the_simulators_do_not_serve_is_not_described() -> None:
+    # The derived descriptions keep only what the simulators serve (bin/derive-schemas).
+    checker = SpecChecker("visma", prefix="/v2")
+    request, response = exchange("http://x/v2/suppliers", {"Name": "x"}, 201, {"Id": "x"})
+    checker.check(request, response)
+    assert [v.message for v in checker.violations] == ["no such operation in the description"]
 
 
 def test_the_literal_ledger_item_path_wins_over_the_templated_one() -> None:

@@ -1,8 +1,8 @@
 """Typed shapes of what the simulator accepts: request bodies and data set items.
 
 Field names are Visma's (PascalCase). Maximum lengths are the ``maxLength`` values of the
-official description (``CustomerApi``, ``VoucherApi``, …); ``tests/test_visma_validation.py``
-checks them against ``../shared/specs`` so they cannot drift. Read-only properties a client
+official description (``CustomerApi``, ``VoucherApi``, …); ``tests/visma/test_validation.py``
+checks them against the description's subset in ``tests/api_schemas/`` so they cannot drift. Read-only properties a client
 sends back (``Id``, ``ChangedUtc``, …) are ignored, as the real API ignores them.
 """
 

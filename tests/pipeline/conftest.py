@@ -160,7 +160,7 @@ def connected(pool: ConnectionPool, settings: Settings, sandbox: Sandbox) -> Con
 
 
 class SpecCheckedClients(ClientCache):
-    """The consumers' clients, every exchange checked against ``../shared/specs/``, and the
+    """The consumers' clients, every exchange checked against the official descriptions (``tests/api_schemas/``), and the
     Visma requests they sent recorded as (method, path)."""
 
     def __init__(

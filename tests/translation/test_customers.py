@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +15,7 @@ from clients.visma.models import Customer as VismaCustomer
 from clients.visma.models import TermsOfPayment
 from sandbox.visma.company import TERMS_OF_PAYMENT, terms_of_payment_id
 from sandbox.visma.schemas import CustomerIn
-from tests.spec_check import VISMA_SPEC, specs_dir
+from tests.spec_check import described
 from translation.customers import (
     MAX_LENGTHS,
     REFERENCE_FIELD,
@@ -377,9 +376,7 @@ def test_a_missing_or_foreign_fingerprint_reads_as_none(text: str | None) -> Non
 
 # -- agreement with the description ----------------------------------------------------------
 def _customer_api() -> dict[str, Any]:
-    spec = json.loads((specs_dir() / VISMA_SPEC).read_text())
-    schemas = spec.get("definitions") or spec["components"]["schemas"]
-    return schemas["CustomerApi"]
+    return described("visma")["components"]["schemas"]["CustomerApi"]
 
 
 def test_the_maximum_lengths_are_the_descriptions() -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -14,7 +13,7 @@ from clients.visma import VismaClient
 from sandbox.visma import schemas
 from sandbox.visma.company import fiscal_year_id
 from tests.conftest import Sandbox
-from tests.spec_check import SpecChecker, specs_dir
+from tests.spec_check import SpecChecker, described
 from tests.visma.support import (
     THIS_YEAR,
     VALID_BE_VAT,
@@ -195,15 +194,15 @@ def test_a_valid_vat_number_is_accepted(client: VismaClient, vat_number: str) ->
 )
 def test_the_simulators_field_rules_match_the_description(model: Any, schema: str) -> None:
     """The maximum lengths and required fields the simulator enforces are the description's."""
-    described = json.loads((specs_dir() / "visma-eaccounting-v2.json").read_text())
-    properties = described["components"]["schemas"][schema]["properties"]
+    component = described("visma")["components"]["schemas"][schema]
+    properties = component["properties"]
     for name, field in model.model_fields.items():
         assert name in properties, f"{schema} has no property {name}"
         limits = [m.max_length for m in field.metadata if hasattr(m, "max_length")]
         assert limits == (
             [properties[name]["maxLength"]] if "maxLength" in properties[name] else []
         ), name
-    required = set(described["components"]["schemas"][schema].get("required", []))
+    required = set(component.get("required", []))
     enforced = {n for n, f in model.model_fields.items() if f.is_required()}
     assert enforced <= required | {"TermsOfPaymentId"}, enforced - required
 
