@@ -2,8 +2,9 @@
 
 Field names are Visma's (PascalCase). Maximum lengths are the ``maxLength`` values of the
 official description (``CustomerApi``, ``VoucherApi``, …); ``tests/visma/test_validation.py``
-checks them against the description's subset in ``tests/api_schemas/`` so they cannot drift. Read-only properties a client
-sends back (``Id``, ``ChangedUtc``, …) are ignored, as the real API ignores them.
+checks them against the description's subset in ``tests/api_schemas/`` so they cannot drift.
+Read-only properties a client sends back (``Id``, ``ChangedUtc``, …) are ignored, as the real
+API ignores them.
 """
 
 from __future__ import annotations

@@ -160,8 +160,8 @@ def connected(pool: ConnectionPool, settings: Settings, sandbox: Sandbox) -> Con
 
 
 class SpecCheckedClients(ClientCache):
-    """The consumers' clients, every exchange checked against the official descriptions (``tests/api_schemas/``), and the
-    Visma requests they sent recorded as (method, path)."""
+    """The consumers' clients, every exchange checked against the official descriptions
+    (``tests/api_schemas/``), and the Visma requests they sent recorded as (method, path)."""
 
     def __init__(
         self, settings: Settings, pool: ConnectionPool, teamleader: SpecChecker, visma: SpecChecker
