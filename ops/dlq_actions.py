@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from psycopg.errors import ForeignKeyViolation
 from psycopg_pool import ConnectionPool
 
 from config import Settings
@@ -44,6 +45,13 @@ DONE_OUTCOMES = frozenset({"posted", "updated", "unchanged", "skipped", "attenti
 UNRECORDED_REASON = (
     "This message was dead-lettered but its reason was not recorded (the database write"
     " failed or a requeue was interrupted); requeue it to try again and see the reason."
+)
+
+#: What a bookkeeper reads about a dead letter whose connection is not in the database.
+ORPHAN_REASON = (
+    "Its connection {connection_id} is not in this database (removed, or the database was"
+    " recreated while the message waited in RabbitMQ); nothing can process it: purge it"
+    " with `koppel dlq purge ID`."
 )
 
 
@@ -123,14 +131,20 @@ def _adopt(
     )
     failure = outcomes.Failure(error_class, reason, letter.envelope, attempts)
     if parsed is not None:
-        opened = outcomes.record(
-            pool,
-            parsed,
-            "failed",
-            reason,
-            {"error": error_class, "adopted_from": f"{letter.queue}.XQ"},
-            failure,
-        )
+        try:
+            opened = outcomes.record(
+                pool,
+                parsed,
+                "failed",
+                reason,
+                {"error": error_class, "adopted_from": f"{letter.queue}.XQ"},
+                failure,
+            )
+        except ForeignKeyViolation:
+            # Its connection is gone (removed, or the database recreated) while the message
+            # waited in RabbitMQ: no row may name it, so the orphan gets a row of no
+            # connection, listed with the id its message names, and can be purged.
+            return _adopt_orphan(pool, letter, parsed, attempts)
         assert opened is not None  # a failure was given
         return opened
     return failures.record(
@@ -143,6 +157,23 @@ def _adopt(
         message=letter.envelope,
         error_class=error_class,
         reason=reason,
+        attempts=attempts,
+    )
+
+
+def _adopt_orphan(
+    pool: ConnectionPool, letter: DeadLetter, parsed: SyncMessage, attempts: int
+) -> int:
+    return failures.record(
+        pool,
+        connection_id=None,
+        queue=letter.queue,
+        document_type=parsed.document_type,
+        document_id=parsed.document_id,
+        dedupe_key=parsed.dedupe_key,
+        message=letter.envelope,
+        error_class=failures.ORPHANED,
+        reason=ORPHAN_REASON.format(connection_id=parsed.connection_id),
         attempts=attempts,
     )
 

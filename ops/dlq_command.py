@@ -16,11 +16,21 @@ from typing import Any
 
 import click
 from psycopg_pool import ConnectionPool
+from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from config import get_settings
 from ops import dlq_actions
-from ops.console import new_console
+from ops.console import (
+    aligned,
+    echo_json,
+    listing_console,
+    listing_options,
+    new_console,
+    print_cut,
+    short_id,
+)
 from store import connections, failures, history
 from store.db import open_pool
 from store.failures import Failure
@@ -74,7 +84,7 @@ def dlq_command() -> None:
 
 @dlq_command.command("list")
 @click.option("--connection", "connection_name", default=None, help="Only this connection.")
-@click.option("--reason", default=None, help="Only reasons containing this (any case).")
+@click.option("--reason", default=None, help="Only reasons containing this text (any case).")
 @click.option(
     "--status",
     "statuses",
@@ -82,8 +92,13 @@ def dlq_command() -> None:
     type=click.Choice([*failures.STATUSES, "all"]),
     help="Only these statuses (repeatable; default open and attention).",
 )
+@listing_options
 def list_command(
-    connection_name: str | None, reason: str | None, statuses: tuple[str, ...]
+    connection_name: str | None,
+    reason: str | None,
+    statuses: tuple[str, ...],
+    wide: bool,
+    as_json: bool,
 ) -> None:
     """Every dead letter with the reason a bookkeeper can act on."""
     settings = get_settings()
@@ -98,20 +113,91 @@ def list_command(
         names = _names(pool)
     finally:
         pool.close()
-    console = new_console()
+    console = listing_console(wide)
+    # With --json, stdout is the JSON alone: what reconciling did goes to stderr.
+    notices = new_console(stderr=True) if as_json else console
     if reconciled.adopted:
-        console.print(
+        notices.print(
             f"Adopted {len(reconciled.adopted)} dead letter(s) found only in a .XQ queue:"
-            f" ids {', '.join(map(str, reconciled.adopted))}."
+            f" ids {', '.join(map(str, reconciled.adopted))}.",
+            soft_wrap=False,
         )
     if reconciled.removed:
-        console.print(
+        notices.print(
             f"Removed {reconciled.removed} stale dead letter(s) from .XQ queues"
-            " (their document succeeded since, or they were purged)."
+            " (their document succeeded since, or they were purged).",
+            soft_wrap=False,
         )
+    if as_json:
+        echo_json([_as_json(failure, names, reconciled.in_xq) for failure in rows])
+        return
     if not rows:
         console.print("No dead letters.")
         return
+    if wide:
+        console.print(_wide_table(rows, names, reconciled.in_xq))
+    else:
+        _print_lines(console, rows, names)
+    dead = sum(1 for failure in rows if failure.status == "open" and not failure.orphan)
+    attention = sum(1 for failure in rows if failure.status == "attention")
+    orphans = sum(1 for failure in rows if failure.status == "open" and failure.orphan)
+    summary: list[str] = []
+    if dead or not (attention or orphans):
+        summary.append(f"{dead} open dead letter(s): fix the cause, then `koppel dlq requeue ID`.")
+    if attention:
+        summary.append(
+            f"{attention} document(s) need attention in Visma or Teamleader (not requeueable)."
+        )
+    if orphans:
+        summary.append(
+            f"{orphans} orphan(s) of a connection no longer in the database:"
+            " `koppel dlq purge --orphans` removes them."
+        )
+    if not wide:
+        summary.append("--wide shows every column whole, --json all of it for scripts.")
+    console.print(" ".join(summary), soft_wrap=False)
+
+
+def _connection(failure: Failure, names: dict[uuid.UUID, str], *, wide: bool) -> str:
+    """Its connection's name; an orphan's the id its message names."""
+    if failure.connection_id is not None:
+        return names.get(failure.connection_id, "?")
+    if failure.orphan and failure.named_connection:
+        named = failure.named_connection if wide else short_id(failure.named_connection)
+        return f"orphan of {named}" if wide else f"orphan {named}"
+    return "?"
+
+
+#: The default view's columns and the most characters each takes: the widest row is 80
+#: characters (an id up to 999999), so it fits a narrow terminal, a pipe or cron mail.
+_HEADER = ("id", "connection", "document", "tries", "last seen", "status")
+_WIDEST = (6, 16, 21, 5, 11, 9)
+
+
+def _print_lines(console: Console, rows: list[Failure], names: dict[uuid.UUID, str]) -> None:
+    """The default view: a line of short facts per dead letter (ids short), its reason on a
+    second line cut where the terminal ends (rows this narrow leave a reason column no
+    room); ``--wide`` is the whole table."""
+    facts = [
+        (
+            str(failure.id),
+            _connection(failure, names, wide=False),
+            short_id(_document(failure)),
+            str(failure.attempts),
+            _short_time(failure.last_seen),
+            failure.status,
+        )
+        for failure in rows
+    ]
+    header, *lines = aligned(_HEADER, facts, _WIDEST, right={3})
+    console.print("Dead letters (last seen in UTC)")
+    print_cut(console, Text(header, style="bold"))
+    for failure, line in zip(rows, lines, strict=True):
+        print_cut(console, line)
+        print_cut(console, "    " + " ".join(failure.reason.split()))
+
+
+def _wide_table(rows: list[Failure], names: dict[uuid.UUID, str], in_xq: set[str]) -> Table:
     table = Table(title="Dead letters")
     for column in (
         "id", "connection", "queue", "document", "error", "reason", "attempts",
@@ -121,7 +207,7 @@ def list_command(
     for failure in rows:
         table.add_row(
             str(failure.id),
-            names.get(failure.connection_id, "?") if failure.connection_id else "?",
+            _connection(failure, names, wide=True),
             failure.queue,
             _document(failure),
             failure.error_class,
@@ -130,19 +216,37 @@ def list_command(
             _time(failure.first_seen),
             _time(failure.last_seen),
             _status(failure),
-            _in_xq(failure, reconciled.in_xq),
+            _in_xq(failure, in_xq),
         )
-    console.print(table)
-    dead = sum(1 for failure in rows if failure.status == "open")
-    attention = sum(1 for failure in rows if failure.status == "attention")
-    console.print(
-        f"{dead} open dead letter(s): fix the cause, then `koppel dlq requeue ID`."
-        + (
-            f" {attention} document(s) need attention in Visma or Teamleader (not requeueable)."
-            if attention
-            else ""
-        )
-    )
+    return table
+
+
+def _short_time(moment: datetime) -> str:
+    """``06-15 10:11`` in UTC: the year and seconds are in --wide."""
+    return moment.astimezone(UTC).strftime("%m-%d %H:%M")
+
+
+def _as_json(failure: Failure, names: dict[uuid.UUID, str], in_xq: set[str]) -> dict[str, Any]:
+    return {
+        "id": failure.id,
+        "connection": names.get(failure.connection_id) if failure.connection_id else None,
+        "connection_id": str(failure.connection_id or failure.named_connection or "") or None,
+        "orphan": failure.orphan,
+        "queue": failure.queue,
+        "document_type": failure.document_type,
+        "document_id": failure.document_id,
+        "dedupe_key": failure.dedupe_key,
+        "error": failure.error_class,
+        "reason": failure.reason,
+        "attempts": failure.attempts,
+        "first_seen": failure.first_seen,
+        "last_seen": failure.last_seen,
+        "status": failure.status,
+        "in_xq": None
+        if failure.status == "attention"
+        else str(failure.message.get("message_id", "")) in in_xq,
+        "message_id": failure.message.get("message_id"),
+    }
 
 
 def _get(pool: ConnectionPool, failure_id: int) -> Failure:
@@ -179,9 +283,8 @@ def show_command(failure_id: int) -> None:
     facts = Table(title=f"Dead letter {failure.id}", show_header=False)
     facts.add_column("field", style="bold")
     facts.add_column("value", overflow="fold")
-    connection = names.get(failure.connection_id, "?") if failure.connection_id else "?"
     for name, value in (
-        ("connection", connection),
+        ("connection", _connection(failure, names, wide=True)),
         ("queue", failure.queue),
         ("document", _document(failure)),
         ("dedupe key", failure.dedupe_key or "-"),
@@ -225,27 +328,41 @@ def _choose(
     *,
     what: str,
     none_means_all: bool = False,
+    orphans: bool = False,
 ) -> tuple[list[Failure], list[tuple[Failure, str]]]:
-    """(open rows to act on, rows refused with why)."""
-    given = sum((bool(ids), everything, reason is not None))
+    """(open rows to act on, rows refused with why); ``orphans``: only those."""
+    given = sum((bool(ids), everything, reason is not None, orphans))
     if given > 1 or (given == 0 and not none_means_all):
-        raise click.UsageError(f"choose what to {what}: IDs, --all or --reason TEXT")
-    if ids:
-        if connection_name:
-            raise click.UsageError("--connection goes with --all or --reason, not with IDs")
-        chosen = [_get(pool, failure_id) for failure_id in ids]
-        refused = [(failure, _why_not(failure, what)) for failure in chosen]
-        return (
-            [failure for failure, why in refused if not why],
-            [(failure, why) for failure, why in refused if why],
+        choices = (
+            "IDs, --orphans or --reason TEXT" if none_means_all else "IDs, --all or --reason TEXT"
         )
-    connection_id = _connection_id(pool, connection_name)
-    return failures.listing(
-        pool, connection_id=connection_id, statuses=("open",), reason=reason
-    ), []
+        raise click.UsageError(f"choose what to {what}: {choices}")
+    if connection_name and (ids or orphans):
+        raise click.UsageError(
+            "--connection goes with --all or --reason, not with IDs or --orphans"
+        )
+    if ids:
+        chosen = [_get(pool, failure_id) for failure_id in ids]
+    else:
+        connection_id = _connection_id(pool, connection_name)
+        chosen = failures.listing(
+            pool, connection_id=connection_id, statuses=("open",), reason=reason
+        )
+        if orphans:
+            chosen = [failure for failure in chosen if failure.orphan]
+    refused = [(failure, _why_not(failure, what)) for failure in chosen]
+    return (
+        [failure for failure, why in refused if not why],
+        [(failure, why) for failure, why in refused if why],
+    )
 
 
 def _why_not(failure: Failure, what: str) -> str:
+    if failure.status == "open" and failure.orphan and what == "requeue":
+        return (
+            f"names connection {failure.named_connection}, which is not in this database;"
+            " nothing can process it (`koppel dlq purge --orphans` removes it)"
+        )
     if failure.status == "open":
         return ""
     if failure.status == "attention":
@@ -319,20 +436,36 @@ def requeue_command(
 @click.argument("ids", metavar="[ID]...", nargs=-1, type=int)
 @click.option("--reason", default=None, help="Open dead letters whose reason contains this.")
 @click.option("--connection", "connection_name", default=None, help="Only this connection.")
+@click.option(
+    "--orphans",
+    is_flag=True,
+    help="Dead letters whose connection is no longer in the database.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def purge_command(
-    ids: tuple[int, ...], reason: str | None, connection_name: str | None, yes: bool
+    ids: tuple[int, ...],
+    reason: str | None,
+    connection_name: str | None,
+    orphans: bool,
+    yes: bool,
 ) -> None:
     """Give up on dead letters for good: removed from .XQ, marked purged (kept in history).
 
-    Without IDs or --reason: every open dead letter (of --connection)."""
+    Without IDs, --orphans or --reason: every open dead letter (of --connection)."""
     settings = get_settings()
     console = new_console()
     pool = open_pool(settings, name="koppel-dlq")
     try:
         dlq_actions.reconcile(settings, pool)
         chosen, refused = _choose(
-            pool, ids, False, connection_name, reason, what="purge", none_means_all=True
+            pool,
+            ids,
+            False,
+            connection_name,
+            reason,
+            what="purge",
+            none_means_all=True,
+            orphans=orphans,
         )
         for failure, why in refused:
             console.print(f"not purged: {failure.id} {why}")

@@ -39,6 +39,13 @@ from store.history import Event, Found
 #: ``2026 / 17``, ``2026/17``, ``2026 /17`` or ``17``.
 NUMBER = re.compile(r"\s*(?:(?P<year>\d{4})\s*/\s*)?(?P<sequence>\d+)\s*")
 
+#: The most digits a document's sequence number can have (PostgreSQL's bigint, far beyond
+#: any real numbering); Python will not even read a number of more than 4,300 digits.
+MOST_DIGITS = 18
+#: The longest text that can name a document: a Teamleader id is a UUID (36 characters),
+#: "company:" and a UUID 44; longer is a mistake (a paste gone wrong).
+LONGEST = 100
+
 #: Teamleader document types ``--type`` chooses from.
 DOCUMENT_TYPES = ("invoice", "credit_note", "customer", "payment")
 
@@ -80,9 +87,26 @@ class Lookup:
     errors: list[str] = field(default_factory=list)
 
 
+def not_a_document(text: str) -> str | None:
+    """Why ``text`` cannot name any document, in one sentence; None when it could."""
+    text = text.strip()
+    advice = "give a Teamleader id, or a number like 2026 / 17"
+    if not text:
+        return f"name a document: {advice}"
+    shown = repr(text) if len(text) <= 40 else f"{text[:24]!r}… ({len(text)} characters)"
+    match = NUMBER.fullmatch(text)
+    if match is not None and len(match.group("sequence")) > MOST_DIGITS:
+        return (
+            f"{shown} is not a document number (those have at most {MOST_DIGITS} digits); {advice}"
+        )
+    if len(text) > LONGEST:
+        return f"{shown} is longer than any Teamleader id or document number; {advice}"
+    return None
+
+
 def parse_number(text: str) -> tuple[int | None, int] | None:
     match = NUMBER.fullmatch(text)
-    if match is None:
+    if match is None or len(match.group("sequence")) > MOST_DIGITS:
         return None
     year = match.group("year")
     return (int(year) if year else None, int(match.group("sequence")))

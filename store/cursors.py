@@ -1,4 +1,4 @@
-"""Per-stream poll cursors: the largest remote timestamp seen (DESIGN.md #4)."""
+"""Per-stream poll cursors: the largest remote timestamp seen (docs/architecture.md#cursors)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ class Cursor:
     last_success_at: datetime | None
     last_error: str | None
     last_error_at: datetime | None
+    #: The interval (s) of the ``koppel poll`` that last polled it; None: one-off rounds only.
+    interval_s: float | None = None
 
     @classmethod
     def empty(cls, stream: str) -> Cursor:
@@ -24,11 +26,13 @@ class Cursor:
         return cls(stream, None, None, None, None)
 
 
+_COLUMNS = "stream, watermark, last_success_at, last_error, last_error_at, interval_s"
+
+
 def get(pool: ConnectionPool, connection_id: uuid.UUID, stream: str) -> Cursor:
     with pool.connection() as conn:
         row = conn.execute(
-            "SELECT stream, watermark, last_success_at, last_error, last_error_at FROM cursors"
-            " WHERE connection_id = %s AND stream = %s",
+            f"SELECT {_COLUMNS} FROM cursors WHERE connection_id = %s AND stream = %s",
             [connection_id, stream],
         ).fetchone()
     return Cursor(**row) if row else Cursor.empty(stream)
@@ -37,8 +41,7 @@ def get(pool: ConnectionPool, connection_id: uuid.UUID, stream: str) -> Cursor:
 def all_for(pool: ConnectionPool, connection_id: uuid.UUID) -> list[Cursor]:
     with pool.connection() as conn:
         rows = conn.execute(
-            "SELECT stream, watermark, last_success_at, last_error, last_error_at FROM cursors"
-            " WHERE connection_id = %s ORDER BY stream",
+            f"SELECT {_COLUMNS} FROM cursors WHERE connection_id = %s ORDER BY stream",
             [connection_id],
         ).fetchall()
     return [Cursor(**row) for row in rows]
@@ -48,20 +51,28 @@ def advance_many(
     pool: ConnectionPool,
     connection_id: uuid.UUID,
     moves: Sequence[tuple[str, datetime | None]],
+    interval_s: float | None = None,
 ) -> None:
     """Record a successful poll of several streams of a connection in one statement; a
-    watermark never moves backwards (GREATEST ignores a NULL one)."""
+    watermark never moves backwards (GREATEST ignores a NULL one). ``interval_s``: the
+    poller's interval; None (a one-off round) keeps the one recorded before."""
     if not moves:
         return
     with pool.connection() as conn:
         conn.execute(
-            "INSERT INTO cursors (connection_id, stream, watermark, last_success_at)"
-            " SELECT %s, m.stream, m.watermark, now()"
+            "INSERT INTO cursors (connection_id, stream, watermark, last_success_at, interval_s)"
+            " SELECT %s, m.stream, m.watermark, now(), %s::double precision"
             " FROM unnest(%s::text[], %s::timestamptz[]) AS m(stream, watermark)"
             " ON CONFLICT (connection_id, stream) DO UPDATE SET"
             " watermark = GREATEST(cursors.watermark, EXCLUDED.watermark),"
-            " last_success_at = now(), last_error = NULL, last_error_at = NULL",
-            [connection_id, [stream for stream, _ in moves], [mark for _, mark in moves]],
+            " last_success_at = now(), last_error = NULL, last_error_at = NULL,"
+            " interval_s = coalesce(EXCLUDED.interval_s, cursors.interval_s)",
+            [
+                connection_id,
+                interval_s,
+                [stream for stream, _ in moves],
+                [mark for _, mark in moves],
+            ],
         )
 
 

@@ -30,6 +30,24 @@ class Failure:
     first_seen: datetime
     last_seen: datetime
 
+    @property
+    def named_connection(self) -> str | None:
+        """The connection id its message names (its first argument's ``connection_id``),
+        whether or not that connection is in the database."""
+        args = self.message.get("args")
+        body = args[0] if isinstance(args, list) and args else None
+        named = body.get("connection_id") if isinstance(body, dict) else None
+        return str(named) if named else None
+
+    @property
+    def orphan(self) -> bool:
+        """Its connection is not in this database (removed, or the database recreated while
+        the message waited in RabbitMQ): nothing can process it, it can only be purged."""
+        return self.error_class == ORPHANED
+
+
+#: The error class of a dead letter adopted from a ``.XQ`` whose connection is gone.
+ORPHANED = "ConnectionGone"
 
 _COLUMNS = (
     "id, connection_id, queue, document_type, document_id, dedupe_key, message, error_class,"
@@ -89,11 +107,21 @@ def listing(
         rows = conn.execute(
             f"SELECT {_COLUMNS} FROM failures WHERE status = ANY(%s)"
             " AND (%s::uuid IS NULL OR connection_id = %s::uuid)"
-            " AND (%s::text IS NULL OR reason ILIKE '%%' || %s || '%%')"
+            " AND (%s::text IS NULL OR reason ILIKE %s ESCAPE '\\')"
             " ORDER BY last_seen DESC, id DESC",
-            [list(statuses), connection_id, connection_id, reason, reason],
+            [list(statuses), connection_id, connection_id, reason, _containing(reason)],
         ).fetchall()
     return [Failure(**row) for row in rows]
+
+
+def _containing(text: str | None) -> str | None:
+    """An ILIKE pattern matching ``text`` literally anywhere: its wildcards (``%``, ``_``) and
+    the escape character (a backslash) escaped, so ``--reason %`` finds
+    reasons holding a percent sign, not every row."""
+    if text is None:
+        return None
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 # -- koppel dlq ------------------------------------------------------------------------------

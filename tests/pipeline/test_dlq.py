@@ -8,7 +8,9 @@ import contextlib
 import json
 import re
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import kombu
@@ -33,6 +35,7 @@ from tests.pipeline.support import (
     changed,
     consumers_running,
     dead_letters,
+    koppel_cli,
     outcome,
     send,
     set_revenue_account,
@@ -86,7 +89,7 @@ def dead_invoice(
 
 
 def listed_ids(output: str) -> list[int]:
-    """The ids in the first column of ``dlq list``'s table."""
+    """The ids in the first column of ``dlq list --wide``'s table."""
     return [int(found) for found in re.findall(r"^│\s*(\d+)\s*│", output, re.MULTILINE)]
 
 
@@ -117,16 +120,15 @@ def test_list_shows_the_dead_letter_with_the_reason_naming_the_missing_account(
     pool: ConnectionPool, connected: Connected, dead_invoice: InvoiceChanged
 ) -> None:
     failure = only_open(pool)
-    result = dlq("list")
+    result = dlq("list", "--wide")
     assert result.exit_code == 0, result.output
     line = row_line(result.output, failure.id)
     assert str(MISSING_ACCOUNT) in line
     assert "test" in line and "invoices" in line and dead_invoice.document_id in line
     assert "open" in line and "yes" in line  # the status, and its message is in the XQ
     # --reason filters by substring, in any case; --connection by name
-    assert listed_ids(dlq("list", "--reason", "ACCOUNT 8150", "--connection", "test").output) == [
-        failure.id
-    ]
+    chosen = dlq("list", "--wide", "--reason", "ACCOUNT 8150", "--connection", "test")
+    assert listed_ids(chosen.output) == [failure.id]
     assert "No dead letters." in dlq("list", "--reason", "no such reason at all").output
 
 
@@ -223,7 +225,7 @@ def test_a_requeued_dead_letter_whose_cause_remains_comes_back_to_the_list(
     assert [letter.message_id for letter in peek(pool_settings())] == [back.message["message_id"]]
     assert outcome(pool, dead_invoice) == "failed"
     assert summary(sandbox)["ledger_items"] == 0
-    assert listed_ids(dlq("list").output) == [back.id]
+    assert listed_ids(dlq("list", "--wide").output) == [back.id]
 
 
 def test_a_requeued_message_starts_with_no_retries_and_a_fresh_timestamp() -> None:
@@ -334,7 +336,7 @@ def test_a_dead_letter_gone_from_the_xq_is_requeued_from_its_stored_envelope(
 
     broker.channel.queue_purge(queues.dead_letter_queue(queues.INVOICES))
     failure = only_open(pool)
-    line = row_line(dlq("list").output, failure.id)
+    line = row_line(dlq("list", "--wide").output, failure.id)
     assert "no (stored)" in line
     # When the cause is fixed and it is requeued, it posts once from the table's copy
     fix_account(pool, connected, original_21)
@@ -373,7 +375,7 @@ def test_a_document_needing_attention_is_listed_as_such_and_never_requeued(
     outcomes.record(pool, message, "attention", detail, {}, needs)
     [row] = failures.listing(pool, statuses=("attention",))
     # Then the list marks it, and neither an id nor --all requeues it
-    line = row_line(dlq("list").output, row.id)
+    line = row_line(dlq("list", "--wide").output, row.id)
     assert "needs attention" in line and "NeedsAttention" in line
     refused = dlq("requeue", str(row.id))
     assert refused.exit_code == 1 and "needs attention in Visma or Teamleader" in refused.output
@@ -395,7 +397,7 @@ def test_a_reason_holding_square_brackets_is_printed_verbatim(
     )
     [row] = open_rows(pool)
     # Then list and show print it as it is
-    listed = dlq("list", "--reason", "widget")
+    listed = dlq("list", "--wide", "--reason", "widget")
     assert listed.exit_code == 0, listed.output
     assert reason in row_line(listed.output, row.id)
     shown = dlq("show", str(row.id))
@@ -415,7 +417,7 @@ def test_a_requeue_interrupted_before_its_publish_is_reopened_not_lost(
     failure = only_open(pool)
     assert failures.mark_requeued(pool, failure)
     # While it could still be under way, the list leaves it alone
-    assert listed_ids(dlq("list").output) == []
+    assert listed_ids(dlq("list", "--wide").output) == []
     # After the grace period, the dead letter still in the XQ is open again, same reason;
     # retrying the requeue by the old id says which row to requeue instead
     monkeypatch.setattr(dlq_actions, "REQUEUE_GRACE_S", 0.0)
@@ -425,7 +427,7 @@ def test_a_requeue_interrupted_before_its_publish_is_reopened_not_lost(
     assert retried.exit_code == 1, retried.output
     assert f"adopted from .XQ: ids {back.id}" in retried.output
     assert f"open again as {back.id}" in retried.output
-    assert listed_ids(dlq("list").output) == [back.id]
+    assert listed_ids(dlq("list", "--wide").output) == [back.id]
     assert outcome(pool, dead_invoice) == "failed"
     # And fixed and requeued, it posts once
     fix_account(pool, connected, original_21)
@@ -453,7 +455,155 @@ def test_an_old_dead_letter_a_requeue_left_in_the_xq_is_dropped_once_it_came_bac
         )
     wait_for(lambda: dead_letters(queues.INVOICES) == 2, what="the old dead letter back")
     # When the list is read, the old one is dropped (a newer failure of it is listed)
-    result = dlq("list")
+    result = dlq("list", "--wide")
     assert "Removed 1 stale dead letter" in result.output
     assert listed_ids(result.output) == [back.id]
     assert [letter.message_id for letter in peek(settings)] == [back.message["message_id"]]
+
+
+# -- output that fits where operators read it (issue 11) ---------------------------------------
+#: A reason as long as Koppel's longest, with brackets rich must not eat.
+LONG_REASON = (
+    "Visma has no ledger account 8150 [b] for the revenue of tax rate 21% (mapping of"
+    " connection 'test'); create the account in Visma, or map 21% to an account Visma has"
+    " with `koppel mappings set --tax-rate 21% --account NNNN`, then `koppel dlq requeue ID`;"
+    " until then every invoice with a 21% line lands here."
+)
+
+
+def record_failure(
+    pool: ConnectionPool, message: InvoiceChanged, reason: str, status: str = "open"
+) -> int:
+    envelope = dramatiq_message(message).asdict()
+    recorded = outcomes.record(
+        pool,
+        message,
+        "attention" if status == "attention" else "failed",
+        reason,
+        {},
+        outcomes.Failure("DataError", reason, envelope, status=status),
+    )
+    assert recorded is not None
+    return recorded
+
+
+def too_long(output: str, columns: int = 80) -> list[str]:
+    return [line for line in output.splitlines() if len(line) > columns]
+
+
+def test_list_fits_80_columns_and_wide_and_json_show_every_value_whole(
+    pool: ConnectionPool, connected: Connected, koppel_env: dict[str, str]
+) -> None:
+    # Given an open dead letter with a long reason and one needing attention, both of
+    # documents with 36-character ids
+    first, second = (changed(connected, invoice) for invoice in booked(connected)[:2])
+    dead = record_failure(pool, first, LONG_REASON)
+    attention = record_failure(pool, second, "Changed after posting. " * 8, status="attention")
+    # When the list is read by the real CLI at 80 columns (a pipe, cron mail)
+    narrow = koppel_cli(koppel_env, "dlq", "list", columns=80)
+    # Then every line fits, the ids are short and each reason is cut to one line
+    assert narrow.returncode == 0, narrow.stdout + narrow.stderr
+    assert too_long(narrow.stdout) == [], narrow.stdout
+    lines = narrow.stdout.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith(f"{dead} "))
+    assert f"invoice {first.document_id[:8]}…" in lines[row] and "open" in lines[row]
+    assert lines[row + 1].strip().startswith("Visma has no ledger account 8150 [b]")
+    assert lines[row + 1].endswith("…") and "lands here" not in narrow.stdout
+    assert any(line.startswith(f"{attention} ") and "attention" in line for line in lines)
+    # And --wide holds every value whole (on the row's line, given the width)
+    wide = koppel_cli(koppel_env, "dlq", "list", "--wide", columns=500)
+    assert LONG_REASON in row_line(wide.stdout, dead)
+    assert first.document_id in row_line(wide.stdout, dead)
+    # And --json parses and holds the full reason, for scripts
+    as_json = koppel_cli(koppel_env, "dlq", "list", "--json", columns=80)
+    assert as_json.returncode == 0, as_json.stderr
+    rows = {row["id"]: row for row in json.loads(as_json.stdout)}
+    assert rows.keys() == {dead, attention}
+    assert rows[dead]["reason"] == LONG_REASON
+    assert rows[dead]["document_id"] == first.document_id
+    assert rows[dead]["connection"] == "test" and rows[dead]["orphan"] is False
+    assert rows[attention]["status"] == "attention"
+
+
+def test_reason_matches_percent_underscore_and_backslash_literally(
+    pool: ConnectionPool, connected: Connected
+) -> None:
+    # Given dead letters whose reasons hold LIKE's wildcards, its escape character, or none
+    reasons = {
+        "percent": "tax rate 21% has no VAT code",
+        "underscore": "account_8150 is missing",
+        "backslash": r"article C:\widgets is unknown",
+        "plain": "customer has no postal code",
+    }
+    invoices = booked(connected)[: len(reasons)]
+    ids = {
+        name: record_failure(pool, changed(connected, invoice), reason)
+        for (name, reason), invoice in zip(reasons.items(), invoices, strict=True)
+    }
+
+    def matching(text: str) -> set[int]:
+        result = dlq("list", "--json", "--reason", text)
+        assert result.exit_code == 0, result.output
+        return {row["id"] for row in json.loads(result.output)}
+
+    # Then each is matched as text, not as a pattern
+    assert matching("%") == {ids["percent"]}
+    assert matching("1%") == {ids["percent"]}
+    assert matching("_") == {ids["underscore"]}
+    assert matching("\\") == {ids["backslash"]}
+    assert matching("%%") == set()
+    assert matching("code") == {ids["percent"], ids["plain"]}
+    # And requeue and purge choose by the same rule
+    dry = dlq("requeue", "--reason", "%", "--dry-run")
+    assert f"would requeue: {ids['percent']} " in dry.output and "1 would be" in dry.output
+
+
+def publish_dead_letter(settings: Settings, message: InvoiceChanged) -> str:
+    """``message`` straight into the invoices ``.XQ``, as Dramatiq dead-letters it (its
+    envelope unchanged); its Dramatiq message id."""
+    envelope = dramatiq_message(message)
+    with kombu.Connection(settings.broker_url) as connection:
+        kombu.Producer(connection.default_channel).publish(
+            envelope.encode(), exchange="", routing_key=queues.dead_letter_queue(queues.INVOICES)
+        )
+    return envelope.message_id
+
+
+def test_a_dead_letter_of_a_connection_not_in_the_database_is_an_orphan_that_purge_removes(
+    pool: ConnectionPool, connected: Connected, settings: Settings, koppel_env: dict[str, str]
+) -> None:
+    # Given a dead letter in the XQ naming a connection this database does not have (it was
+    # removed, or the database recreated, while the message waited in RabbitMQ)
+    gone = uuid.uuid4()
+    invoice = booked(connected)[0]
+    message = InvoiceChanged(
+        connection_id=gone,
+        teamleader_id=invoice["id"],
+        updated_at=datetime.fromisoformat(invoice["updated_at"]),
+    )
+    message_id = publish_dead_letter(settings, message)
+    # (read with kombu, as `koppel dlq` reads: this process's Dramatiq broker may hold a
+    # channel an earlier test's reconnect closed)
+    wait_for(lambda: len(peek(settings, [queues.INVOICES])) == 1, what="the orphan in the XQ")
+    # When the list is read by the real CLI
+    listed = koppel_cli(koppel_env, "dlq", "list", columns=80)
+    # Then it is listed as an orphan naming its connection, without a traceback
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    assert "Traceback" not in listed.stderr and "Error" not in listed.stderr, listed.stderr
+    assert f"orphan {str(gone)[:8]}…" in listed.stdout, listed.stdout
+    assert too_long(listed.stdout) == [], listed.stdout
+    [row] = json.loads(koppel_cli(koppel_env, "dlq", "list", "--json").stdout)
+    assert (row["orphan"], row["connection_id"], row["connection"]) == (True, str(gone), None)
+    assert row["message_id"] == message_id and row["in_xq"] is True
+    assert str(gone) in row["reason"]
+    # And a requeue is refused (nothing could process it), exit 1
+    refused = koppel_cli(koppel_env, "dlq", "requeue", str(row["id"]))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"not requeued: {row['id']} names connection {gone}" in refused.stdout
+    # And `dlq purge --orphans` removes it from the XQ and the list
+    purged = koppel_cli(koppel_env, "dlq", "purge", "--orphans", "--yes")
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert "1 purged" in purged.stdout
+    assert peek(settings, [queues.INVOICES]) == []
+    assert failures.get(pool, row["id"]).status == "purged"  # type: ignore[union-attr]
+    assert "No dead letters." in koppel_cli(koppel_env, "dlq", "list").stdout

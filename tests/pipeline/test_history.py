@@ -4,6 +4,7 @@ one document's story, found by Teamleader id or number."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections import Counter
 from decimal import Decimal
@@ -15,7 +16,7 @@ from config import Settings
 from contracts import queues
 from ops.connecting import Connected
 from producers.poller import COMPANIES, INVOICES, VISMA_LEDGER_ITEMS, poll_connection
-from store import failures, links
+from store import failures, history, links
 from tests.conftest import Sandbox
 from tests.pipeline.support import (
     booked,
@@ -101,9 +102,9 @@ def test_a_failed_invoice_found_by_number_through_teamleader_shows_its_reason_an
     failure = failed[0]
     invoice = next(i for i in teamleader_part()["invoices"] if i["id"] == failure.document_id)
     # When its history is asked by number (Koppel never stored it: the post failed first)
-    result = koppel_history(koppel_env, invoice["invoice_number"].replace(" ", ""))
+    result = koppel_history(koppel_env, invoice["invoice_number"].replace(" ", ""), "--wide")
     # Then Teamleader's answer finds it, and it shows queued, then failed with the reason
-    # naming the account and the failure row a person requeues
+    # naming the account and the failure row a person requeues (whole: --wide)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert f"invoice {invoice['invoice_number']}" in out
@@ -176,3 +177,89 @@ def links_of_type(pool: ConnectionPool, connected: Connected, kind: str) -> list
         ).fetchall()
     found = [links.get(pool, connected.connection.id, kind, row["teamleader_id"]) for row in rows]
     return [link for link in found if link is not None]
+
+
+# -- mistakes and narrow terminals (issue 11) -------------------------------------------------
+def test_a_number_of_5000_digits_is_refused_in_one_sentence_with_exit_2(
+    connected: Connected, koppel_env: dict[str, str]
+) -> None:
+    for mistake in ("7" * 5000, f"2026 / {'7' * 5000}", "x" * 500, "   "):
+        result = koppel_history(koppel_env, mistake)
+        assert result.returncode == 2, result.stdout + result.stderr[-2000:]
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("koppel history: "), result.stderr[-2000:]
+        assert "Traceback" not in result.stderr
+        assert len(lines[0]) < 200  # the mistake is not echoed whole
+        assert "give a Teamleader id, or a number like 2026 / 17" in lines[0]
+
+
+#: A detail and a reason longer than any line of an 80-column terminal.
+LONG_REASON = (
+    "Visma has no ledger account 8150 for the revenue of tax rate 21% (mapping of connection"
+    " 'test'); create the account in Visma, or map 21% to an account Visma has, then"
+    " `koppel dlq requeue ID`; until then every invoice with a 21% line fails."
+)
+
+
+def test_history_fits_80_columns_and_json_holds_every_detail(
+    connected: Connected, pool: ConnectionPool, koppel_env: dict[str, str]
+) -> None:
+    # Given an invoice with a long number that failed with a long reason, then was posted
+    connection_id = connected.connection.id
+    invoice_id = booked(connected)[0]["id"]
+    number = "2026 / 1234567890123456"
+    failure_id = failures.record(
+        pool,
+        connection_id=connection_id,
+        queue=queues.INVOICES,
+        document_type="invoice",
+        document_id=invoice_id,
+        dedupe_key=f"invoices:{invoice_id}:long",
+        message={},
+        error_class="DataError",
+        reason=LONG_REASON,
+        attempts=3,
+    )
+    ledger_item = "6f1c2d3e-4b5a-4c6d-8e7f-901234567890"
+    history.record_many(
+        pool,
+        connection_id,
+        [
+            ("invoice", invoice_id, "queued", {"queue": "invoices", "version": "v1"}),
+            ("invoice", invoice_id, "failed", {"detail": LONG_REASON, "error": "DataError"}),
+            (
+                "invoice",
+                invoice_id,
+                "posted",
+                {
+                    "detail": "posted as a customer invoice ledger item with its voucher",
+                    "visma_ledger_item_id": ledger_item,
+                    "visma_number": "2026001234567890123456",
+                    "teamleader_number": number,
+                    "total": "1234567.89",
+                    "currency": "EUR",
+                },
+            ),
+        ],
+    )
+    # When its history is read by the real CLI at 80 columns
+    narrow = koppel_cli(koppel_env, "history", invoice_id, columns=80)
+    # Then every line fits, and each detail is cut to one line
+    assert narrow.returncode == 0, narrow.stdout + narrow.stderr
+    assert [line for line in narrow.stdout.splitlines() if len(line) > 80] == [], narrow.stdout
+    assert f"invoice {number}" in narrow.stdout and invoice_id in narrow.stdout
+    assert "fails." not in narrow.stdout and "…" in narrow.stdout
+    # And --json parses and holds every value whole
+    as_json = koppel_cli(koppel_env, "history", invoice_id, "--json", columns=80)
+    assert as_json.returncode == 0, as_json.stderr
+    story = json.loads(as_json.stdout)
+    assert story["document"]["number"] == number
+    assert story["document"]["teamleader_id"] == invoice_id
+    assert [event["event"] for event in story["events"]] == ["queued", "failed", "posted"]
+    assert LONG_REASON in story["events"][1]["detail"]
+    assert f"Visma ledger item {ledger_item}" in story["events"][2]["detail"]
+    [failure] = story["failures"]
+    assert (failure["id"], failure["reason"]) == (failure_id, LONG_REASON)
+    # And --wide holds the whole reason
+    wide = koppel_cli(koppel_env, "history", invoice_id, "--wide", columns=500)
+    assert LONG_REASON in wide.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -232,3 +233,117 @@ def test_a_stream_error_holding_square_brackets_is_printed_verbatim(
     result = koppel(koppel_env, "status")
     assert result.returncode == 0, result.stdout + result.stderr
     assert error in result.stdout
+
+
+# -- the interval really used, columns named for what they measure (issue 11) -----------------
+def normalised(text: str) -> str:
+    """Words one space apart: a table title wraps where the terminal ends."""
+    return " ".join(text.split())
+
+
+def test_status_shows_the_interval_koppel_poll_runs_at_and_judges_silence_by_it(
+    connected: Connected, pool: ConnectionPool, koppel_env: dict[str, str]
+) -> None:
+    # Given a connection configured for a 900 s interval, polled by `koppel poll --interval-s 2`
+    connections.update(pool, connected.connection.id, poll_interval_s=900)
+    started = datetime.now(UTC)
+    poller = start_koppel(koppel_env, "poll", "--interval-s", "2")
+    try:
+        wait_for(
+            lambda: all_streams_polled_after(pool, connected, started),
+            timeout_s=60,
+            what="a first successful poll of every stream",
+        )
+        second = datetime.now(UTC)
+        wait_for(
+            lambda: all_streams_polled_after(pool, connected, second),
+            timeout_s=30,
+            what="a second round",
+        )
+        # When status is asked while it runs (at 80 columns)
+        running = koppel_cli(koppel_env, "status", columns=80)
+        as_json = koppel(koppel_env, "status", "--json")
+    finally:
+        os.killpg(poller.pid, signal.SIGTERM)
+        poller.wait(timeout=30)
+    # Then it names the interval the poller uses, and the configured one beside it
+    assert running.returncode == 0, running.stdout + running.stderr
+    assert "polls every 2 s (as koppel poll runs; configured 900 s); silent after 4 s" in (
+        normalised(running.stdout)
+    )
+    # And its columns say what they measure: a stream polled just now is not "behind",
+    # however old the newest change it has seen
+    assert "behind" not in running.stdout
+    header = next(line for line in running.stdout.splitlines() if "stream" in line)
+    assert "last polled" in header and "newest change seen" in header
+    for stream in STREAMS:
+        row = next(line for line in running.stdout.splitlines() if line.startswith(f"│ {stream}"))
+        polled = re.search(r"│ (\d+) s ago", row)
+        assert polled is not None and int(polled.group(1)) < 30, row
+    body = json.loads(as_json.stdout)["connections"][0]
+    assert (body["interval_s"], body["interval_from"], body["configured_interval_s"]) == (
+        2,
+        "poller",
+        900,
+    )
+    assert all(s["interval_s"] == 2 and s["silent_for_s"] < 30 for s in body["streams"])
+    # And once the poller stopped, silence is judged by its 2 s, not the configured 900 s
+    answers: list[subprocess.CompletedProcess[str]] = []
+
+    def status_exits_1() -> bool:
+        answers.append(koppel(koppel_env, "status"))
+        return answers[-1].returncode == 1
+
+    wait_for(status_exits_1, timeout_s=30, interval_s=0.5, what="koppel status exiting 1")
+    assert "more than twice its 2 s poll interval" in answers[-1].stderr
+
+
+def test_a_one_off_round_keeps_the_interval_the_poller_recorded(
+    connected: Connected, pool: ConnectionPool, settings: Settings
+) -> None:
+    # Given every stream polled by a poller running every 30 s
+    connection = connected.connection
+    cursors.advance_many(pool, connection.id, [(stream, None) for stream in STREAMS], 30)
+    # When a one-off round (`poll --once`, `sync --once`) polls it again
+    cursors.advance_many(pool, connection.id, [(stream, None) for stream in STREAMS])
+    # Then status still judges it by the poller's 30 s
+    row = gather(settings, pool).connections[0]
+    assert (row.interval_s, row.interval_from) == (30, "poller")
+    # And a connection no poller recorded an interval for is judged by its configured one
+    with pool.connection() as conn:
+        conn.execute("UPDATE cursors SET interval_s = NULL")
+    row = gather(settings, pool).connections[0]
+    assert (row.interval_s, row.interval_from) == (connection.poll_interval_s, "configured")
+
+
+#: An error as long as the poller's longest explanations.
+LONG_ERROR = (
+    "Reading Visma customer ledger items failed: Visma answered 503 Service Unavailable"
+    " (the service is down for maintenance until 06:00 CET; try again later) after 5"
+    " attempts over 120 s; the next round tries again."
+)
+
+
+def test_status_fits_80_columns_and_json_holds_every_error_whole(
+    connected: Connected, pool: ConnectionPool, koppel_env: dict[str, str]
+) -> None:
+    # Given every stream polled (a watermark each), two of them failing with long errors
+    connection = connections.update(pool, connected.connection.id, poll_interval_s=60)
+    newest = datetime(2026, 6, 15, 9, 30, tzinfo=UTC)
+    cursors.advance_many(pool, connection.id, [(stream, newest) for stream in STREAMS], 60)
+    for stream in ("credit_notes", "visma_ledger_items"):
+        cursors.record_error(pool, connection.id, stream, LONG_ERROR)
+    # When status is read by the real CLI at 80 columns
+    narrow = koppel_cli(koppel_env, "status", columns=80)
+    # Then every line fits, each error cut to one line
+    assert narrow.returncode == 0, narrow.stdout + narrow.stderr
+    assert [line for line in narrow.stdout.splitlines() if len(line) > 80] == [], narrow.stdout
+    for stream in STREAMS:
+        assert any(line.startswith(f"│ {stream}") for line in narrow.stdout.splitlines())
+    assert "Reading Visma" in narrow.stdout and "the next round tries again" not in narrow.stdout
+    # And --json parses and holds each error whole; --wide shows it whole too
+    body = json.loads(koppel_cli(koppel_env, "status", "--json", columns=80).stdout)
+    errors = {s["stream"]: s["last_error"] for s in body["connections"][0]["streams"]}
+    assert errors["visma_ledger_items"] == LONG_ERROR == errors["credit_notes"]
+    wide = koppel_cli(koppel_env, "status", "--wide", columns=500)
+    assert LONG_ERROR in wide.stdout
