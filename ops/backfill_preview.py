@@ -7,6 +7,10 @@ shows it), translates each as the consumer will, and looks up the invoicees.
 Cost, in API calls: Teamleader one list call per 100 documents plus one ``.info`` per
 document, and one list call per 100 new customers; Visma a handful for reference data and
 one per page of customers. The clients pace themselves under both limits.
+
+Mappings Visma would accept but that book wrong (a VAT code of another rate, revenue on a
+balance-sheet account) come from the pre-flight check (``ops/preflight.py``), which is
+what ``koppel mappings check`` reports: they stop the documents whose lines use them.
 """
 
 from __future__ import annotations
@@ -37,12 +41,14 @@ from ops.backfill import (
     customer_plans,
 )
 from ops.backfill_run import rate_columns
+from ops.preflight import BOOKS_WRONG, VAT_RATE_MISMATCH, Problem, check_connection
 from producers.poller import BOOKED_INVOICE_STATUSES
 from store import links
 from store.api_clients import ApiClients
 from store.connections import Connection
 from translation.customers import CustomerNotAcceptable, customer_body, reference_for
 from translation.errors import percent
+from translation.posting_map import PostingMap
 
 #: Teamleader's ``ids`` filter takes this many ids per list call (one page).
 IDS_PER_CALL = 100
@@ -100,6 +106,11 @@ def read_preview(
         for d in unlinked_docs
     }
     customers, customer_issues = _customers(pool, connection, api, invoicees)
+    wrong = [
+        problem
+        for problem in check_connection(pool, connection, api, since=start)
+        if problem.kind in BOOKS_WRONG
+    ]
 
     preview = Preview(start=start, customers=customers)
     by_invoice: dict[str, Planned] = {}
@@ -107,7 +118,7 @@ def read_preview(
         key = (invoice.invoicee.customer.type or "company", invoice.invoicee.customer.id)
         issues = [customer_issues[key]] if key in customer_issues else []
         is_linked = ("invoice", invoice.id) in linked
-        planned = _assess(connection, api, invoice, is_linked, start, issues)
+        planned = _assess(connection, api, invoice, is_linked, start, issues, wrong)
         by_invoice[invoice.id] = planned
         preview.documents.append(planned)
     credited = _credited_invoices(pool, connection, api, notes, by_invoice, linked)
@@ -120,9 +131,8 @@ def read_preview(
         key = (note.invoicee.customer.type or "company", note.invoicee.customer.id)
         if key in customer_issues:
             issues.append(customer_issues[key])
-        preview.documents.append(
-            _assess(connection, api, note, ("credit_note", note.id) in linked, start, issues)
-        )
+        is_linked = ("credit_note", note.id) in linked
+        preview.documents.append(_assess(connection, api, note, is_linked, start, issues, wrong))
     return preview
 
 
@@ -133,10 +143,34 @@ def _assess(
     is_linked: bool,
     start: date,
     issues: Sequence[Issue] = (),
+    wrong: Sequence[Problem] = (),
 ) -> Planned:
     day = document.invoice_date if isinstance(document, Invoice) else document.credit_note_date
     posting_map = None if is_linked else reference_data.posting_map(connection, api, day or start)
+    if posting_map is not None:
+        issues = [*issues, *_booking_issues(document, wrong, posting_map)]
     return assess(document, posting_map, linked=is_linked, issues=issues)
+
+
+def _booking_issues(
+    document: Invoice | CreditNote, wrong: Sequence[Problem], posting_map: PostingMap
+) -> list[Issue]:
+    """The pre-flight problems that would book one of ``document``'s lines wrong."""
+    found: list[Issue] = []
+    for problem in wrong:
+        for line in document.lines:
+            category = line.product_category.id if line.product_category else None
+            # A line whose category has a ledger books its revenue there, not to the tax
+            # rate's account; its VAT still follows the tax rate's code.
+            by_rate = problem.kind == VAT_RATE_MISMATCH or (
+                category is None or category not in posting_map.category_accounts
+            )
+            if (category is not None and category in problem.category_ids) or (
+                by_rate and line.tax.id in problem.tax_rate_ids
+            ):
+                found.append(Issue(problem.kind, problem.what, problem.detail))
+                break
+    return found
 
 
 def _customers(

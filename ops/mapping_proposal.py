@@ -2,7 +2,8 @@
 
 A Teamleader tax rate maps to the Visma VAT code with the same rate; among the several
 0 % codes (exempt, reverse charge, intra-EU, export) the tax rate's description decides.
-Its revenue account is the account the chart ties to that VAT code. Anything without a
+Its revenue account is the account the chart ties to that VAT code, unless the chart says
+it is a balance-sheet account (``ops/account_kinds.py``). Anything without a
 convincing match is left unmapped, so pre-flight and the consumers say so instead of
 guessing a bookkeeping treatment.
 """
@@ -18,6 +19,7 @@ from psycopg_pool import ConnectionPool
 
 from clients.teamleader.models import TaxRate
 from clients.visma.models import Account, VatCode
+from ops.account_kinds import Chart
 from store import mappings
 from store.mappings import VatRow
 
@@ -50,12 +52,21 @@ def _zero_kind(description: str | None, side: int) -> int | None:
 
 
 def propose(
-    tax_rates: Iterable[TaxRate], vat_codes: Iterable[VatCode], accounts: Iterable[Account]
+    tax_rates: Iterable[TaxRate],
+    vat_codes: Iterable[VatCode],
+    accounts: Iterable[Account],
+    country: str | None = None,
 ) -> tuple[list[VatRow], list[TaxRate]]:
-    """(proposed mappings, tax rates left unmapped)."""
+    """(proposed mappings, tax rates left unmapped); ``country``: the Visma company's, whose
+    standard chart tells an account's kind when Visma gives it no type."""
     codes = sorted(vat_codes, key=lambda c: (c.Code or "", c.Id))
+    account_list = [a for a in accounts if a.Number.strip().isdigit()]
+    chart = Chart(account_list, country, codes)
     revenue_by_code: dict[str, int] = {}
-    for account in sorted(accounts, key=lambda a: int(a.Number)):
+    for account in sorted(account_list, key=lambda a: int(a.Number)):
+        finding = chart.finding(int(account.Number))
+        if finding is not None and finding.kind.balance_sheet:
+            continue  # a VAT code tied to a balance-sheet account proposes no revenue
         if account.VatCodeId and account.IsActive:
             revenue_by_code.setdefault(account.VatCodeId.lower(), int(account.Number))
     proposed: list[VatRow] = []

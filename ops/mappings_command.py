@@ -2,15 +2,20 @@
 
 Per Teamleader tax rate a Visma VAT code and revenue account; per connection the
 receivables account, the rules that turn Teamleader's ``2026 / 17`` into Visma's integer
-invoice number, and the default terms of payment. ``set`` checks every value in Visma
-before it stores anything, and names every value Visma does not have. ``check`` is the
-pre-flight (``ops/preflight.py``): a table of what would stop documents, exit 1 if any.
+invoice number, and the default terms of payment. ``show`` fits 80 columns (``--wide``,
+``--json``: ``ops/mappings_view.py``). ``set`` checks every value in Visma before it stores
+anything, names every value Visma does not have, and refuses what Visma would accept but
+book wrong: revenue on a receivables, VAT, bank or other balance-sheet account
+(``ops/account_kinds.py``), a VAT code of another rate than the tax rate (unless
+``--force``). ``check`` is the pre-flight (``ops/preflight.py``): a table of what would stop
+documents or book them wrong, exit 1 if any.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import click
 from psycopg_pool import ConnectionPool
@@ -21,9 +26,17 @@ from clients.teamleader.models import TaxRate
 from clients.visma.models import Account, TermsOfPayment, VatCode
 from config import Settings, get_settings
 from config import clock as calendar
-from ops.console import new_console
+from ops.account_kinds import Chart
+from ops.console import echo_json, listing_console, listing_options, new_console
 from ops.mapping_proposal import propose, store_missing
-from ops.preflight import check_connection, set_command_line
+from ops.mappings_view import as_json as view_json
+from ops.mappings_view import build_view, print_view
+from ops.preflight import (
+    check_connection,
+    mismatch_sentence,
+    set_command_line,
+    vat_rate_differs,
+)
 from store import connections, mappings
 from store.api_clients import ApiClients, ClientCache
 from store.connections import Connection, UnknownConnection
@@ -195,11 +208,6 @@ def find_terms(terms: list[TermsOfPayment], wanted: str) -> TermsOfPayment | Non
     return None
 
 
-def account_label(accounts: list[Account], number: int) -> str:
-    names = [a.Name for a in accounts if a.Number.strip() == str(number)]
-    return f"{number} {names[0]}" if names else f"{number} (not in Visma!)"
-
-
 # -- the commands --------------------------------------------------------------------------
 @click.group("mappings")
 def mappings_command() -> None:
@@ -216,69 +224,36 @@ connection_option = click.option(
 
 @mappings_command.command("show")
 @connection_option
-def show_command(connection_name: str | None) -> None:
-    """Every Teamleader tax rate and its Visma mapping, and the connection's posting rules."""
+@listing_options
+def show_command(connection_name: str | None, wide: bool, as_json: bool) -> None:
+    """Every Teamleader tax rate and its Visma mapping, and the connection's posting rules.
+
+    The default view fits the terminal (80 columns in a pipe): short ids, one line each."""
+    if wide and as_json:
+        raise click.UsageError("choose one of --wide and --json")
     settings = get_settings()
-    out = new_console()
     with open_pool(settings, name="koppel-mappings") as pool:
         connection = pick_connection(pool, connection_name)
-        stored = {row.tax_rate_id: row for row in mappings.vat_rows(pool, connection.id)}
+        stored = mappings.vat_rows(pool, connection.id)
         with connection_clients(settings, pool, connection) as api:
-            department = api.teamleader.department(connection.teamleader_department_id)
-            rates = api.teamleader.tax_rates(connection.teamleader_department_id)
-            company = api.visma.company_settings()
-            accounts = api.visma.accounts()
-            codes = {code.Id.lower(): code for code in api.visma.vat_codes()}
-            terms = api.visma.terms_of_payment()
-    out.print(
-        f"{connection.name} ({connection.id}): Teamleader department "
-        f"{department.name} ({department.id}) → Visma company {company.Name}"
-    )
-    table = Table(title="VAT mappings (tax rates read from Teamleader now)")
-    table.add_column("Teamleader tax rate")
-    table.add_column("rate", justify="right")
-    table.add_column("tax rate id", overflow="fold")
-    table.add_column("Visma VAT code")
-    table.add_column("revenue account")
-    for rate in sorted(rates, key=lambda r: (-r.rate, r.description or "")):
-        row = stored.pop(rate.id, None)
-        if row is None:
-            table.add_row(rate.description or "", percent(rate.rate), rate.id, "not mapped", "")
-            continue
-        code = codes.get(row.vat_code_id.lower())
-        code_text = f"{row.vat_code or row.vat_code_id}" + ("" if code else " (not in Visma!)")
-        table.add_row(
-            rate.description or "",
-            percent(rate.rate),
-            rate.id,
-            code_text,
-            account_label(accounts, row.revenue_account),
-        )
-    for row in stored.values():  # mapped once, since removed from Teamleader
-        table.add_row(
-            row.description or "",
-            percent(row.rate),
-            row.tax_rate_id,
-            f"{row.vat_code or row.vat_code_id} (tax rate no longer in Teamleader)",
-            account_label(accounts, row.revenue_account),
-        )
-    out.print(table)
-    terms_id = connection.default_terms_of_payment_id
-    default_terms = next((t for t in terms if terms_id and t.Id == terms_id), None)
-    if default_terms is not None:
-        terms_text = f"{default_terms.Name} ({default_terms.Id})"
-    else:
-        terms_text = f"{terms_id} (not in Visma!)" if terms_id else "none"
-    out.print(f"receivables account: {account_label(accounts, connection.receivables_account)}")
-    out.print(
-        f"invoice number rule: {connection.invoice_number_rule}  "
-        f"({number_example(connection.invoice_number_rule)})"
-    )
-    out.print(
-        f"credit-note number rule: {connection.credit_note_number_rule}  "
-        f"({number_example(connection.credit_note_number_rule)})"
-    )
-    out.print(f"default terms of payment: {terms_text}")
+            view = build_view(
+                connection=connection,
+                department=api.teamleader.department(connection.teamleader_department_id),
+                company_name=api.visma.company_settings().Name,
+                rates=api.teamleader.tax_rates(connection.teamleader_department_id),
+                stored=stored,
+                accounts=api.visma.accounts(),
+                codes=api.visma.vat_codes(),
+                terms=api.visma.terms_of_payment(),
+                examples={
+                    rule: number_example(rule)
+                    for rule in (connection.invoice_number_rule, connection.credit_note_number_rule)
+                },
+            )
+    if as_json:
+        echo_json(view_json(view))
+        return
+    print_view(listing_console(wide), view, wide=wide)
 
 
 @mappings_command.command("set")
@@ -290,6 +265,11 @@ def show_command(connection_name: str | None) -> None:
 @click.option("--invoice-number-rule", default=None, help="e.g. '{year}{number:05d}'.")
 @click.option("--credit-note-number-rule", default=None, help="e.g. '{year}9{number:04d}'.")
 @click.option("--default-terms", default=None, help="Visma terms of payment name or id.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Store a VAT code whose rate differs from the tax rate (`check` still reports it).",
+)
 def set_command(
     connection_name: str | None,
     tax_rate: str | None,
@@ -299,6 +279,7 @@ def set_command(
     invoice_number_rule: str | None,
     credit_note_number_rule: str | None,
     default_terms: str | None,
+    force: bool,
 ) -> None:
     """Change a mapping or rule, after checking every value in Visma (all or nothing)."""
     if (vat_code is not None or account is not None) and tax_rate is None:
@@ -330,7 +311,14 @@ def set_command(
             with connection_clients(settings, pool, connection) as api:
                 accounts = api.visma.accounts()
                 if tax_rate is not None:
-                    found = _vat_row(api, pool, connection, tax_rate, vat_code, account, accounts)
+                    chart = Chart(
+                        accounts,
+                        api.visma.company_settings().CountryCode,
+                        api.visma.vat_codes(),
+                        connection.receivables_account if receivables is None else receivables,
+                    )
+                    wanted = _Wanted(tax_rate, vat_code, account, force)
+                    found = _vat_row(api, pool, connection, wanted, chart)
                     if isinstance(found, list):
                         problems += found
                     else:
@@ -359,19 +347,33 @@ def set_command(
         _store(pool, connection, vat_row, columns, terms_name)
 
 
+@dataclass(frozen=True)
+class _Wanted:
+    """What ``set`` was given for one tax rate."""
+
+    tax_rate: str
+    vat_code: str | None
+    account: int | None
+    #: Store a VAT code of another rate all the same.
+    force: bool
+
+
 def _vat_row(
     api: ApiClients,
     pool: ConnectionPool,
     connection: Connection,
-    wanted_rate: str,
-    wanted_code: str | None,
-    wanted_account: int | None,
-    accounts: list[Account],
+    wanted: _Wanted,
+    chart: Chart,
 ) -> mappings.VatRow | list[str]:
     """The row to store for ``--tax-rate``, or every reason it cannot be stored.
 
-    A tax rate that is mapped already may change only its code or only its account."""
-    rate = find_tax_rate(api.teamleader.tax_rates(connection.teamleader_department_id), wanted_rate)
+    A tax rate that is mapped already may change only its code or only its account. The
+    code must charge the tax rate's rate (unless ``force``); the account must be able to
+    carry revenue (not receivables, VAT, bank or another balance-sheet account)."""
+    wanted_code, wanted_account = wanted.vat_code, wanted.account
+    rate = find_tax_rate(
+        api.teamleader.tax_rates(connection.teamleader_department_id), wanted.tax_rate
+    )
     if isinstance(rate, str):
         return [rate]
     name = repr(rate.description or rate.id)
@@ -384,22 +386,28 @@ def _vat_row(
         else ("", None, 0)
     )
     problems: list[str] = []
-    note: str | None = None  # a doubtful but possible choice: said, not refused
+    note: str | None = None  # a forced choice: stored, and said
     if wanted_code is not None:
-        codes = api.visma.vat_codes()
+        codes = list(chart.vat_codes)
         code = find_vat_code(codes, wanted_code)
         if code is None:
             known = ", ".join(c.Code or c.Id for c in codes)
             problems.append(f"Visma has no VAT code {wanted_code!r} (it has {known}).")
         else:
             code_id, code_name = code.Id, code.Code
-            if (code.VatRate / 100).normalize() != rate.rate.normalize():
-                note = (
-                    f"note: VAT code {code.Code} is {code.VatRate} % but tax rate {name} is "
-                    f"{percent(rate.rate)}; Koppel posts Teamleader's amounts as they are."
-                )
+            if vat_rate_differs(code, rate):
+                sentence = mismatch_sentence(code, rate, codes)
+                if wanted.force:
+                    note = (
+                        f"warning: stored with --force: {sentence} `koppel mappings check` "
+                        "reports it until it is mapped again."
+                    )
+                else:
+                    problems.append(f"{sentence} Add --force to store it all the same.")
     if wanted_account is not None:
-        problem = account_problem(accounts, wanted_account, f"revenue of tax rate {name}")
+        problem = account_problem(
+            list(chart.accounts), wanted_account, f"revenue of tax rate {name}"
+        ) or chart.revenue_refusal(wanted_account, code_id or None)
         if problem:
             problems.append(problem)
         revenue = wanted_account
@@ -454,7 +462,10 @@ def propose_command(connection_name: str | None, apply: bool) -> None:
         connection = pick_connection(pool, connection_name)
         with connection_clients(settings, pool, connection) as api:
             rates = api.teamleader.tax_rates(connection.teamleader_department_id)
-            proposed, unmapped = propose(rates, api.visma.vat_codes(), api.visma.accounts())
+            country = api.visma.company_settings().CountryCode
+            proposed, unmapped = propose(
+                rates, api.visma.vat_codes(), api.visma.accounts(), country
+            )
         stored = {row.tax_rate_id: row for row in mappings.vat_rows(pool, connection.id)}
         newly = (
             {row.tax_rate_id for row in store_missing(pool, connection.id, proposed)}
@@ -520,8 +531,9 @@ def check_command(connection_name: str | None) -> None:
             found = check_connection(pool, connection, api)
     if not found:
         out.print(
-            f"{connection.name}: all mapped — every tax rate has a VAT mapping and every "
-            "ledger account Koppel books to exists in Visma."
+            f"{connection.name}: all mapped — every tax rate has a VAT code of its rate, "
+            "revenue goes to revenue accounts, and every ledger account Koppel books to "
+            "exists in Visma."
         )
         return
     table = Table(title=f"Pre-flight problems of {connection.name}")

@@ -1,12 +1,14 @@
 """The pre-flight check: can this connection post every Teamleader document into Visma?
 
 Before a sync or a backfill writes anything, a bookkeeper wants to know what would stop a
-document: a Teamleader tax rate without a VAT mapping, a mapping whose VAT code Visma lacks
-or books no VAT to an account, a VAT, revenue, product-category or receivables account Visma
-lacks. Accounts belong to a Visma fiscal year and a consumer books a document with the
-accounts of the year that covers its date, so every fiscal year from the connection's
-``sync_from`` to today is checked. :func:`problems` is the pure check (tested on plain
-data); :func:`check_connection` reads what it needs from the store and both APIs.
+document: a Teamleader tax rate without a VAT mapping, a mapping whose VAT code Visma lacks,
+has another rate than the tax rate or books no VAT to an account, a VAT, revenue,
+product-category or receivables account Visma lacks, and revenue that would be booked to a
+receivables, VAT, bank or other balance-sheet account (``ops/account_kinds.py``). Accounts
+belong to a Visma fiscal year and a consumer books a document with the accounts of the year
+that covers its date, so every fiscal year from the connection's ``sync_from`` to today is
+checked. :func:`problems` is the pure check (tested on plain data); :func:`check_connection`
+reads what it needs from the store and both APIs.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from psycopg_pool import ConnectionPool
 from clients.teamleader.models import ProductCategory, TaxRate
 from clients.visma.models import Account, FiscalYear, VatCode
 from config import clock as calendar
+from ops.account_kinds import Chart
 from store import mappings
 from store.api_clients import ApiClients
 from store.connections import Connection
@@ -29,16 +32,22 @@ from translation.errors import percent
 #: Kinds of problem, in the order the table lists them.
 UNMAPPED_TAX_RATE = "unmapped tax rate"
 UNKNOWN_VAT_CODE = "unknown VAT code"
+VAT_RATE_MISMATCH = "VAT code of another rate"
 NO_VAT_ACCOUNT = "VAT code without VAT account"
 MISSING_ACCOUNT = "missing account"
 INACTIVE_ACCOUNT = "inactive account"
+NOT_REVENUE_ACCOUNT = "not a revenue account"
 KIND_ORDER = (
     UNMAPPED_TAX_RATE,
     UNKNOWN_VAT_CODE,
+    VAT_RATE_MISMATCH,
     NO_VAT_ACCOUNT,
     MISSING_ACCOUNT,
     INACTIVE_ACCOUNT,
+    NOT_REVENUE_ACCOUNT,
 )
+#: The kinds Visma would not refuse: documents would be posted, and booked wrong.
+BOOKS_WRONG = (VAT_RATE_MISMATCH, NOT_REVENUE_ACCOUNT)
 
 #: Fiscal year label → that year's accounts in Visma.
 AccountsByYear = Mapping[str, Sequence[Account]]
@@ -53,6 +62,32 @@ class Problem:
     what: str
     #: Where it is used and what a person does to fix it.
     detail: str
+    #: The Teamleader tax rates whose lines it concerns (for a revenue account: lines
+    #: without a product category that books elsewhere).
+    tax_rate_ids: frozenset[str] = frozenset()
+    #: The Teamleader product categories whose lines it concerns.
+    category_ids: frozenset[str] = frozenset()
+
+
+def vat_rate_differs(code: VatCode, rate: TaxRate) -> bool:
+    """Does the VAT code charge another rate than the tax rate? (Visma keeps percentages,
+    21; Teamleader fractions, 0.21.)"""
+    return (code.VatRate / 100).normalize() != rate.rate.normalize()
+
+
+def mismatch_sentence(code: VatCode, rate: TaxRate, codes: Iterable[VatCode]) -> str:
+    """``VAT code 1a is 21 % but tax rate '9%' is 9 %; … codes of 9 %: 1b.``"""
+    fitting = sorted(c.Code or c.Id for c in codes if not vat_rate_differs(c, rate))
+    fit = (
+        f"Visma's VAT codes of {percent(rate.rate)}: {', '.join(fitting)}"
+        if fitting
+        else f"Visma has no VAT code of {percent(rate.rate)}"
+    )
+    return (
+        f"VAT code {code.Code or code.Id} is {percent(code.VatRate / 100)} but tax rate "
+        f"{rate.description or rate.id!r} is {percent(rate.rate)}, so Visma would report the "
+        f"VAT under the wrong rate; {fit}."
+    )
 
 
 def _account_state(accounts: Sequence[Account], number: int) -> str | None:
@@ -88,6 +123,17 @@ def set_command_line(connection_name: str, rate: TaxRate) -> str:
     )
 
 
+def vat_code_command_line(connection_name: str, rate: TaxRate, codes: Iterable[VatCode]) -> str:
+    """The ``koppel mappings set`` line giving ``rate`` a VAT code of its own rate (filled
+    in when Visma has exactly one)."""
+    fitting = [c.Code or c.Id for c in codes if not vat_rate_differs(c, rate)]
+    return (
+        f"koppel mappings set --connection {shlex.quote(connection_name)} "
+        f"--tax-rate {shlex.quote(rate.description or rate.id)} "
+        f"--vat-code {fitting[0] if len(fitting) == 1 else 'CODE'}"
+    )
+
+
 def problems(
     *,
     connection_name: str,
@@ -98,11 +144,21 @@ def problems(
     vat_codes: Iterable[VatCode],
     accounts: AccountsByYear,
     receivables_account: int,
+    country: str | None = None,
 ) -> list[Problem]:
-    """Every problem, sorted by kind; an empty list means everything is mapped."""
+    """Every problem, sorted by kind; an empty list means everything is mapped.
+
+    ``country``: the Visma company's, whose standard chart tells an account's kind when
+    Visma gives it no type."""
     found: list[Problem] = []
     rows = {row.tax_rate_id: row for row in vat_rows}
-    codes = {code.Id.lower(): code for code in vat_codes}
+    code_list = list(vat_codes)
+    codes = {code.Id.lower(): code for code in code_list}
+    charts = {
+        label: Chart(year, country, code_list, receivables_account)
+        for label, year in accounts.items()
+    }
+    revenue_users = _RevenueUsers()
     for rate in tax_rates:
         name = f"tax rate {rate.description or rate.id!r} ({percent(rate.rate)})"
         row = rows.get(rate.id)
@@ -123,7 +179,17 @@ def problems(
                     "rate again with `koppel mappings set --vat-code`.",
                 )
             )
-        elif rate.rate:
+        elif vat_rate_differs(code, rate):
+            found.append(
+                Problem(
+                    VAT_RATE_MISMATCH,
+                    name,
+                    mismatch_sentence(code, rate, code_list)
+                    + f" Map it again: {vat_code_command_line(connection_name, rate, code_list)}",
+                    tax_rate_ids=frozenset({rate.id}),
+                )
+            )
+        if code is not None and rate.rate:
             # A document charging this rate books its VAT to the code's first related
             # account (translation.ledger_items); a 0 % rate books none.
             vat_account = code.RelatedAccounts.AccountNumber1 if code.RelatedAccounts else None
@@ -144,6 +210,14 @@ def problems(
         problem = _account_problem(accounts, row.revenue_account, f"revenue of {name}")
         if problem:
             found.append(problem)
+        revenue_users.add(
+            row.revenue_account,
+            f"revenue of {name} (`koppel mappings set --connection "
+            f"{shlex.quote(connection_name)} --tax-rate "
+            f"{shlex.quote(rate.description or rate.id)} --account NUMBER`)",
+            row.vat_code_id,
+            tax_rate_id=rate.id,
+        )
     for category in categories:
         ledger = (category.ledger_for(department_id) or "").strip()
         # A category without a numeric ledger books to its tax rate's revenue account.
@@ -157,6 +231,14 @@ def problems(
         )
         if problem:
             found.append(problem)
+        revenue_users.add(
+            int(ledger),
+            f"product category {category.name or category.id!r} (change its ledger account "
+            "in Teamleader)",
+            None,
+            category_id=category.id,
+        )
+    found += revenue_users.problems(charts)
     problem = _account_problem(accounts, receivables_account, "the receivables account")
     if problem:
         found.append(
@@ -172,10 +254,69 @@ def problems(
         key = (item.kind, item.what)
         if key in merged:
             earlier = merged[key]
-            merged[key] = Problem(item.kind, item.what, f"{earlier.detail} {item.detail}")
+            merged[key] = Problem(
+                item.kind,
+                item.what,
+                f"{earlier.detail} {item.detail}",
+                earlier.tax_rate_ids | item.tax_rate_ids,
+                earlier.category_ids | item.category_ids,
+            )
         else:
             merged[key] = item
     return sorted(merged.values(), key=lambda p: (KIND_ORDER.index(p.kind), p.what))
+
+
+class _RevenueUsers:
+    """Who books revenue to which account, to name every user of a wrong one in one row."""
+
+    def __init__(self) -> None:
+        self.users: dict[int, list[str]] = {}
+        self.vat_code: dict[int, str | None] = {}
+        self.tax_rates: dict[int, set[str]] = {}
+        self.categories: dict[int, set[str]] = {}
+
+    def add(
+        self,
+        number: int,
+        user: str,
+        vat_code_id: str | None,
+        *,
+        tax_rate_id: str | None = None,
+        category_id: str | None = None,
+    ) -> None:
+        self.users.setdefault(number, []).append(user)
+        self.vat_code.setdefault(number, vat_code_id)
+        if tax_rate_id:
+            self.tax_rates.setdefault(number, set()).add(tax_rate_id)
+        if category_id:
+            self.categories.setdefault(number, set()).add(category_id)
+
+    def problems(self, charts: Mapping[str, Chart]) -> list[Problem]:
+        """One problem per account that some fiscal year's chart says is no revenue account
+        (a missing account is reported as missing, not judged)."""
+        found: list[Problem] = []
+        for number, users in self.users.items():
+            refusal = next(
+                (
+                    reason
+                    for chart in charts.values()
+                    if chart.account(number) is not None
+                    and (reason := chart.revenue_refusal(number, self.vat_code[number]))
+                ),
+                None,
+            )
+            if refusal is None:
+                continue
+            found.append(
+                Problem(
+                    NOT_REVENUE_ACCOUNT,
+                    f"account {number}",
+                    f"{refusal[0].upper()}{refusal[1:]} Used for " + "; ".join(users) + ".",
+                    frozenset(self.tax_rates.get(number, ())),
+                    frozenset(self.categories.get(number, ())),
+                )
+            )
+        return found
 
 
 def _year_label(year: FiscalYear) -> str:
@@ -197,14 +338,19 @@ def accounts_by_year(api: ApiClients, since: date, until: date) -> dict[str, lis
 
 
 def check_connection(
-    pool: ConnectionPool, connection: Connection, api: ApiClients, today: date | None = None
+    pool: ConnectionPool,
+    connection: Connection,
+    api: ApiClients,
+    today: date | None = None,
+    since: date | None = None,
 ) -> list[Problem]:
     """:func:`problems` for a connection, read from the store, Teamleader and Visma; accounts
-    of every fiscal year from the connection's ``sync_from`` to ``today``."""
+    of every fiscal year from ``since`` (the connection's ``sync_from``) to ``today``."""
     department = connection.teamleader_department_id
     today = today or calendar.today()
-    since = min(connection.sync_from, today)
+    since = min(since or connection.sync_from, today)
     return problems(
+        country=api.visma.company_settings().CountryCode,
         connection_name=connection.name,
         department_id=department,
         tax_rates=api.teamleader.tax_rates(department),

@@ -135,6 +135,9 @@ class Account(VismaModel):
     FiscalYearId: str
     IsActive: bool
     VatCodeId: str | None = None
+    #: The account type; Visma returns types for Dutch companies only.
+    Type: int | None = None
+    TypeDescription: str | None = None
 
 
 class FiscalYear(VismaModel):

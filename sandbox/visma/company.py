@@ -59,6 +59,26 @@ CHART_OF_ACCOUNTS: tuple[tuple[int, str, str | None], ...] = (
     (8990, "Afrondings- en koersverschillen", None),
 )
 
+# (first number, last number, Type, TypeDescription): the account types the chart's numbers
+# carry, answered as the real API answers them for Dutch companies (ASSUMPTIONS.md, "Accounts").
+ACCOUNT_TYPES: tuple[tuple[int, int, int, str], ...] = (
+    (1000, 1299, 1, "Liquide middelen"),
+    (1300, 1399, 2, "Debiteuren"),
+    (1500, 1599, 3, "Omzetbelasting"),
+    (8000, 8899, 4, "Omzet"),
+    (8900, 8989, 5, "Overige opbrengsten"),
+    (8990, 8999, 6, "Financiële baten en lasten"),
+)
+
+
+def account_type(number: int) -> tuple[int, str | None]:
+    """(``Type``, ``TypeDescription``) of an account of the default chart (0: untyped)."""
+    for first, last, type_number, description in ACCOUNT_TYPES:
+        if first <= number <= last:
+            return type_number, description
+    return 0, None
+
+
 # (code, description, rate in percent, VAT account or None): the boxes of the Dutch return.
 VAT_CODES: tuple[tuple[str, str, int, int | None], ...] = (
     ("1a", "Leveringen/diensten belast met hoog tarief (21%)", 21, 1510),
@@ -126,6 +146,8 @@ def default_company(today: date) -> dict[str, Any]:
                 "FiscalYearId": fiscal_year_id(year),
                 "IsActive": True,
                 "VatCodeId": vat_code_id(code) if code else None,
+                "Type": account_type(number)[0],
+                "TypeDescription": account_type(number)[1],
             }
             for year in years
             for number, name, code in CHART_OF_ACCOUNTS

@@ -1,9 +1,13 @@
-"""``koppel mappings``: show what a connection books to, change it only to what Visma has."""
+"""``koppel mappings``: show what a connection books to, change it only to what Visma has,
+and never to something that would book wrong (revenue on a balance-sheet account, a VAT code
+of another rate)."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,8 +20,9 @@ from ops.connecting import Connected, connect_sandbox
 from ops.mappings_command import number_rule_problems
 from sandbox.visma.company import terms_of_payment_id, vat_code_id
 from store import connections, mappings
-from tests.conftest import TODAY
-from tests.pipeline.support import connection_clients
+from tests.conftest import TODAY, Sandbox
+from tests.pipeline.conftest import generated
+from tests.pipeline.support import connection_clients, koppel_cli
 from tests.spec_check import SpecChecker
 
 #: Command output is read row by row.
@@ -41,8 +46,8 @@ def test_show_lists_every_tax_rate_of_the_department_and_the_posting_rules(
     hooks = {"teamleader": teamleader_spec.hooks()}
     with connection_clients(settings, pool, connected.connection, hooks) as clients:
         rates = clients.teamleader.tax_rates(connected.department.id)
-    # When the mappings are shown (the only connection, so without --connection)
-    result = koppel("show")
+    # When the mappings are shown whole (the only connection, so without --connection)
+    result = koppel("show", "--wide")
     # Then every tax rate of the department has a line with its mapping or "not mapped"
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -75,7 +80,7 @@ def test_set_names_an_unknown_vat_code_and_account_and_changes_nothing(
     assert "Visma has no ledger account 8999" in result.stderr
     assert rows_by_description(pool, connected) == before
     # And with only the account wrong, only the account is named
-    result = koppel("set", "--tax-rate", "21%", "--vat-code", "1b", "--account", "8999")
+    result = koppel("set", "--tax-rate", "21%", "--vat-code", "1a", "--account", "8999")
     assert result.exit_code == 1
     assert "8999" in result.stderr
     assert "VAT code" not in result.stderr
@@ -202,3 +207,107 @@ def test_with_two_connections_the_connection_must_be_named(
     assert "there is no connection named 'third' (connections: test, second)" in unknown.stderr
     assert "Traceback" not in unknown.output
     assert koppel("show", "--connection", "second").exit_code == 0
+
+
+# -- mappings that would book wrong, through the real CLI ----------------------------------------
+def koppel_process(env: dict[str, str], *args: str, columns: int = 250) -> Any:
+    return koppel_cli(env, "mappings", *args, columns=columns)
+
+
+@pytest.mark.parametrize(
+    ("account", "found"),
+    [
+        (1300, "1300 Debiteuren is a receivables account"),
+        (1520, "1520 Af te dragen BTW laag is a VAT account"),
+        (1100, "1100 Bank is a bank or cash account"),
+    ],
+)
+def test_revenue_on_a_receivables_vat_or_bank_account_is_refused_naming_what_would_fit(
+    connected: Connected, pool: ConnectionPool, koppel_env: dict[str, str], account: int, found: str
+) -> None:
+    before = rows_by_description(pool, connected)
+    # When the 9 % rate's revenue is set to a balance-sheet account
+    result = koppel_process(koppel_env, "set", "--tax-rate", "9%", "--account", str(account))
+    # Then it is refused with one sentence naming what the account is, and revenue accounts
+    # of the chart, the one Visma ties to the 9 % code first; nothing is stored
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert found in result.stderr
+    assert "not a revenue account; revenue accounts of this chart: 8010 Omzet laag tarief, " in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    assert rows_by_description(pool, connected) == before
+
+
+def test_a_vat_code_of_another_rate_is_refused_and_stored_only_with_force(
+    connected: Connected, pool: ConnectionPool, koppel_env: dict[str, str]
+) -> None:
+    before = rows_by_description(pool, connected)
+    # When the 9 % rate is mapped to the 21 % VAT code
+    refused = koppel_process(koppel_env, "set", "--tax-rate", "9%", "--vat-code", "1a")
+    # Then it is refused, naming both rates, the code that fits and --force; nothing is stored
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "VAT code 1a is 21 % but tax rate '9%' is 9 %" in refused.stderr
+    assert "Visma's VAT codes of 9 %: 1b." in refused.stderr
+    assert "Add --force to store it all the same." in refused.stderr
+    assert rows_by_description(pool, connected) == before
+    # And with --force it is stored, with a warning that says so
+    forced = koppel_process(koppel_env, "set", "--tax-rate", "9%", "--vat-code", "1a", "--force")
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    assert "warning: stored with --force: VAT code 1a is 21 %" in forced.stderr
+    after = rows_by_description(pool, connected)
+    assert (after["9%"].vat_code, after["9%"].vat_code_id) == ("1a", vat_code_id("1a"))
+    assert after["9%"].revenue_account == before["9%"].revenue_account
+
+
+def test_show_fits_80_columns_by_default_and_wide_and_json_hold_every_id_whole(
+    pool: ConnectionPool, settings: Settings, sandbox: Sandbox, koppel_env: dict[str, str]
+) -> None:
+    # Given a tax rate with a long description, and a mapping of a rate Teamleader removed
+    dataset = generated()
+    nl = "0c5c7fd0-a6a3-4450-a513-270e269e0d37"
+    long_name = "21% hoog tarief voor alle diensten en leveringen binnen Nederland, ook online"
+    for rate in dataset["teamleader"]["taxRates"]:
+        if rate["department"]["id"] == nl and rate["description"] == "21%":
+            rate["description"] = long_name
+    sandbox.reset(dataset)
+    connected = connect_sandbox(settings, pool, name="test", sync_from=TODAY)
+    gone = mappings.VatRow("removed-rate-id", Decimal("0.06"), "6%", vat_code_id("1b"), "1b", 8010)
+    mappings.set_vat(pool, connected.connection.id, gone)
+    stored = mappings.vat_rows(pool, connected.connection.id)
+    # When the mappings are shown at 80 columns (a pipe, cron mail)
+    narrow = koppel_process(koppel_env, "show", columns=80)
+    # Then no line is longer than 80, every row is one line with a short id, text is cut
+    assert narrow.returncode == 0, narrow.stdout + narrow.stderr
+    lines = narrow.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, narrow.stdout
+    for row in stored:
+        assert sum(1 for line in lines if row.tax_rate_id[:8] in line) == 1, narrow.stdout
+        assert row.tax_rate_id not in narrow.stdout or len(row.tax_rate_id) <= 8
+    assert long_name not in narrow.stdout
+    assert "6% (removed)" in narrow.stdout
+    assert "--wide shows them whole" in narrow.stdout
+    assert "1300 Debiteuren" in narrow.stdout
+    # And --wide shows every id and text whole
+    wide = koppel_process(koppel_env, "show", "--wide", columns=80)
+    assert wide.returncode == 0, wide.stdout + wide.stderr
+    assert long_name in wide.stdout
+    assert str(connected.connection.id) in wide.stdout
+    for row in stored:
+        assert row.tax_rate_id in wide.stdout
+    # And --json parses and holds every mapping and every tax rate of the department
+    shown = koppel_process(koppel_env, "show", "--json", columns=80)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    data = json.loads(shown.stdout)
+    mapped = {
+        line["tax_rate_id"]: (line["vat_code_id"], line["revenue_account"], Decimal(line["rate"]))
+        for line in data["vat"]
+        if line["mapped"]
+    }
+    assert mapped == {
+        row.tax_rate_id: (row.vat_code_id, row.revenue_account, row.rate) for row in stored
+    }
+    removed = next(line for line in data["vat"] if line["tax_rate_id"] == "removed-rate-id")
+    assert removed["in_teamleader"] is False
+    assert data["connection_id"] == str(connected.connection.id)
+    assert data["receivables_account"] == 1300

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 from datetime import date, timedelta
 from typing import Any
 
@@ -16,7 +18,7 @@ from sandbox.visma.company import default_company, fiscal_year_id
 from store import connections
 from tests.conftest import TODAY, Sandbox
 from tests.pipeline.conftest import generated
-from tests.pipeline.support import set_revenue_account
+from tests.pipeline.support import koppel_cli, set_revenue_account
 
 #: Command output is read row by row.
 pytestmark = pytest.mark.usefixtures("wide_terminal")
@@ -113,3 +115,83 @@ def test_a_vat_code_booking_to_no_account_and_an_account_missing_in_last_fiscal_
     missing = line_with(output, "missing account", f"account 1510 in fiscal year {today.year - 1}")
     assert "VAT of tax rate '21%'" in missing
     assert "2 problems stop documents from being posted." in output
+
+
+# -- mappings Visma accepts but that would book wrong: `check` and the backfill's dry run ------
+def row_with(output: str, *parts: str) -> list[str]:
+    """The cells of the one table row holding every part, a cell's wrapped lines joined."""
+    rows: list[list[str]] = []
+    for line in output.splitlines():
+        if not line.startswith("│"):
+            continue
+        cells = [cell.strip() for cell in line.strip("│").split("│")]
+        if cells[0] or not rows:  # a row's first line; the next lines leave it empty
+            rows.append(cells)
+        else:
+            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+    found = [cells for cells in rows if all(any(p in c for c in cells) for p in parts)]
+    assert len(found) == 1, (parts, output)
+    return found[0]
+
+
+def koppel_process(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return koppel_cli(env, *args)
+
+
+def backfill_dry_run(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The backfill's preview of every generated document (dated from last year on)."""
+    return koppel_process(env, "backfill", "--from", f"{TODAY.year - 1}-01-01", "--dry-run")
+
+
+def test_a_vat_code_of_another_rate_stops_check_and_the_backfill_dry_run(
+    connected: Connected, pool: ConnectionPool, koppel_env: dict[str, str]
+) -> None:
+    # Given the 9 % rate mapped to the 21 % VAT code (stored with --force, or before Koppel
+    # refused it), and the documents left to the backfill
+    forced = koppel_process(
+        koppel_env, "mappings", "set", "--tax-rate", "9%", "--vat-code", "1a", "--force"
+    )
+    assert forced.returncode == 0, forced.stdout + forced.stderr
+    connections.update(pool, connected.connection.id, sync_from=TODAY)
+    # When the pre-flight check runs, and the backfill is previewed
+    result = koppel_process(koppel_env, "mappings", "check")
+    dry = backfill_dry_run(koppel_env)
+    # Then the check names the mismatch, the code that fits and the command, with exit 1
+    assert result.returncode == 1, result.stdout + result.stderr
+    mismatch = row_with(result.stdout, "VAT code of another rate", "tax rate '9%' (9 %)")[2]
+    assert "VAT code 1a is 21 % but tax rate '9%' is 9 %" in mismatch
+    assert "Visma's VAT codes of 9 %: 1b." in mismatch
+    assert "koppel mappings set --connection test --tax-rate 9% --vat-code 1b" in mismatch
+    assert "1 problem stops documents from being posted." in result.stdout
+    # And the dry run stops the documents with 9 % lines on it, with exit 1
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    problem = row_with(dry.stdout, "VAT code of another rate", "tax rate '9%'")
+    blocked = int(problem[2].split(":")[0])
+    # (a credit note of a stopped invoice is stopped too, with a problem of its own)
+    with_problems = re.search(r"(\d+) with problems", dry.stdout)
+    assert with_problems is not None, dry.stdout
+    assert 0 < blocked <= int(with_problems.group(1))
+    assert "Dry run: nothing was written." in dry.stdout
+
+
+def test_revenue_stored_on_a_balance_sheet_account_stops_check_and_the_backfill_dry_run(
+    connected: Connected, pool: ConnectionPool, koppel_env: dict[str, str]
+) -> None:
+    # Given the 21 % rate's revenue on the receivables account 1300, stored before Koppel
+    # refused it, and the documents left to the backfill
+    set_revenue_account(pool, connected, "21%", 1300)
+    connections.update(pool, connected.connection.id, sync_from=TODAY)
+    # When the pre-flight check runs, and the backfill is previewed
+    result = koppel_process(koppel_env, "mappings", "check")
+    dry = backfill_dry_run(koppel_env)
+    # Then the check says what 1300 is and which accounts would fit, with exit 1
+    assert result.returncode == 1, result.stdout + result.stderr
+    wrong = row_with(result.stdout, "not a revenue account", "account 1300")[2]
+    assert "1300 Debiteuren is a receivables account" in wrong
+    assert "revenue accounts of this chart: 8000 Omzet hoog tarief" in wrong
+    assert "revenue of tax rate '21%'" in wrong
+    # And the dry run stops the documents with 21 % lines on it, with exit 1
+    assert dry.returncode == 1, dry.stdout + dry.stderr
+    problem = row_with(dry.stdout, "not a revenue account", "account 1300")
+    assert int(problem[2].split(":")[0]) > 0
+    assert "1300 Debiteuren is a receivables account" in problem[3]
