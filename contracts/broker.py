@@ -3,13 +3,14 @@
 Producers publish by queue name (the actor of each queue is named after it), so they never
 import consumer code — the same "enqueue by name" arq chose. Confirms are on: a publish
 returns only once RabbitMQ has the (persistent) message, which is what lets a cursor move
-(DESIGN.md #4).
+(docs/architecture.md#cursors).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import dramatiq
 import pika
@@ -18,20 +19,50 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.middleware import Middleware, Retries, TimeLimit, default_middleware
 
 from config import Settings
-from config.unreachable import broker_unreachable
+from config.unreachable import (
+    broker_login_refused,
+    broker_unreachable,
+    broker_url_invalid,
+    broker_vhost_denied,
+    broker_vhost_missing,
+)
 from contracts import queues
 from contracts.messages import SyncMessage
 
 
 def check_reachable(url: str, timeout_s: float = 5.0) -> None:
-    """Raise :class:`ServiceUnreachable` naming RabbitMQ if it does not answer."""
-    parameters = pika.URLParameters(url)
+    """Raise :class:`ServiceUnreachable` naming RabbitMQ if it does not answer;
+    :class:`ServiceRefused` when it answers but refuses the login or the virtual host, and
+    :class:`ServiceUrlInvalid` when ``url`` is no AMQP URL."""
+    blocking_connection(url, timeout_s).close()
+
+
+def blocking_connection(url: str, timeout_s: float = 5.0) -> pika.BlockingConnection:
+    """A pika connection to ``url``, or the error of :func:`check_reachable` saying why not."""
+    if urlsplit(url).scheme not in ("amqp", "amqps"):
+        raise broker_url_invalid()
+    try:
+        parameters = pika.URLParameters(url)
+    except (ValueError, IndexError):
+        raise broker_url_invalid() from None  # its message may quote the password
     parameters.socket_timeout = timeout_s
     parameters.blocked_connection_timeout = timeout_s
     parameters.connection_attempts = 1
+    user = getattr(parameters.credentials, "username", "")
     try:
-        pika.BlockingConnection(parameters).close()
-    except pika.exceptions.AMQPError as error:
+        return pika.BlockingConnection(parameters)
+    except (
+        pika.exceptions.ProbableAuthenticationError,
+        pika.exceptions.AuthenticationError,
+    ) as error:
+        raise broker_login_refused(url, user) from error
+    except pika.exceptions.ProbableAccessDeniedError as error:
+        # RabbitMQ says "vhost X not found" for a missing one, "access to vhost X refused
+        # for user Y" for one the user may not use; both close with 530 NOT_ALLOWED.
+        if "not found" in str(error):
+            raise broker_vhost_missing(url, parameters.virtual_host, user) from error
+        raise broker_vhost_denied(url, parameters.virtual_host, user) from error
+    except (pika.exceptions.AMQPError, OSError) as error:
         raise broker_unreachable(url, repr(error)) from error
 
 

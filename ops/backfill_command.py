@@ -135,6 +135,14 @@ def backfill_command(
         out.print("Nothing to post: every document is in Visma already or has nothing to post.")
         return
     if not yes:
+        if not sys.stdin.isatty():
+            # click.confirm would read end-of-input and print a bare "Aborted!".
+            click.echo(
+                f"koppel backfill: cannot ask for confirmation without a terminal; add --yes"
+                f" to post these {len(to_post)} documents",
+                err=True,
+            )
+            sys.exit(2)
         click.confirm(
             f"Post {len(to_post)} documents to Visma for connection {connection.name}?",
             abort=True,

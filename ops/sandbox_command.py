@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from config import get_settings
+from ops.ports import cannot_listen
 from sandbox import clock
 from sandbox.dataset import DatasetError, load_dataset, validate_dataset
 from sandbox.generate import generate_dataset
@@ -85,6 +86,16 @@ def sandbox_command(
     host = host or settings.sandbox_host
     teamleader_port = teamleader_port or settings.sandbox_teamleader_port
     visma_port = visma_port or settings.sandbox_visma_port
+    for service, port in (("teamleader", teamleader_port), ("visma", visma_port)):
+        # Checked before serving: uvicorn's own bind failure ends in an asyncio traceback.
+        if problem := cannot_listen(host, port):
+            click.echo(
+                f"koppel sandbox: cannot listen on {host}:{port} for the {service.capitalize()}"
+                f" simulator ({problem}); choose another port with --{service}-port or"
+                f" KOPPEL_SANDBOX_{service.upper()}_PORT",
+                err=True,
+            )
+            sys.exit(2)
     click.echo(
         f"sandbox: Teamleader on http://{host}:{teamleader_port}, "
         f"Visma on http://{host}:{visma_port}/v2 (Ctrl-C stops)",

@@ -20,7 +20,7 @@ from config.logging import setup as setup_logging
 from consumers.middleware.metrics import worker_environment
 from contracts import queues
 from contracts.broker import check_reachable as check_broker
-from store.db import check_reachable as check_database
+from store.db import check_ready
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,9 @@ logger = logging.getLogger(__name__)
 def work_command(queue_names: tuple[str, ...], threads: int | None, processes: int) -> None:
     """Consume the given queues until stopped (SIGTERM finishes the messages in hand)."""
     settings = get_settings()
-    check_database(settings.database_url)
+    # Refuses a database without the newest migration: consumers would otherwise start and
+    # fail each message on a table or column that is not there.
+    check_ready(settings.database_url)
     check_broker(settings.broker_url)
     names = list(queue_names or queues.ALL)
     # Inherited through exec by Dramatiq's processes, before any imports prometheus_client.

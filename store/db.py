@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -14,19 +15,69 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from config import Settings
-from config.unreachable import database_unreachable
+from config.unreachable import (
+    database_login_refused,
+    database_missing,
+    database_unreachable,
+    database_url_invalid,
+)
+from store.migrate import require_current
 
 _pools: dict[str, ConnectionPool] = {}
 _pools_lock = threading.Lock()
 
+#: A refused connection carries no SQLSTATE, only the server's message: these are its
+#: English words (a server set to another language is answered as "cannot be reached").
+_NO_DATABASE = re.compile(r'database "(?P<name>.+?)" does not exist')
+_LOGIN_REFUSED = re.compile(
+    r'role ".+?" does not exist|password authentication failed for user ".+?"'
+    r"|no password supplied|no pg_hba.conf entry[^\n]*"
+)
+
+
+@contextmanager
+def _checked_connection(url: str, timeout_s: float) -> Iterator[psycopg.Connection[Any]]:
+    """A connection to ``url``; what keeps it from being made raised as the operator's answer
+    (a malformed URL, a missing database, a refused login, a server that does not answer)."""
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        raise database_url_invalid() from None  # its message may quote the password
+    try:
+        conn = psycopg.connect(url, connect_timeout=max(1, int(timeout_s)), autocommit=True)
+    except psycopg.OperationalError as error:
+        text = str(error)
+        if missing := _NO_DATABASE.search(text):
+            raise database_missing(url, missing["name"]) from error
+        if refused := _LOGIN_REFUSED.search(text):
+            raise database_login_refused(url, refused[0]) from error
+        raise database_unreachable(url, text.strip().splitlines()[0]) from error
+    with conn:
+        yield conn
+
 
 def check_reachable(url: str, timeout_s: float = 5.0) -> None:
-    """Raise :class:`ServiceUnreachable` naming PostgreSQL if it does not answer."""
-    try:
-        with psycopg.connect(url, connect_timeout=max(1, int(timeout_s))):
-            pass
-    except psycopg.OperationalError as error:
-        raise database_unreachable(url, str(error).strip().splitlines()[0]) from error
+    """Raise :class:`ServiceUnreachable` naming PostgreSQL if it does not answer
+    (:class:`ServiceRefused` or :class:`ServiceUrlInvalid` when that is why)."""
+    with _checked_connection(url, timeout_s):
+        pass
+
+
+def database_address(url: str) -> str:
+    """``host:port/dbname`` of a PostgreSQL URL or conninfo string, without credentials."""
+    parts = psycopg.conninfo.conninfo_to_dict(url)
+    host = str(parts.get("host") or "localhost")
+    port = str(parts.get("port") or "5432")
+    return f"{host}:{port}/{parts.get('dbname') or parts.get('user') or ''}".rstrip("/")
+
+
+def check_ready(url: str, timeout_s: float = 5.0) -> None:
+    """Reachable, and holding every migration shipped with this Koppel: otherwise raise the
+    error that says what to do (:class:`~store.migrate.SchemaNotCurrent`: run
+    ``koppel migrate``). Every command that needs the schema passes here, through
+    :func:`open_pool`, so none meets ``relation … does not exist`` halfway."""
+    with _checked_connection(url, timeout_s) as conn:
+        require_current(conn, database_address(url))
 
 
 #: Benchmarks only (bench/cost.py): when set, every process counts the statements it sends
@@ -95,8 +146,9 @@ def open_pool(settings: Settings, *, name: str = "koppel") -> ConnectionPool:
     """A pool of autocommit connections that return rows as dicts.
 
     Autocommit, because most statements are single upserts; a caller that needs several
-    statements to commit together opens ``with conn.transaction():``."""
-    check_reachable(settings.database_url)
+    statements to commit together opens ``with conn.transaction():``. Raises, before
+    opening it, when the database is unreachable or not migrated (:func:`check_ready`)."""
+    check_ready(settings.database_url)
     pool = ConnectionPool(
         settings.database_url,
         min_size=1,

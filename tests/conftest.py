@@ -59,6 +59,7 @@ def skip_unless_strict(reason: str) -> None:
     """Skip the calling test because something it needs is not here (``reason``: one line
     saying what is missing and how to get it); with ``KOPPEL_TESTS_STRICT=1`` fail instead,
     so CI never skips it. Never returns."""
+    __tracebackhide__ = True  # the skip is reported at the calling test's line
     if os.environ.get(STRICT_ENV) == "1":
         pytest.fail(f"{reason} (not skipped: {STRICT_ENV}=1)", pytrace=False)
     pytest.skip(reason)
