@@ -1,8 +1,9 @@
 """The shared shape of every consumer: one Dramatiq actor per queue around a handler.
 
 The actor validates the message against its contract, skips a version already handled,
-loads the connection and its API clients, calls the queue's handler, and records the
-outcome (``messages``), the document's history and any attention it needs. Errors are
+acknowledges a paused or removed connection's message without effect (recorded as
+skipped), loads the connection and its API clients, calls the queue's handler, and records
+the outcome (``messages``), the document's history and any attention it needs. Errors are
 sorted once, here: permanent ones dead-letter at once (``throws``), a busy document or a
 429 retries after a short or the announced delay, everything else backs off.
 """
@@ -100,6 +101,8 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
     if handled not in (None, "failed"):
         logger.debug("skipping %s: this version was handled already", message.dedupe_key)
         return
+    if connection is not None and not connection.syncing and _skip_stopped(rt, message):
+        return
     try:
         if connection is None:
             raise connections.UnknownConnection(f"no connection with id {message.connection_id}")
@@ -125,6 +128,41 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
             raise permanent from error
         raise
     _finish(rt, message, outcome)
+
+
+def _skip_stopped(rt: Runtime, message: SyncMessage) -> bool:
+    """Acknowledge a message of a paused or removed connection without effect: record it
+    skipped ("connection paused", which ``koppel connections resume`` reads again, or
+    "connection removed"). False when the connection is active after all (resumed since it
+    was read): then the message is applied as usual."""
+    with rt.pool.connection() as conn, conn.transaction():
+        # Locked until the outcome is committed, so a resume running now sees it.
+        state = connections.state_of(conn, message.connection_id, lock=True)
+        if state is None or state == "active":
+            return False
+        detail = connections.SKIPPED_DETAIL[state]
+        messages.finish(
+            conn,
+            message.connection_id,
+            message.dedupe_key,
+            queue=message.queue,
+            document_type=message.document_type,
+            document_id=message.document_id,
+            version=message.version,
+            outcome="skipped",
+            detail=detail,
+        )
+        history.record(
+            conn,
+            message.connection_id,
+            message.document_type,
+            message.document_id,
+            "skipped",
+            {"detail": detail},
+        )
+    logger.info("skipped %s: %s", message.dedupe_key, detail)
+    metrics.count(message.document_type, "skipped")
+    return True
 
 
 def _finish(rt: Runtime, message: SyncMessage, outcome: Outcome) -> None:

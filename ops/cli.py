@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "ops.connect_command:connect_command",
         "Link a Teamleader department to a Visma company.",
     ),
+    "connections": (
+        "ops.connections_command:connections_command",
+        "Connections: list, pause, resume, or remove one (its history stays).",
+    ),
     "demo": (
         "ops.demo:demo_command",
         "Sync generated Teamleader data into the Visma simulator, end to end.",
@@ -91,12 +95,22 @@ def answered_errors() -> tuple[type[Exception], ...]:
     Imported when a command fails, not at start-up: they pull in psycopg, httpx and the
     clients, which ``koppel --help`` does not need."""
     from clients.errors import ApiError
-    from config.unreachable import ServiceUnreachable
+    from config.unreachable import ServiceRefused, ServiceUnreachable, ServiceUrlInvalid
     from ops.connecting import ConnectError
     from store.connections import UnknownConnection
+    from store.migrate import SchemaNotCurrent
     from store.tokens import TokenKeyError
 
-    return (ServiceUnreachable, TokenKeyError, UnknownConnection, ConnectError, ApiError)
+    return (
+        ServiceUnreachable,
+        ServiceRefused,
+        ServiceUrlInvalid,
+        SchemaNotCurrent,
+        TokenKeyError,
+        UnknownConnection,
+        ConnectError,
+        ApiError,
+    )
 
 
 def load_command(name: str) -> click.Command:

@@ -54,6 +54,8 @@ POKE_SETTLE_S = 0.3
 
 def report_table(report: PollReport) -> Table:
     elsewhere = " — polled by another poller, skipped" if report.polled_elsewhere else ""
+    if report.stopped:
+        elsewhere = f" — {report.stopped}, not polled"
     table = Table(title=f"{report.connection.name} ({report.connection.id}){elsewhere}")
     table.add_column("stream")
     table.add_column("seen", justify="right")
@@ -97,10 +99,12 @@ def poll_due(
     due: list[Connection],
     stop: threading.Event | None = None,
     streams_of: Mapping[uuid.UUID, Sequence[str]] | None = None,
+    intervals: Mapping[uuid.UUID, float] | None = None,
 ) -> list[PollReport]:
     """One round of each of these connections over a broker opened for the round only,
     ``settings.poll_threads`` connections at a time; the reports in the order of ``due``.
-    A connection in ``streams_of`` polls only those streams (a webhook's poke)."""
+    A connection in ``streams_of`` polls only those streams (a webhook's poke); one in
+    ``intervals`` records that interval with its round (none given: a one-off round)."""
     # Not checked up front: a broker that is down fails each stream with messages to
     # publish, and that error is recorded on its cursor like any other.
     broker = make_broker(settings, check=False)
@@ -110,7 +114,13 @@ def poll_due(
             return None
         streams = (streams_of or {}).get(connection.id, STREAMS)
         report = poll_connection(
-            settings, pool, broker, connection, cache.for_connection(connection), streams
+            settings,
+            pool,
+            broker,
+            connection,
+            cache.for_connection(connection),
+            streams,
+            (intervals or {}).get(connection.id),
         )
         metrics.observe(report)
         return report
@@ -142,7 +152,8 @@ def run_forever(
     woken = woken or threading.Event()
     while not stop.is_set():
         try:
-            chosen = connections.named(pool, connection_name)
+            # A paused or removed connection is not polled, and pokes for it are dropped.
+            chosen = [c for c in connections.named(pool, connection_name) if c.syncing]
             now = time.monotonic()
             poked = pokes.take() if pokes is not None else {}
             whole = [c for c in chosen if next_due.get(c.id, now) <= now]
@@ -151,7 +162,9 @@ def run_forever(
             for connection in whole:
                 partial.pop(connection.id, None)
             due = whole + [c for c in chosen if c.id in partial]
-            reports = poll_due(settings, pool, cache, due, stop, partial)
+            # Recorded with each round, so `koppel status` shows the interval really used.
+            intervals = {c.id: float(interval_s or c.poll_interval_s) for c in due}
+            reports = poll_due(settings, pool, cache, due, stop, partial, intervals)
             # One moment for the whole round: stamped one by one while their summaries print,
             # 1,000 connections fell due milliseconds apart and the next round broke into
             # many small ones (each with its own broker, too few to keep the threads busy).
@@ -189,6 +202,9 @@ def _sleep(stop: threading.Event, woken: threading.Event, seconds: float) -> Non
 def _print_summary(console: Console, report: PollReport) -> None:
     if report.polled_elsewhere:
         console.print(f"{report.connection.name}: skipped, polled by another poller")
+        return
+    if report.stopped:
+        console.print(f"{report.connection.name}: {report.stopped}, not polled")
         return
     published = ", ".join(f"{s.stream} {s.published}" for s in report.streams if s.published)
     console.print(f"{report.connection.name}: published {published or 'nothing'}")

@@ -2,10 +2,19 @@
 
 A connection is unhealthy (exit 1) when
 
-* a stream has had no successful poll for more than twice the connection's poll interval
-  (a connection never polled counts from its creation), or
+* a stream has had no successful poll for more than twice the poll interval (a connection
+  never polled counts from its creation), or
 * it cannot authenticate: the last error of a stream is a refused authorisation (newer than
   its last success), or ``check_auth`` called the service and the grant was refused.
+
+The poll interval is the one ``koppel poll`` really uses, recorded with each round (its
+``--interval-s`` overrides the connection's ``poll_interval_s``); the configured one until a
+poller recorded one; ``status --interval-s`` overrides both.
+
+How far behind a stream is: anything changed since its last successful poll is not read yet,
+so its lag is the time since that poll ("last polled"). The newest change it has seen (its
+watermark) is a different thing: on a quiet account it is hours old while the stream is
+up to date.
 
 Dead letters and documents needing attention are shown but do not fail the check: they are
 work for a bookkeeper, not an outage (``koppel dlq`` is where they are handled).
@@ -43,15 +52,18 @@ SERVICES = ("teamleader", "visma")
 class StreamHealth:
     stream: str
     last_success_at: datetime | None
-    #: Seconds since the last success (or since the connection was created, if never).
+    #: Seconds since the last success (or since the connection was created, if never): the
+    #: stream's lag, as whatever changed since then is not read yet.
     silent_for_s: float
-    #: Seconds between ``now`` and the largest remote timestamp seen (how far the newest
-    #: change read lies behind; large on a quiet account too).
+    #: The newest change seen (the largest remote timestamp read), and its age: large on a
+    #: quiet account too, so not a lag.
     watermark: datetime | None
     watermark_age_s: float | None
     last_error: str | None
     last_error_at: datetime | None
     silent: bool
+    #: The interval of the poller that last polled it (s); None: one-off rounds only.
+    interval_s: float | None = None
 
     @property
     def failing(self) -> bool:
@@ -78,7 +90,11 @@ class TokenHealth:
 class ConnectionHealth:
     name: str
     id: str
+    #: The poll interval silence is judged by (s), and where it comes from: "poller" (as
+    #: ``koppel poll`` last ran), "configured" (none recorded yet) or "option" (--interval-s).
     interval_s: float
+    interval_from: str
+    configured_interval_s: float
     created_at: datetime
     streams: list[StreamHealth]
     tokens: list[TokenHealth]
@@ -87,6 +103,8 @@ class ConnectionHealth:
     failures_open: int
     failures_attention: int
     problems: list[str] = field(default_factory=list)
+    #: "active", or "paused" / "removed" (`koppel connections`): not polled on purpose.
+    state: str = "active"
 
 
 @dataclass(frozen=True)
@@ -94,7 +112,8 @@ class Status:
     now: datetime
     connections: list[ConnectionHealth]
     queues: list[QueueDepths]
-    #: Dead letters that could not even name their connection (malformed messages).
+    #: Open dead letters of no connection in the database: malformed messages, and orphans
+    #: of a connection removed while its messages waited in RabbitMQ.
     orphan_failures: int
 
     @property
@@ -138,14 +157,35 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
+def ago(moment: datetime | None, now: datetime) -> str:
+    """``12 s ago``, ``in 55 min``, ``never``: a moment told relative to ``now``."""
+    if moment is None:
+        return "never"
+    seconds = (now - moment).total_seconds()
+    return f"{duration(seconds)} ago" if seconds >= 0 else f"in {duration(-seconds)}"
+
+
+def _interval(
+    stored: list[cursors.Cursor], connection: Connection, override_s: float | None
+) -> tuple[float, str]:
+    """(interval, where from): ``status --interval-s``, else the one recorded by the
+    newest successful round, else the connection's configured one."""
+    if override_s:
+        return float(override_s), "option"
+    recorded = [c for c in stored if c.interval_s and c.last_success_at]
+    if recorded:
+        newest = max(recorded, key=lambda c: c.last_success_at or datetime.min.replace(tzinfo=UTC))
+        return float(newest.interval_s or 0), "poller"
+    return float(connection.poll_interval_s), "configured"
+
+
 def _streams(
-    pool: ConnectionPool,
-    connection: Connection,
+    stored_cursors: list[cursors.Cursor],
     created: datetime,
     interval_s: float,
     now: datetime,
 ) -> list[StreamHealth]:
-    stored = {c.stream: c for c in cursors.all_for(pool, connection.id)}
+    stored = {c.stream: c for c in stored_cursors}
     out = []
     for stream in STREAMS:
         cursor = stored.get(stream) or cursors.Cursor.empty(stream)
@@ -163,6 +203,7 @@ def _streams(
                 last_error=cursor.last_error,
                 last_error_at=cursor.last_error_at,
                 silent=silent_for > SILENCE_INTERVALS * interval_s,
+                interval_s=cursor.interval_s,
             )
         )
     return out
@@ -274,7 +315,8 @@ def _connection(
     interval_s: float | None,
     now: datetime,
 ) -> ConnectionHealth:
-    interval = interval_s or connection.poll_interval_s
+    stored_cursors = cursors.all_for(pool, connection.id)
+    interval, interval_from = _interval(stored_cursors, connection, interval_s)
     created = health.created_at(pool, connection.id)
     stored = tokens.expiries(pool, connection.id)
     token_rows = []
@@ -289,14 +331,19 @@ def _connection(
     row = ConnectionHealth(
         name=connection.name,
         id=str(connection.id),
-        interval_s=float(interval),
+        interval_s=interval,
+        interval_from=interval_from,
+        configured_interval_s=float(connection.poll_interval_s),
         created_at=created,
-        streams=_streams(pool, connection, created, interval, now),
+        streams=_streams(stored_cursors, created, interval, now),
         tokens=token_rows,
         waiting=backlog.waiting,
         oldest_waiting_s=(now - backlog.oldest).total_seconds() if backlog.oldest else None,
         failures_open=counts.get("open", 0),
         failures_attention=counts.get("attention", 0),
+        state=connection.state,
     )
-    row.problems.extend(_problems(row))
+    # A paused connection is quiet on purpose: its silence is no problem.
+    if connection.syncing:
+        row.problems.extend(_problems(row))
     return row

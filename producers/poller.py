@@ -8,7 +8,7 @@ Each connection has five streams, each with its own cursor (``cursors``):
 * ``visma_ledger_items`` — customer ledger items Koppel posted whose remaining amount is not
   what Koppel last saw → :class:`PaymentObserved`.
 
-The rules that keep a change from being lost (DESIGN.md #4):
+The rules that keep a change from being lost (docs/architecture.md#cursors):
 
 1. Query from the watermark minus ``poll_overlap_s`` (the first poll from ``sync_from`` at
    00:00 UTC); both APIs compare ``>=``, so a document on the watermark is read again.
@@ -47,7 +47,7 @@ from contracts.messages import (
     PaymentObserved,
     SyncMessage,
 )
-from store import cursors, history, links, messages
+from store import connections, cursors, history, links, messages
 from store.api_clients import ApiClients
 from store.connections import Connection
 
@@ -91,6 +91,8 @@ class PollReport:
     streams: list[StreamReport] = field(default_factory=list)
     #: Another poller held the connection's round lock: this one skipped it (no streams).
     polled_elsewhere: bool = False
+    #: "paused" or "removed": the connection is not synced, so it was not polled.
+    stopped: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -388,16 +390,26 @@ def poll_connection(
     connection: Connection,
     clients: ApiClients,
     streams: Sequence[str] = STREAMS,
+    interval_s: float | None = None,
 ) -> PollReport:
     """One round of every stream of one connection; a failing stream does not stop the rest.
 
     Skipped (``polled_elsewhere``) while another poller holds the connection's round lock,
-    so two pollers (``--scale poller=2`` for availability) never do the same round twice."""
+    so two pollers (``--scale poller=2`` for availability) never do the same round twice;
+    not polled (``stopped``) when the connection is paused or removed.
+    ``interval_s``: the poller's interval for this connection, recorded with the round
+    (``koppel status`` shows it); None for a one-off round."""
     with round_lock(pool, connection) as held:
         if not held:
             logger.info("%s is being polled by another poller; skipped", connection.name)
             return PollReport(connection, polled_elsewhere=True)
-        return _poll_locked(settings, pool, broker, connection, clients, streams)
+        # Read under the lock, not from ``connection``: the caller's list may be a round
+        # old, and `koppel connections remove` takes this lock, so no round follows it.
+        state = connections.state_of(pool, connection.id)
+        if state != "active":
+            logger.info("%s is %s; not polled", connection.name, state)
+            return PollReport(connection, stopped=state or "removed")
+        return _poll_locked(settings, pool, broker, connection, clients, streams, interval_s)
 
 
 @contextmanager
@@ -405,7 +417,7 @@ def round_lock(pool: ConnectionPool, connection: Connection) -> Iterator[bool]:
     """Try the connection's poll lock (a session-level advisory lock) without waiting; yields
     whether this session got it. The pooled session stays taken for the round, so a poll
     thread holds one session more than its statements need (see ``poll_threads``)."""
-    key = f"poll:{connection.id}"
+    key = connections.poll_lock_key(connection.id)
     with pool.connection() as conn:
         row = conn.execute(
             "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS held", [key]
@@ -425,6 +437,7 @@ def _poll_locked(
     connection: Connection,
     clients: ApiClients,
     streams: Sequence[str],
+    interval_s: float | None = None,
 ) -> PollReport:
     # One query for the five cursors and one to move them: a poller serving 1,000
     # connections runs these every round. Moving them after every stream was published is
@@ -444,5 +457,5 @@ def _poll_locked(
         )
         for stream in streams
     ]
-    cursors.advance_many(pool, connection.id, moves)
+    cursors.advance_many(pool, connection.id, moves, interval_s)
     return PollReport(connection, reports)
