@@ -1,6 +1,7 @@
 """``koppel demo``: the whole sync on the simulators, as separate processes over RabbitMQ.
 
-1. A fresh demo database (``<database>_demo``), migrated; a token key if none is set.
+1. A place of its own (``ops.demo_place``): a database and a RabbitMQ virtual host named
+   ``koppel_demo_<random>``, free ports for the simulators; a token key if none is set.
 2. Both simulators with generated data; ``koppel connect`` against them; VAT mappings
    proposed from the Visma chart.
 3. One ``koppel work`` process per queue and one ``koppel poll`` process, talking only
@@ -9,7 +10,9 @@
    (in full and in part), and in Teamleader a customer moves, an invoice is booked, one is
    credited and a posted one is edited.
 5. When that has settled too: a table per document type and the final line, whose
-   duplicate count is measured in the Visma simulator.
+   duplicate count is measured in the Visma simulator. Both count as failed only what is
+   still failed at the end; what the bookkeeper fixed meanwhile is named apart.
+6. The database and the virtual host are removed (``--keep`` keeps them).
 """
 
 from __future__ import annotations
@@ -20,9 +23,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -38,9 +42,9 @@ from rich.text import Text
 from config import Settings, get_settings
 from config import clock as calendar
 from contracts import queues
-from contracts.broker import purge_all
 from ops.connecting import connect_sandbox
 from ops.console import new_console
+from ops.demo_place import demo_place, free_port
 from ops.outcome_table import outcome_table
 from ops.sandbox_session import running_sandbox
 from producers.poller import STREAMS
@@ -55,12 +59,6 @@ from store.tokens import new_key
 DEMO_POLL_INTERVAL_S = 2
 #: Give up waiting for the pipeline to settle after this long (seconds).
 SETTLE_TIMEOUT_S = 240.0
-
-
-def demo_database_url(settings: Settings) -> str:
-    parts = psycopg.conninfo.conninfo_to_dict(settings.database_url)
-    parts["dbname"] = f"{parts.get('dbname') or 'koppel'}_demo"
-    return psycopg.conninfo.make_conninfo(**parts)
 
 
 def fresh_database(settings: Settings, url: str) -> None:
@@ -138,7 +136,8 @@ class Activity:
     payments_full: int = 0
     payments_partial: int = 0
     teamleader_changes: int = 0
-    customers_fixed: int = 0
+    #: The customers Koppel refused and the bookkeeper completed, as Teamleader names them.
+    customers_fixed: list[str] = field(default_factory=list)
 
 
 def life_goes_on(settings: Settings, pool: ConnectionPool, connection: Connection) -> Activity:
@@ -248,13 +247,20 @@ def life_goes_on(settings: Settings, pool: ConnectionPool, connection: Connectio
             "city": "Amsterdam",
             "country": "NL",
         }
-        httpx.post(
+        response = httpx.post(
             f"{teamleader}/_sandbox/{kind}s/{teamleader_id}",
             json={"addresses": [{"type": "primary", "address": address}]},
             timeout=10,
-        ).raise_for_status()
-        activity.customers_fixed += 1
+        )
+        response.raise_for_status()
+        activity.customers_fixed.append(f"{kind} {customer_name(response.json())}")
     return activity
+
+
+def customer_name(info: dict[str, Any]) -> str:
+    """A Teamleader contact's or company's name, as its ``.info`` gives it."""
+    parts = (info.get("first_name"), info.get("last_name")) if "last_name" in info else ()
+    return " ".join(p for p in parts if p) or str(info.get("name") or info.get("id"))
 
 
 @dataclass(frozen=True)
@@ -279,12 +285,21 @@ def report(
     pool: ConnectionPool, connection: Connection, visma_summary: dict[str, Any], console: Console
 ) -> Result:
     counts = messages.document_outcomes(pool, connection.id)
+    # What still needs fixing: a failure whose document later succeeded is resolved. The
+    # table and the final line both count these, so they cannot disagree.
+    still_open = failures.listing(pool, connection_id=connection.id, statuses=("open",))
+    still_failed = Counter(str(failure.document_type) for failure in still_open)
     title = "Koppel demo: messages per document type and how they ended"
-    console.print(outcome_table(counts, title))
+    console.print(outcome_table(counts, title, still_failed=still_failed))
+    for failure in failures.listing(pool, connection_id=connection.id, statuses=("resolved",)):
+        # The reason's first clause says what was wrong; its advice was followed.
+        problem = failure.reason.split(";")[0].split(". ")[0].rstrip(".")
+        console.print(
+            Text("fixed by the bookkeeper: ", style="green")
+            + Text(f"{problem}; synced since the fix")
+        )
     for failure in failures.listing(pool, connection_id=connection.id, statuses=("attention",)):
         console.print(Text("needs attention: ", style="yellow") + Text(failure.reason))
-    # What still needs fixing: a failure whose document later succeeded is resolved.
-    still_open = failures.listing(pool, connection_id=connection.id, statuses=("open",))
     for failure in still_open:
         console.print(Text("failed: ", style="red") + Text(failure.reason))
     linked = links.counts(pool, connection.id)
@@ -303,61 +318,97 @@ def report(
 @click.option(
     "--size", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True
 )
-def demo_command(seed: int, size: str) -> None:
+@click.option(
+    "--keep",
+    is_flag=True,
+    help="Keep this run's database and virtual host for inspection (their names are printed).",
+)
+def demo_command(seed: int, size: str, keep: bool) -> None:
     """Sync generated Teamleader data into the Visma simulator, end to end."""
+    # Stopped with SIGTERM, the demo still stops its processes and removes its place.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     console = new_console(width=max(Console().width, 110))
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False)
+
     base = get_settings()
-    env = {
-        **os.environ,
-        "KOPPEL_DATABASE_URL": demo_database_url(base),
-        "KOPPEL_TOKEN_KEY": base.token_key.get_secret_value() or new_key(),
-    }
-    os.environ.update(env)
-    get_settings.cache_clear()
-    settings = get_settings()
     started = time.monotonic()
-    fresh_database(base, settings.database_url)
-    purge_all(settings)
-    pool = open_pool(settings, name="koppel-demo")
-    api = settings.use_sandbox()
-    with running_sandbox(api, "--seed", str(seed), "--size", size):
-        connected = connect_sandbox(
-            settings,
-            pool,
-            name="demo",
-            sync_from=date(calendar.today().year - 1, 1, 1),
-            poll_interval_s=DEMO_POLL_INTERVAL_S,
+    with demo_place(base, keep=keep, say=say) as place:
+        say(
+            f"this run's database and virtual host: {place.name} "
+            f"({'kept' if keep else 'removed'} at the end)"
         )
-        connection = connected.connection
-        console.print(
-            Text.assemble(
-                "connected Teamleader department ",
-                (connected.department.name, "bold"),
-                " to Visma company ",
-                (connected.visma_company, "bold"),
-                f"; {len(connected.mapped)} VAT rates mapped, {len(connected.unmapped)} unmapped",
-            )
-        )
-        workers = [["work", "--queues", queue, "--threads", "4"] for queue in queues.ALL]
-        poller = ["poll", "--interval-s", str(DEMO_POLL_INTERVAL_S)]
-        log_folder = Path(tempfile.mkdtemp(prefix="koppel-demo-"))
-        with processes([*workers, poller], env, log_folder):
-            console.print("first sync: the poller and 4 consumer processes are running…")
-            wait_settled(pool, connection, log_folder)
-            activity = life_goes_on(settings, pool, connection)
-            console.print(
-                f"meanwhile: {activity.payments_full} invoices paid in full and "
-                f"{activity.payments_partial} in part in Visma; "
-                f"{activity.teamleader_changes} changes in Teamleader; the bookkeeper completed "
-                f"{activity.customers_fixed} customer(s) Koppel had refused…"
-            )
-            wait_settled(pool, connection, log_folder)
-        visma_summary = httpx.get(
-            f"http://{api.sandbox_host}:{api.sandbox_visma_port}/_sandbox/summary", timeout=10
-        ).json()
-        result = report(pool, connection, visma_summary, console)
-    pool.close()
+        env = {
+            "KOPPEL_DATABASE_URL": place.database_url,
+            "KOPPEL_BROKER_URL": place.broker_url,
+            "KOPPEL_TOKEN_KEY": base.token_key.get_secret_value() or new_key(),
+        }
+        # Ports of its own too, unless chosen: two demos can run side by side.
+        for variable in ("KOPPEL_SANDBOX_TEAMLEADER_PORT", "KOPPEL_SANDBOX_VISMA_PORT"):
+            env[variable] = os.environ.get(variable) or str(free_port())
+        os.environ.update(env)
+        get_settings.cache_clear()
+        settings = get_settings()
+        fresh_database(base, settings.database_url)
+        try:
+            result, log_folder = run_demo(settings, seed, size, console)
+        except httpx.TransportError as exc:
+            # The simulators are the demo's own child: they stopped (killed, or a Ctrl-C
+            # that reached them first).
+            raise click.ClickException(f"the simulators stopped answering: {exc}") from exc
     console.print(f"took {time.monotonic() - started:.0f} s; process logs in {log_folder}")
     console.print(result.line)
     if result.failed or result.duplicates:
         sys.exit(1)
+
+
+def run_demo(settings: Settings, seed: int, size: str, console: Console) -> tuple[Result, Path]:
+    """The sync and the week after it, in the place ``settings`` point at: the result and
+    the folder of the processes' logs."""
+    pool = open_pool(settings, name="koppel-demo")
+    api = settings.use_sandbox()
+    try:
+        with running_sandbox(api, "--seed", str(seed), "--size", size):
+            connected = connect_sandbox(
+                settings,
+                pool,
+                name="demo",
+                sync_from=date(calendar.today().year - 1, 1, 1),
+                poll_interval_s=DEMO_POLL_INTERVAL_S,
+            )
+            connection = connected.connection
+            console.print(
+                Text.assemble(
+                    "connected Teamleader department ",
+                    (connected.department.name, "bold"),
+                    " to Visma company ",
+                    (connected.visma_company, "bold"),
+                    f"; {len(connected.mapped)} VAT rates mapped, "
+                    f"{len(connected.unmapped)} unmapped",
+                )
+            )
+            workers = [["work", "--queues", queue, "--threads", "4"] for queue in queues.ALL]
+            poller = ["poll", "--interval-s", str(DEMO_POLL_INTERVAL_S)]
+            log_folder = Path(tempfile.mkdtemp(prefix="koppel-demo-"))
+            with processes([*workers, poller], dict(os.environ), log_folder):
+                console.print("first sync: the poller and 4 consumer processes are running…")
+                wait_settled(pool, connection, log_folder)
+                activity = life_goes_on(settings, pool, connection)
+                fixed = ", ".join(activity.customers_fixed) or "no customer"
+                console.print(
+                    f"meanwhile: {activity.payments_full} invoices paid in full and "
+                    f"{activity.payments_partial} in part in Visma; "
+                    f"{activity.teamleader_changes} changes in Teamleader; the bookkeeper "
+                    f"completed the address of {fixed}, which Koppel had refused…",
+                    markup=False,
+                    highlight=False,
+                )
+                wait_settled(pool, connection, log_folder)
+            visma_summary = httpx.get(
+                f"http://{api.sandbox_host}:{api.sandbox_visma_port}/_sandbox/summary",
+                timeout=10,
+            ).json()
+            return report(pool, connection, visma_summary, console), log_folder
+    finally:
+        pool.close()

@@ -30,6 +30,7 @@ Every control takes an optional ``?account=<id>`` (default: the default account)
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -103,9 +104,48 @@ def _customer_control(kind: str) -> tuple[Control, Control]:
     return create, update
 
 
+#: The numbers of a compact line, with an example of each for the error message.
+_LINE_NUMBERS = {"quantity": "3", "unit_price": "125.00", "discount_percentage": "10"}
+
+
+def _check_line_numbers(lines: Any) -> None:
+    """Refuse a compact line whose number fields are not numbers, naming the field and the
+    form it takes (the state would refuse it too, but only as "not a number")."""
+    if not isinstance(lines, list):
+        return
+    for index, line in enumerate(lines):
+        if not isinstance(line, dict):
+            continue
+        for key, example in _LINE_NUMBERS.items():
+            value = line.get(key)
+            if value is None or _is_number(value):
+                continue
+            where = f"lines[{index}].{key}"
+            if key == "unit_price" and isinstance(value, dict):
+                raise Problem(
+                    400,
+                    f"{where} must be a JSON number such as {example} (the price excluding "
+                    f'tax), not an object like {{"amount": {example}, "tax": "excluding"}}',
+                    where,
+                )
+            raise Problem(
+                400, f'{where} must be a JSON number such as {example} (or "{example}")', where
+            )
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
+        return False
+    try:
+        return Decimal(str(value)).is_finite()
+    except ArithmeticError:
+        return False
+
+
 async def create_invoice(sim: Simulator, request: Request) -> Response:
     account = _account(sim, request)
     body = await read_object(request)
+    _check_line_numbers(body.get("lines"))
     info, events = account.draft_invoice(body)
     if body.get("book_on"):
         info, booked = account.book_invoice(info["id"], body["book_on"])
@@ -122,12 +162,14 @@ async def book_invoice(sim: Simulator, request: Request) -> Response:
 async def update_invoice(sim: Simulator, request: Request) -> Response:
     account = _account(sim, request)
     body = await read_object(request)
+    _check_line_numbers(body.get("lines"))
     return _changed(sim, account, account.update_invoice(request.path_params["id"], body))
 
 
 async def credit_invoice(sim: Simulator, request: Request) -> Response:
     account = _account(sim, request)
     body = await read_object(request)
+    _check_line_numbers(body.get("lines"))
     result = account.credit_invoice(
         request.path_params["id"],
         body.get("lines"),

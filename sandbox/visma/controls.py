@@ -82,12 +82,22 @@ async def register_payment(request: Request) -> Response:
     item = company.ledger_items.get(request.path_params["itemId"].lower())
     if item is None:
         return _refuse("unknown customer ledger item", 404)
-    body = await _body(request)
+    try:
+        body = await _body(request)
+    except ValueError as exc:
+        return _refuse(f"the body is not JSON: {exc}")
+    if not isinstance(body, dict):
+        return _refuse('the body must be an object: {"Amount": 12.34, "PaymentDate": "YYYY-MM-DD"}')
     try:
         amount = Decimal(str(body.get("Amount")))
+        if not amount.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        return _refuse('Amount must be a JSON number such as 12.34 (or "12.34")')
+    try:
         paid_on = date.fromisoformat(body.get("PaymentDate") or clock.today().isoformat())
-    except (InvalidOperation, ValueError, TypeError, AttributeError):
-        return _refuse('expected {"Amount": "12.34", "PaymentDate": "YYYY-MM-DD"}')
+    except (ValueError, TypeError):
+        return _refuse("PaymentDate must be a date YYYY-MM-DD (left out: the simulators' today)")
     if amount <= 0 or amount != round2(amount):
         return _refuse("Amount must be above 0 with at most 2 decimals")
     remaining: Decimal = item["RemainingAmountInvoiceCurrency"]
