@@ -61,7 +61,7 @@ class AmbiguousWrite(TransientError):
     """A write whose outcome is unknown (timeout, connection lost, 5xx after sending).
 
     The remote side may have applied it: look the object up before writing again
-    (DESIGN.md #3)."""
+    (docs/architecture.md#exactly-once)."""
 
 
 class ReauthorizationNeeded(ApiError):

@@ -2,7 +2,7 @@
 
 Teamleader refresh tokens are single-use and Visma's rotate, so a refresh must happen under
 a lock shared by every process of the connection, and the new pair must be stored before
-the access token is used (DESIGN.md #7). The client only sees the :class:`TokenStore`
+the access token is used (docs/architecture.md#tokens). The client only sees the :class:`TokenStore`
 protocol; the in-memory store serves one process (tests, the sandbox overview), and the
 PostgreSQL store (encrypted at rest, advisory lock) serves a deployment.
 """

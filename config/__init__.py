@@ -1,4 +1,4 @@
-"""Koppel's one typed settings object (DESIGN.md #8)."""
+"""Koppel's one typed settings object (docs/architecture.md#configuration)."""
 
 from config.settings import Settings, get_settings
 

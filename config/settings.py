@@ -39,9 +39,10 @@ class Settings(BaseSettings):
     teamleader_client_secret: SecretStr = SecretStr("")
     #: Each client is pinned to a dated API version; we always ask for the latest we know.
     teamleader_api_version: str = "2023-09-26"
-    #: Teamleader allows 200 calls per sliding minute per account (reference §9). Our
-    #: window is a little longer than the server's: a call is stamped here before the
-    #: server counts it, so an exact 60 s window would now and then be 1 call over.
+    #: Teamleader allows 200 calls per sliding minute per account (docs/api-facts.md,
+    #: Teamleader §9). Our window is a little longer than the server's: a call is stamped
+    #: here before the server counts it, so an exact 60 s window would now and then be 1
+    #: call over.
     teamleader_calls_per_window: int = 200
     teamleader_window_s: float = 61.0
 
@@ -50,8 +51,8 @@ class Settings(BaseSettings):
     visma_api_url: str = "https://eaccountingapi.vismaonline.com/v2"
     visma_client_id: str = ""
     visma_client_secret: SecretStr = SecretStr("")
-    #: Visma allows 600 calls per minute per endpoint (reference §4); the window has the
-    #: same one-second margin as Teamleader's.
+    #: Visma allows 600 calls per minute per endpoint (docs/api-facts.md, Visma §4); the
+    #: window has the same one-second margin as Teamleader's.
     visma_calls_per_window: int = 600
     visma_window_s: float = 61.0
 
@@ -63,7 +64,8 @@ class Settings(BaseSettings):
     #: How often the poller reads each connection's changes (15 minutes, like the market).
     poll_interval_s: float = Field(default=900.0, gt=0)
     #: Each poll reads this far behind its watermark, so a change committed late with an
-    #: older timestamp is still seen (DESIGN.md #4); the duplicates it causes are absorbed.
+    #: older timestamp is still seen (docs/architecture.md#cursors); the duplicates it
+    #: causes are absorbed.
     poll_overlap_s: float = Field(default=300.0, ge=0)
     #: Connections one poller polls at once. A connection's round is five API calls that
     #: mostly wait on the network (~100 ms each), so 1,000 connections one after the other

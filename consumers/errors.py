@@ -3,7 +3,7 @@
 Permanent: the message or the data is wrong, and the same attempt cannot succeed until a
 person fixes something (a mapping, an account, the customer's postal code, the grant).
 Everything else — 429, 5xx, timeouts, a busy document, a database blip — is retried with
-backoff by Dramatiq's Retries middleware (DESIGN.md #5).
+backoff by Dramatiq's Retries middleware (docs/architecture.md#failures-are-data).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Ensure the customer, then under the document's lock: translate (a pure function)
 write the ledger item once (``store.writes.write_once``, the Visma invoice number as the
 deterministic reference to look up after an ambiguous attempt) or, when it was posted
 before, compare fingerprints: unchanged is fine; changed means a person must look, because
-Visma's posting is never silently replaced (DESIGN.md #3).
+Visma's posting is never silently replaced (docs/architecture.md#exactly-once).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 Teamleader POSTs ``{"subject": {"type", "id"}, "type": "invoice.booked", "account": ...}``
 to the URL registered for a connection (``koppel webhooks register``); it signs nothing
-(reference §8), so the URL carries the proof: ``/teamleader/<connection id>/<token>``, the
-token an HMAC of the connection id under ``KOPPEL_TOKEN_KEY``. Nobody without the key can
+(docs/api-facts.md, Teamleader §8), so the URL carries the proof:
+``/teamleader/<connection id>/<token>``, the token an HMAC of the connection id under
+``KOPPEL_TOKEN_KEY``. Nobody without the key can
 make one, and a wrong one is answered like an unknown connection.
 
 The event itself is not trusted with data: it only says *poll this stream of this

@@ -1,7 +1,7 @@
 """OAuth token pairs in PostgreSQL, encrypted at rest, refreshed under an advisory lock.
 
-Teamleader refresh tokens are single-use and Visma's rotate (DESIGN.md #7): two processes
-refreshing at once would lock the connection out, so a refresh holds a PostgreSQL advisory
+Teamleader refresh tokens are single-use and Visma's rotate (docs/architecture.md#tokens): two
+processes refreshing at once would lock the connection out, so a refresh holds a PostgreSQL advisory
 lock that every process of the connection shares, re-reads the pair under it (another
 process may have refreshed already), and saves the new pair before using it.
 """

@@ -1,4 +1,4 @@
-"""Exactly-once effects on APIs that have no idempotency keys (DESIGN.md #3).
+"""Exactly-once effects on APIs that have no idempotency keys (docs/architecture.md#exactly-once).
 
 A write is guarded by a row in ``external_writes`` keyed by the business identity (for
 example ``posting:<connection>:invoice:<teamleader id>``), and by a PostgreSQL advisory lock

@@ -44,7 +44,7 @@ KINDS: tuple[Kind, ...] = ("contact", "company")
 REFERENCE_FIELD = "Note"
 
 #: ``maxLength`` of the ``CustomerApi`` fields Koppel fills (a test compares them with the
-#: description in ``/work/shared/specs``).
+#: description, ``CustomerApi`` in ``tests/api_schemas/visma.json``).
 MAX_LENGTHS: dict[str, int] = {
     "Name": 50,
     "InvoicePostalCode": 10,

@@ -2,7 +2,8 @@
 
 A :class:`TranslationError` is permanent for the document as it stands: retrying it cannot
 help, so the consumer dead-letters it at once with :attr:`TranslationError.reason`
-(DESIGN.md #5) — except :class:`NothingToPost`, which the consumer records as skipped.
+(docs/architecture.md#failures-are-data) — except :class:`NothingToPost`, which the consumer
+records as skipped.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A Teamleader invoice or credit note → a Visma customer ledger item with voucher.
 
-Pure functions (no I/O): DESIGN.md #2 and the simulator's rule
+Pure functions (no I/O): docs/architecture.md#postings and the simulator's rule
 (``sandbox/visma/posting_rules.py``) are the contract. In short:
 
 * the ledger item carries Teamleader's own totals in the document currency, to the cent;

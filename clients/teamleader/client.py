@@ -64,7 +64,8 @@ def teamleader_limiter(settings: Settings) -> SlidingWindowLimiter:
 
 
 def timestamp(moment: datetime) -> str:
-    """``2016-02-04T16:44:33+00:00``: whole seconds, explicit offset (reference §3)."""
+    """``2016-02-04T16:44:33+00:00``: whole seconds, explicit offset (docs/api-facts.md,
+    Teamleader §3)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).replace(microsecond=0).isoformat()

@@ -21,10 +21,11 @@ from sandbox.teamleader.rpc import ENDPOINTS
 from sandbox.teamleader.state import Account, Problem
 from sandbox.teamleader.webhooks import WebhookDispatcher
 
-#: 200 calls per sliding minute per account (reference §9).
+#: 200 calls per sliding minute per account (docs/api-facts.md, Teamleader §9).
 CALLS_PER_WINDOW = 200
 WINDOW_S = 60.0
-#: The API version a client is pinned to when it does not ask for one (reference §1).
+#: The API version a client is pinned to when it does not ask for one (docs/api-facts.md,
+#: Teamleader §1).
 API_VERSION = "2023-09-26"
 #: The default account keeps one id across resets, so issued tokens stay valid.
 DEFAULT_ACCOUNT_ID = str(uuid.uuid5(uuid.NAMESPACE_URL, "teamleader/account/default"))

@@ -1,4 +1,4 @@
-"""The OAuth2 authorization-code flow as Teamleader documents it (reference §1).
+"""The OAuth2 authorization-code flow as Teamleader documents it (docs/api-facts.md, Teamleader §1).
 
 * ``GET /oauth2/authorize`` approves at once and redirects with ``code`` and ``state``
   (sandbox extension: ``account=<id>`` picks the account; default the first).

@@ -54,7 +54,7 @@ def users_me(account: Account, body: Body) -> Result:
 
 
 def departments_list(account: Account, body: Body) -> Result:
-    """Not paged: the real endpoint ignores ``page`` (reference §2)."""
+    """Not paged: the real endpoint ignores ``page`` (docs/api-facts.md, Teamleader §2)."""
     filters = f.filter_of(body)
     items = f.by_ids(account.departments.values(), filters)
     if "status" in filters:

@@ -2,7 +2,7 @@
 
 Delivery is asynchronous (a task on the server's event loop), so the API call that caused
 the event never waits for a receiver; a failing receiver is logged and recorded, never
-fatal. No retries and no signature: neither is documented (reference §8).
+fatal. No retries and no signature: neither is documented (docs/api-facts.md, Teamleader §8).
 """
 
 from __future__ import annotations

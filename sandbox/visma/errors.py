@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-# Error codes from developer.vismaonline.com/docs/error-codes (reference §4).
+# Error codes from developer.vismaonline.com/docs/error-codes (docs/api-facts.md, Visma §4).
 VALIDATION = 2000
 RESOURCE_NOT_FOUND = 3000
 FISCAL_YEAR_DOES_NOT_EXIST = 3001

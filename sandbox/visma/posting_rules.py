@@ -1,7 +1,7 @@
 """THE rule for a customer ledger item with voucher — the one place it is written down.
 
 How Visma NL books the VAT part of such a voucher is not documented publicly; this is our
-interpretation (DESIGN.md #2, ASSUMPTIONS.md "Posting rule"). In the order checked:
+interpretation (docs/architecture.md#postings, ASSUMPTIONS.md "Posting rule"). In the order checked:
 
 1. The customer exists (3000, ``CustomerId``).
 2. No ledger item of the company has this ``InvoiceNumber`` (4000, ``InvoiceNumber``).

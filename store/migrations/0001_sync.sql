@@ -1,4 +1,4 @@
--- Koppel's state. Every row carries its connection (DESIGN.md #1).
+-- Koppel's state. Every row carries its connection (docs/architecture.md#the-flow).
 
 CREATE TABLE connections (
     id uuid PRIMARY KEY,
@@ -31,7 +31,7 @@ CREATE TABLE tokens (
     PRIMARY KEY (connection_id, service)
 );
 
--- Where each stream's poll resumes: the largest remote timestamp seen (DESIGN.md #4).
+-- Where each stream's poll resumes: the largest remote timestamp seen (docs/architecture.md#cursors).
 CREATE TABLE cursors (
     connection_id uuid NOT NULL REFERENCES connections ON DELETE CASCADE,
     stream text NOT NULL,
@@ -71,7 +71,7 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_waiting ON messages (connection_id) WHERE outcome IS NULL;
 
--- A write to Visma or Teamleader, which have no idempotency keys (DESIGN.md #3): the row is
+-- A write to Visma or Teamleader, which have no idempotency keys (docs/architecture.md#exactly-once): the row is
 -- in_flight from just before the call until its remote id is recorded. Finding it in_flight
 -- means an earlier attempt may have been applied: look the reference up before writing again.
 CREATE TABLE external_writes (
@@ -105,7 +105,7 @@ CREATE TABLE links (
 );
 CREATE UNIQUE INDEX links_visma ON links (connection_id, visma_type, visma_id);
 
--- Messages that could not succeed, with a reason a bookkeeper can act on (DESIGN.md #5),
+-- Messages that could not succeed, with a reason a bookkeeper can act on (docs/architecture.md#failures-are-data),
 -- and documents that need a person (status attention).
 CREATE TABLE failures (
     id bigserial PRIMARY KEY,
