@@ -238,12 +238,14 @@ def test_a_backfill_stopped_halfway_and_started_again_posts_every_document_exact
         text=True,
     )
     try:
-        wait_for(
-            lambda: summary(sandbox)["ledger_items"] >= 5,
-            timeout_s=180,
-            what="the first postings",
-            interval_s=0.1,
-        )
+        # (done means recorded too: a stop between Visma's answer and the outcome would
+        # leave that write for the second run to adopt, which it counts apart)
+        def five_done() -> bool:
+            outcomes = messages.outcome_counts(pool, recent.connection.id)
+            posted = sum(n for (_, outcome), n in outcomes.items() if outcome == "posted")
+            return posted == 5 and summary(sandbox)["ledger_items"] == 5
+
+        wait_for(five_done, timeout_s=180, what="the first 5 postings done", interval_s=0.1)
         first.send_signal(stop)
         first_output, _ = first.communicate(timeout=60)
     finally:
