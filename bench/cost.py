@@ -44,7 +44,9 @@ from bench.harness import (
     process_tree,
     service_roots,
 )
+from bench.noop_actor import QUEUE
 from bench.results import report
+from contracts.broker import make_broker
 from store.messages import document_outcomes
 
 #: Koppel's client windows in the benchmark (s): 200 Teamleader calls per 61 ms, never a wait.
@@ -62,9 +64,6 @@ def customers_only(path: Path) -> Path:
 
 def noop_baseline(bench: BenchEnvironment, processes: int, threads: int, count: int) -> float:
     """Messages per second N no-op worker processes drain from a full queue."""
-    from bench.noop_actor import QUEUE
-    from contracts.broker import make_broker
-
     broker = make_broker(bench.settings)
     broker.declare_queue(QUEUE, ensure=True)
     channel = broker.channel
@@ -83,7 +82,7 @@ def noop_baseline(bench: BenchEnvironment, processes: int, threads: int, count: 
         sys.executable,
         "-m",
         "dramatiq",
-        "bench.noop_actor",
+        "bench.noop_actor:setup",
         "--queues",
         QUEUE,
         "--processes",

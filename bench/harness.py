@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -32,16 +32,15 @@ from typing import Any
 
 import httpx
 import psycopg
-from psycopg_pool import ConnectionPool
 
 from config import Settings, get_settings
 from contracts.broker import purge_all
-from ops.connecting import connect_sandbox
-from ops.demo import fresh_database, processes
-from ops.sandbox_session import running_sandbox
+from ops.connect.connecting import connect_sandbox
+from ops.dev.demo import fresh_database, processes
+from ops.dev.sandbox_session import running_sandbox
 from store import messages
 from store.connections import Connection
-from store.db import STATEMENTS_DIR_ENV, open_pool
+from store.db import STATEMENTS_DIR_ENV, Pool, open_pool
 from store.tokens import new_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,6 +64,7 @@ def bench_dataset(invoices: int, *, credit_notes: int, seed: int = 1) -> Path:
     made = max(invoices * 2 + invoices // 5, 200)
     teamleader_generate.SIZES["bench"] = (max(made // 6, 30), made, made // 20)
     try:
+        # "bench" is no Size: the size registered in SIZES just above, for this call only.
         data: dict[str, Any] = generate_dataset(seed, "bench")  # type: ignore[arg-type]
     finally:
         del teamleader_generate.SIZES["bench"]
@@ -225,7 +225,7 @@ def _rabbitmqctl(*args: str) -> None:
 class BenchEnvironment:
     name: str
     settings: Settings
-    pool: ConnectionPool
+    pool: Pool
     env: dict[str, str]
     log_folder: Path
     statements_folder: Path
@@ -320,7 +320,7 @@ class BenchEnvironment:
     def visma_summary(self) -> dict[str, Any]:
         return httpx.get(f"{self.visma_url}/_sandbox/summary", timeout=30).json()
 
-    def statements(self, pids: Sequence[int] | None = None) -> int:
+    def statements(self, pids: Collection[int] | None = None) -> int:
         """Statements sent so far by the processes started here (or by these of them)."""
         return sum(
             int(f.read_text() or 0)
@@ -344,7 +344,7 @@ class BenchEnvironment:
 def _database_url(base: Settings, name: str) -> str:
     parts = psycopg.conninfo.conninfo_to_dict(base.database_url)
     parts["dbname"] = f"{parts.get('dbname') or 'koppel'}_bench_{name}"
-    return psycopg.conninfo.make_conninfo(**parts)
+    return psycopg.conninfo.make_conninfo("", **parts)
 
 
 @contextmanager

@@ -33,8 +33,8 @@ from rich.table import Table
 from bench.harness import BenchEnvironment, bench_environment, free_port, load_average
 from bench.results import report
 from contracts import queues
-from ops.connecting import connect_sandbox
-from ops.demo import processes, wait_settled
+from ops.connect.connecting import connect_sandbox
+from ops.dev.demo import processes, wait_settled
 from producers.poller import STREAMS
 from producers.webhook_receiver import EVENT_TYPES, webhook_path
 from sandbox.generate import generate_dataset
@@ -90,7 +90,7 @@ def _draft_invoices(
             ],
         },
     )
-    rates = generate_dataset(SEED, "small")["teamleader"]["taxRates"]  # type: ignore[index]
+    rates = generate_dataset(SEED, "small")["teamleader"]["taxRates"]
     rate = next(
         r["id"]
         for r in rates

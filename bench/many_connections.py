@@ -43,7 +43,7 @@ from rich.table import Table
 from bench.harness import BenchEnvironment, bench_environment, cpu_s, load_average, peak_rss_mb
 from bench.latency import Calls, api_calls, fault_plan
 from bench.results import report
-from ops.connecting import connect_sandbox
+from ops.connect.connecting import connect_sandbox
 from sandbox.generate import generate_dataset
 
 #: Threads that create accounts and connections (the simulators serve them one by one).
@@ -58,7 +58,7 @@ SUMMARY_LINE = re.compile(rf"^{NAME_PREFIX}\d+: ")
 
 def idle_account_part(today: date) -> dict[str, Any]:
     """A Teamleader account with reference data and a few customers, none changed today."""
-    part = generate_dataset(1, "small")["teamleader"]  # type: ignore[index]
+    part = generate_dataset(1, "small")["teamleader"]
 
     def old(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [i for i in items if i["updated_at"][:10] < today.isoformat()]

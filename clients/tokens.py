@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -24,10 +24,10 @@ class TokenPair:
     expires_at: datetime
 
     @classmethod
-    def from_token_response(cls, body: dict[str, object], now: datetime | None = None) -> TokenPair:
+    def from_token_response(cls, body: dict[str, Any], now: datetime | None = None) -> TokenPair:
         """Build a pair from an OAuth2 token endpoint's JSON answer."""
         issued = now or datetime.now(UTC)
-        expires_in_s = float(body.get("expires_in", 3600))  # type: ignore[arg-type]
+        expires_in_s = float(body.get("expires_in", 3600))
         return cls(
             access_token=str(body["access_token"]),
             refresh_token=str(body["refresh_token"]),

@@ -1,13 +1,19 @@
 """The errors every command turns into a one-line answer when PostgreSQL or RabbitMQ is down,
 refuses Koppel (a missing database or virtual host, a wrong user or password), or its
-``KOPPEL_*_URL`` cannot be read. Each message says what to do; none shows a password."""
+``KOPPEL_*_URL`` cannot be read. Each message says what to do; none shows a password.
+
+A service that does not answer may come back (:class:`~config.errors.TryLater`); one that
+refuses Koppel, or an address that is not one, waits for the operator
+(:class:`~config.errors.Misconfigured`)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from config.errors import Misconfigured, TryLater
 
-class ServiceUnreachable(Exception):
+
+class ServiceUnreachable(TryLater):
     """A service Koppel needs did not answer: which one, where, and how to start it."""
 
     def __init__(self, service: str, address: str, how_to_start: str, cause: object) -> None:
@@ -20,12 +26,12 @@ class ServiceUnreachable(Exception):
         )
 
 
-class ServiceRefused(Exception):
+class ServiceRefused(Misconfigured):
     """A service answered but refused Koppel: starting it again would not help, changing a
     setting or creating what is missing does (the message says which)."""
 
 
-class ServiceUrlInvalid(Exception):
+class ServiceUrlInvalid(Misconfigured):
     """A ``KOPPEL_*_URL`` setting that is not an address of its service at all."""
 
     def __init__(self, variable: str, expected: str) -> None:

@@ -17,14 +17,15 @@ from typing import Any, TypeVar
 
 import dramatiq
 
-import consumers.app  # noqa: F401  (sets the broker the actors bind to)
 from clients.errors import RateLimited
 from config import get_settings
+from config.errors import TryLater
 from consumers.errors import NotYetPossible, PermanentFailure, as_permanent
 from consumers.middleware import metrics
 from consumers.runtime import Runtime, runtime
 from contracts.broker import dramatiq_message
 from contracts.messages import MalformedMessage, SyncMessage, parse
+from contracts.outcomes import OutcomeName
 from store import connections, history, messages, outcomes
 from store.api_clients import ApiClients
 from store.connections import Connection
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 BUSY_RETRY_DELAY_MS = 1_000
 
 
-class Wait(dramatiq.Retry):
+class Wait(dramatiq.Retry, TryLater):
     """A retry that waits rather than fails (a busy document, a 429): it does not use up
     the message's retries, so a long queue for a lock or a rate limit never dead-letters a
     message with a reason no bookkeeper can act on."""
@@ -52,7 +53,7 @@ def retry_when(retries: int, error: BaseException) -> bool:
 class Outcome:
     """How a message ended: posted, updated, unchanged, skipped or attention."""
 
-    name: str
+    name: OutcomeName
     detail: str = ""
     #: What the history should remember (Visma ids, numbers, amounts).
     facts: dict[str, Any] = field(default_factory=dict)
@@ -71,21 +72,38 @@ M = TypeVar("M", bound=SyncMessage)
 Handler = Callable[[Job, M], Outcome]
 
 
-def sync_actor(queue: str, handler: Handler[Any], **options: Any) -> dramatiq.Actor[Any, Any]:
-    """Declare the actor of ``queue`` (named like the queue: producers publish by name)."""
+@dataclass(frozen=True)
+class Consumer:
+    """One queue's consumer, as its module declares it: the queue and its handler.
+
+    Only data, so importing a consumer needs no broker: ``consumers.app.get_broker``
+    declares the actors when it makes the broker (Dramatiq's ``@actor`` would bind to the
+    global broker at import, and make a default one if none is set)."""
+
+    queue: str
+    handler: Handler[Any]
+
+
+def sync_actor(
+    broker: dramatiq.Broker, consumer: Consumer, **options: Any
+) -> dramatiq.Actor[Any, Any]:
+    """Declare the consumer's actor on ``broker``, named like its queue (producers publish
+    by name)."""
+    queue, handler = consumer.queue, consumer.handler
 
     def run(payload: object) -> None:
         handle_payload(queue, handler, payload)
 
     run.__name__ = run.__qualname__ = queue
+    # The decorator form: dramatiq types no call that passes the function and options at once.
     return dramatiq.actor(
-        run,
         actor_name=queue,
         queue_name=queue,
+        broker=broker,
         throws=(PermanentFailure,),
         retry_when=retry_when,
         **options,
-    )
+    )(run)
 
 
 def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
@@ -98,7 +116,7 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
     handled, connection = messages.outcome_and_connection(
         rt.pool, message.dedupe_key, message.connection_id
     )
-    if handled not in (None, "failed"):
+    if handled not in (None, OutcomeName.FAILED):
         logger.debug("skipping %s: this version was handled already", message.dedupe_key)
         return
     if connection is not None and not connection.syncing and _skip_stopped(rt, message):
@@ -149,7 +167,7 @@ def _skip_stopped(rt: Runtime, message: SyncMessage) -> bool:
             document_type=message.document_type,
             document_id=message.document_id,
             version=message.version,
-            outcome="skipped",
+            outcome=OutcomeName.SKIPPED,
             detail=detail,
         )
         history.record(
@@ -157,17 +175,17 @@ def _skip_stopped(rt: Runtime, message: SyncMessage) -> bool:
             message.connection_id,
             message.document_type,
             message.document_id,
-            "skipped",
+            OutcomeName.SKIPPED,
             {"detail": detail},
         )
     logger.info("skipped %s: %s", message.dedupe_key, detail)
-    metrics.count(message.document_type, "skipped")
+    metrics.count(message.document_type, OutcomeName.SKIPPED)
     return True
 
 
 def _finish(rt: Runtime, message: SyncMessage, outcome: Outcome) -> None:
     failure = None
-    if outcome.name == "attention":
+    if outcome.name == OutcomeName.ATTENTION:
         envelope = dramatiq_message(message).asdict()
         failure = Failure("NeedsAttention", outcome.detail, envelope, status="attention")
     outcomes.record(rt.pool, message, outcome.name, outcome.detail, outcome.facts, failure)

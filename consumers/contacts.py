@@ -7,10 +7,12 @@ Teamleader is skipped: there is nothing to sync, and nothing a person needs to d
 
 from __future__ import annotations
 
-from consumers.base import Job, Outcome, sync_actor
+from consumers import app
+from consumers.base import Consumer, Job, Outcome
 from consumers.customer_sync import ensure_customer
 from contracts import queues
 from contracts.messages import CustomerChanged
+from contracts.outcomes import OutcomeName
 from translation.customers import CustomerNotFound
 
 
@@ -18,7 +20,7 @@ def handle(job: Job, message: CustomerChanged) -> Outcome:
     try:
         result = ensure_customer(job, message.kind, message.teamleader_id)
     except CustomerNotFound as gone:
-        return Outcome("skipped", gone.reason)
+        return Outcome(OutcomeName.SKIPPED, gone.reason)
     return Outcome(
         result.outcome,
         result.detail,
@@ -26,4 +28,6 @@ def handle(job: Job, message: CustomerChanged) -> Outcome:
     )
 
 
-actor = sync_actor(queues.CONTACTS, handle)
+consumer = Consumer(queues.CONTACTS, handle)
+
+app.when_run_by_dramatiq()

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import NoReturn
 
 from config import get_settings
-from consumers.base import Job, Outcome, Wait, sync_actor
+from consumers import app
+from consumers.base import Consumer, Job, Outcome, Wait
 from consumers.errors import NotYetPossible
 from consumers.postings import other_department, post_document
 from contracts import queues
@@ -96,4 +97,6 @@ def _never_posted_or_wait(job: Job, number: str, invoice_id: str) -> NoReturn:
     raise NotYetPossible(f"{label}, which is not posted in Visma yet")
 
 
-actor = sync_actor(queues.CREDIT_NOTES, handle)
+consumer = Consumer(queues.CREDIT_NOTES, handle)
+
+app.when_run_by_dramatiq()

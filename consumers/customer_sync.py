@@ -5,14 +5,15 @@ before they post a document (for its invoicee), so the common case is cheap: whe
 exists and Teamleader's ``updated_at`` is the one the link last saw, it costs one Teamleader
 read, one database read and no Visma call, and takes no lock (it only reads).
 
-Anything else happens under ``document_lock("customer:<connection>:<kind>:<id>")``:
+Anything else happens under the customer's lock (``contracts.keys.customer``). What to do is
+decided by ``translation.customer_plan`` without I/O; this module reads and writes:
 
 1. the body is made from Teamleader (``translation.customers``); if it is the one the link
    last wrote, only the link's ``updated_at`` moves;
 2. the Visma customer is found by the link, else by the VAT number (a customer a person
    entered in Visma before Koppel came), else by Koppel's reference in ``Note``;
-3. none found: created through ``write_once`` (key ``customer:<connection>:<kind>:<id>``),
-   which after a lost answer looks the reference up before creating again;
+3. none found: created through ``write_once`` (the same key), which after a lost answer
+   looks the reference up before creating again;
 4. found: updated (PUT, every field it had sent back) only when a field differs;
 5. the link is saved with the fingerprint of what was written.
 
@@ -24,10 +25,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import psycopg
+from typing import Any
 
 from clients.errors import DataError, NotFound
 from clients.teamleader.models import Company, Contact
@@ -35,17 +35,26 @@ from clients.visma import VismaClient, odata_text
 from clients.visma.models import Customer as VismaCustomer
 from consumers.base import Job
 from consumers.reference_data import reference_data
+from contracts import keys
+from contracts.outcomes import OutcomeName
 from store import links
+from store.db import Conn
 from store.links import Link
 from store.writes import document_lock, write_once
+from translation.customer_plan import (
+    Action,
+    CustomerPlan,
+    Existing,
+    plan_customer,
+    plan_relink,
+)
 from translation.customers import (
     KINDS,
     REFERENCE_FIELD,
     CustomerNotFound,
+    Kind,
     customer_body,
     describe,
-    differences,
-    digest,
     fingerprint,
     normalized_vat,
     read_fingerprint,
@@ -60,44 +69,38 @@ logger = logging.getLogger(__name__)
 #: Visma's "the query cannot be answered" (an unsupported ``$filter``).
 QUERY_PARAMETER_ERROR = "6000"
 
-Outcome = Literal["posted", "updated", "unchanged"]
-
 
 @dataclass(frozen=True)
 class CustomerResult:
     visma_id: str
-    outcome: Outcome
+    outcome: OutcomeName
     #: One sentence for the history: what was done and why.
     detail: str
     #: Visma's ``CustomerNumber``, when known.
     visma_number: str | None = None
 
 
-def write_key(connection_id: uuid.UUID, kind: str, teamleader_id: str) -> str:
-    """The idempotency key and lock name of one customer of one connection."""
-    return f"customer:{connection_id}:{kind}:{teamleader_id}"
-
-
 def ensure_customer(job: Job, kind: str, teamleader_id: str) -> CustomerResult:
     """The Visma customer of Teamleader ``kind`` ``teamleader_id``, created or updated."""
-    if kind not in KINDS:
+    known = next((k for k in KINDS if k == kind), None)
+    if known is None:
         raise TranslationError(
             f"Teamleader {kind} {teamleader_id} cannot become a Visma customer: only contacts "
             "and companies can."
         )
     pool = job.runtime.pool
     connection_id = job.connection.id
-    customer = _read(job, kind, teamleader_id)
-    current = _still_current(links.get(pool, connection_id, kind, teamleader_id), customer, kind)
+    customer = _read(job, known, teamleader_id)
+    current = _still_current(links.get(pool, connection_id, known, teamleader_id), customer, known)
     if current is not None:
         return current
-    with document_lock(pool, write_key(connection_id, kind, teamleader_id)) as conn:
+    with document_lock(pool, keys.customer(connection_id, known, teamleader_id)) as conn:
         # Another worker may have written it while this one waited for Teamleader.
-        link = links.get(conn, connection_id, kind, teamleader_id)
-        current = _still_current(link, customer, kind)
+        link = links.get(conn, connection_id, known, teamleader_id)
+        current = _still_current(link, customer, known)
         if current is not None:
             return current
-        return _apply(job, conn, kind, customer, link)
+        return _apply(job, conn, known, customer, link)
 
 
 def _read(job: Job, kind: str, teamleader_id: str) -> Contact | Company:
@@ -127,31 +130,25 @@ def _still_current(
         return None
     return CustomerResult(
         link.visma_id,
-        "unchanged",
+        OutcomeName.UNCHANGED,
         f"{describe(customer, kind)} is unchanged since {customer.updated_at.isoformat()}; "
         f"Visma customer {link.visma_number or link.visma_id} is up to date.",
         link.visma_number,
     )
 
 
-@dataclass(frozen=True)
-class _Found:
-    customer: VismaCustomer
-    #: How it was found, for the history ("linked", "same VAT number NL…", …).
-    how: str
-
-
 def _apply(
     job: Job,
-    conn: psycopg.Connection[Any],
-    kind: str,
+    conn: Conn,
+    kind: Kind,
     customer: Contact | Company,
     link: Link | None,
 ) -> CustomerResult:
+    """Ask ``translation.customer_plan`` what Visma needs, do it, and save the link with the
+    fingerprint of this Teamleader version."""
     visma = job.clients.visma
     connection_id = job.connection.id
     link = _customer_link(link)
-    who = describe(customer, kind)
     reference = reference_for(kind, customer.id)
     terms_id = terms_of_payment_for(
         customer.payment_term,
@@ -159,123 +156,124 @@ def _apply(
         job.connection.default_terms_of_payment_id,
     )
     fresh = customer_body(
-        customer,
-        kind=kind,  # type: ignore[arg-type]  (checked in ensure_customer)
-        terms_of_payment_id=terms_id,
-        reference=reference,
-        existing=None,
+        customer, kind=kind, terms_of_payment_id=terms_id, reference=reference, existing=None
     )
+
+    def plan_with(existing: Existing | None) -> CustomerPlan:
+        return plan_customer(
+            customer,
+            kind=kind,
+            terms_of_payment_id=terms_id,
+            reference=reference,
+            fresh=fresh,
+            existing=existing,
+        )
+
+    plan = plan_relink(fresh, link.fingerprint) if link is not None else None
+    if plan is None:
+        plan = plan_with(_find_existing(visma, conn, connection_id, kind, customer, link))
+    if plan.action is Action.RELINK:
+        assert link is not None  # a relink needs the link's fingerprint
+        visma_id, number = link.visma_id, link.visma_number
+    elif plan.action is Action.CREATE:
+        made = _create(visma, conn, connection_id, kind, customer, plan.body, reference)
+        if isinstance(made, Existing):
+            plan = plan_with(made)
+            visma_id, number = _update(visma, kind, customer, plan)
+        else:
+            visma_id, number = str(made.Id), made.CustomerNumber
+    else:
+        visma_id, number = _update(visma, kind, customer, plan)
     mark = fingerprint(fresh, customer.updated_at)
-    seen = read_fingerprint(link.fingerprint) if link else None
-    if link is not None and seen is not None and seen.digest == digest(fresh):
-        # Teamleader changed something a Visma customer does not carry (a tag, a remark).
-        _save_link(conn, connection_id, kind, customer.id, link.visma_id, link.visma_number, mark)
-        return CustomerResult(
-            link.visma_id,
-            "unchanged",
-            f"{who} changed, but nothing Visma customer "
-            f"{link.visma_number or link.visma_id} carries.",
-            link.visma_number,
-        )
-
-    key = write_key(connection_id, kind, customer.id)
-    found = _find_existing(visma, conn, connection_id, kind, customer, link)
-    # Koppel's own create made it (an earlier attempt's, whose answer or link was lost).
-    ours = False
-    if found is None:
-        created: list[VismaCustomer] = []
-
-        def create() -> str:
-            made = visma.create_customer(fresh)
-            created.append(made)
-            return str(made.Id)
-
-        def lookup(earlier_reference: str) -> str | None:
-            again = _by_reference(visma, earlier_reference, str(fresh["Name"]))
-            return str(again.Id) if again is not None else None
-
-        try:
-            result = write_once(
-                conn,
-                key,
-                connection_id=connection_id,
-                kind="customer",
-                reference=reference,
-                lookup=lookup,
-                create=create,
-            )
-        except DataError as refusal:
-            raise refused(customer, kind, refusal) from refusal
-        if result.created:
-            number = created[0].CustomerNumber
-            _save_link(conn, connection_id, kind, customer.id, result.remote_id, number, mark)
-            return CustomerResult(
-                result.remote_id,
-                "posted",
-                f"{who} became Visma customer {number or result.remote_id}.",
-                number,
-            )
-        # Created by an earlier attempt whose answer or link was lost (write_once found it
-        # by Koppel's reference): bring it up to date below.
-        found = _Found(
-            visma.customer(result.remote_id),
-            "created by an earlier attempt whose answer was lost",
-        )
-        ours = True
-
-    existing = found.customer
-    visma_id = str(existing.Id)
-    body = customer_body(
-        customer,
-        kind=kind,  # type: ignore[arg-type]
-        terms_of_payment_id=terms_id,
-        reference=reference,
-        existing=existing,
-    )
-    changed = differences(body, existing)
-    number = existing.CustomerNumber
-    if changed:
-        try:
-            number = visma.update_customer(visma_id, body).CustomerNumber or number
-        except DataError as refusal:
-            raise refused(customer, kind, refusal) from refusal
     _save_link(conn, connection_id, kind, customer.id, visma_id, number, mark)
-    shown = number or visma_id
-    if ours:
-        return CustomerResult(
-            visma_id, "posted", f"{who} became Visma customer {shown} ({found.how}).", number
+    detail = plan.detail(describe(customer, kind), number or visma_id)
+    return CustomerResult(visma_id, plan.outcome, detail, number)
+
+
+class _Create:
+    """``write_once``'s create: the ``POST``, keeping the customer Visma answers with (its
+    ``CustomerNumber`` is known only from that answer)."""
+
+    def __init__(self, visma: VismaClient, body: Mapping[str, Any]) -> None:
+        self.visma = visma
+        self.body = body
+        self.made: VismaCustomer | None = None
+
+    def __call__(self) -> str:
+        self.made = self.visma.create_customer(self.body)
+        return str(self.made.Id)
+
+
+def _create(
+    visma: VismaClient,
+    conn: Conn,
+    connection_id: uuid.UUID,
+    kind: Kind,
+    customer: Contact | Company,
+    body: Mapping[str, Any],
+    reference: str,
+) -> VismaCustomer | Existing:
+    """Create the Visma customer once (``write_once``): the one Visma made now, or the one an
+    earlier attempt made whose answer or link was lost (found by Koppel's reference), to be
+    brought up to date."""
+    create = _Create(visma, body)
+
+    def lookup(earlier_reference: str) -> str | None:
+        again = _by_reference(visma, earlier_reference, str(body["Name"]))
+        return str(again.Id) if again is not None else None
+
+    try:
+        result = write_once(
+            conn,
+            keys.customer(connection_id, kind, customer.id),
+            connection_id=connection_id,
+            kind="customer",
+            reference=reference,
+            lookup=lookup,
+            create=create,
         )
-    if not changed:
-        return CustomerResult(
-            visma_id,
-            "unchanged",
-            f"{who} already matches Visma customer {shown} ({found.how}).",
-            number,
-        )
-    return CustomerResult(
-        visma_id,
-        "updated",
-        f"Visma customer {shown} ({found.how}) updated from {who[0].lower()}{who[1:]}: "
-        f"{', '.join(changed)}.",
-        number,
+    except DataError as refusal:
+        raise refused(customer, kind, refusal) from refusal
+    if result.created and create.made is not None:
+        return create.made
+    return Existing(
+        visma.customer(result.remote_id),
+        "created by an earlier attempt whose answer was lost",
+        ours=True,
     )
+
+
+def _update(
+    visma: VismaClient, kind: Kind, customer: Contact | Company, plan: CustomerPlan
+) -> tuple[str, str | None]:
+    """Send the plan's body to its Visma customer when a field differs; the customer's id
+    and number."""
+    assert plan.existing is not None  # an update or keep plan names its Visma customer
+    existing = plan.existing.customer
+    visma_id, number = str(existing.Id), existing.CustomerNumber
+    if plan.action is Action.UPDATE:
+        try:
+            number = visma.update_customer(visma_id, plan.body).CustomerNumber or number
+        except DataError as refusal:
+            raise refused(customer, kind, refusal) from refusal
+    return visma_id, number
 
 
 def _find_existing(
     visma: VismaClient,
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     connection_id: uuid.UUID,
     kind: str,
     customer: Contact | Company,
     link: Link | None,
-) -> _Found | None:
+) -> Existing | None:
     """The Visma customer this Teamleader customer already is: by link, then VAT number.
 
     Koppel's own reference is looked up by ``write_once`` when an earlier create may have
     landed; a customer nobody tied to this one is created."""
     if link is not None:
         try:
-            return _Found(visma.customer(link.visma_id), "linked")
+            return Existing(visma.customer(link.visma_id), "linked")
         except NotFound:
             logger.warning(
                 "Visma customer %s linked to %s %s is gone; looking for another",
@@ -289,7 +287,7 @@ def _find_existing(
             other = links.by_visma(conn, connection_id, links.CUSTOMER, str(candidate.Id))
             # One Visma customer stands for one Teamleader customer (links_visma is unique).
             if other is None or (other.teamleader_type, other.teamleader_id) == (kind, customer.id):
-                return _Found(candidate, f"same VAT number {vat}")
+                return Existing(candidate, f"same VAT number {vat}")
     return None
 
 
@@ -312,7 +310,7 @@ def _by_reference(visma: VismaClient, reference: str, name: str) -> VismaCustome
 
 
 def _save_link(
-    conn: psycopg.Connection[Any],
+    conn: Conn,
     connection_id: uuid.UUID,
     kind: str,
     teamleader_id: str,

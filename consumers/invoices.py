@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from consumers.base import Job, Outcome, sync_actor
+from consumers import app
+from consumers.base import Consumer, Job, Outcome
 from consumers.postings import post_document
 from contracts import queues
 from contracts.messages import InvoiceChanged
+from contracts.outcomes import OutcomeName
+from contracts.statuses import BOOKED_INVOICE_STATUSES
 from translation.ledger_items import posting_for_invoice
-
-#: Only booked invoices are posted; a draft has no number and may still change.
-BOOKED = ("outstanding", "matched")
 
 
 def handle(job: Job, message: InvoiceChanged) -> Outcome:
     invoice = job.clients.teamleader.invoice(message.teamleader_id)
-    if invoice.status not in BOOKED:
-        return Outcome("skipped", f"invoice is {invoice.status}, not booked")
+    if invoice.status not in BOOKED_INVOICE_STATUSES:
+        return Outcome(OutcomeName.SKIPPED, f"invoice is {invoice.status}, not booked")
     return post_document(
         job,
         document_type="invoice",
@@ -28,4 +28,6 @@ def handle(job: Job, message: InvoiceChanged) -> Outcome:
     )
 
 
-actor = sync_actor(queues.INVOICES, handle)
+consumer = Consumer(queues.INVOICES, handle)
+
+app.when_run_by_dramatiq()

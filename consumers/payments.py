@@ -13,35 +13,34 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from consumers.base import Job, Outcome, sync_actor
-from contracts import queues
+from consumers import app
+from consumers.base import Consumer, Job, Outcome
+from contracts import keys, queues
 from contracts.messages import PaymentObserved
+from contracts.outcomes import OutcomeName
 from store import history, links
 from store.writes import document_lock, write_once
-
-#: Remaining amounts are compared and keyed in cents.
-CENT = Decimal("0.01")
 
 
 def handle(job: Job, message: PaymentObserved) -> Outcome:
     pool = job.runtime.pool
     connection = job.connection
     item_id = message.visma_ledger_item_id.lower()
-    with document_lock(pool, f"payment:{connection.id}:{item_id}") as conn:
+    with document_lock(pool, keys.payment_lock(connection.id, item_id)) as conn:
         link = links.by_visma(conn, connection.id, links.LEDGER_ITEM, item_id)
         if link is None or link.teamleader_type != "invoice":
-            return Outcome("skipped", "not an invoice Koppel posted")
+            return Outcome(OutcomeName.SKIPPED, "not an invoice Koppel posted")
         item = job.clients.visma.ledger_item(item_id)
         remaining = Decimal(item.RemainingAmountInvoiceCurrency)
         last_seen = link.remaining if link.remaining is not None else remaining
         if remaining == last_seen:
-            return Outcome("unchanged", f"Visma still shows {remaining} open")
+            return Outcome(OutcomeName.UNCHANGED, f"Visma still shows {remaining} open")
         if remaining > last_seen:
             # A payment was undone in Visma (unmatched from the bank line): Teamleader still
             # shows it, and taking a payment back is not something to do unasked.
             links.set_remaining(conn, connection.id, links.LEDGER_ITEM, item_id, remaining)
             return Outcome(
-                "attention",
+                OutcomeName.ATTENTION,
                 f"Visma now shows {remaining} open on invoice {link.visma_number}, more than the "
                 f"{last_seen} Koppel saw before: a payment was undone in Visma. Teamleader still "
                 "shows it as paid; remove that payment in Teamleader if it was a mistake.",
@@ -53,7 +52,7 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
         if invoice.paid or amount <= 0:
             links.set_remaining(conn, connection.id, links.LEDGER_ITEM, item_id, remaining)
             return Outcome(
-                "skipped",
+                OutcomeName.SKIPPED,
                 f"Teamleader already shows invoice {invoice.invoice_number} as paid"
                 if invoice.paid
                 else f"Teamleader's amount due ({due}) already matches Visma ({remaining})",
@@ -80,8 +79,7 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
 
         write_once(
             conn,
-            # Cents, so 50, 50.0 and 50.00 are one observed change.
-            f"payment:{connection.id}:{item_id}:{remaining.quantize(CENT)}",
+            keys.payment(connection.id, item_id, remaining),
             connection_id=connection.id,
             kind="teamleader_payment",
             reference=f"{amount}|{paid_at.isoformat()}",
@@ -101,7 +99,7 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
         {"amount": str(amount), "currency": currency, "visma_remaining": str(remaining)},
     )
     return Outcome(
-        "posted",
+        OutcomeName.POSTED,
         f"registered {currency} {amount} on Teamleader invoice {invoice.invoice_number}"
         + (" (now paid)" if remaining == 0 else f" ({remaining} still open in Visma)"),
         {
@@ -113,4 +111,6 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
     )
 
 
-actor = sync_actor(queues.PAYMENTS, handle)
+consumer = Consumer(queues.PAYMENTS, handle)
+
+app.when_run_by_dramatiq()

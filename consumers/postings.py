@@ -13,8 +13,6 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
-import psycopg
-
 from clients.errors import Conflict
 from clients.teamleader.models import Document
 from clients.visma.models import CustomerLedgerItem, CustomerLedgerItemWithVoucher
@@ -22,7 +20,10 @@ from consumers.base import Job, Outcome
 from consumers.customer_sync import ensure_customer
 from consumers.errors import PermanentFailure
 from consumers.reference_data import reference_data
+from contracts import keys
+from contracts.outcomes import OutcomeName
 from store import links
+from store.db import Conn
 from store.links import Link
 from store.writes import document_lock, write_once
 from translation.errors import (
@@ -58,20 +59,22 @@ def post_document(
         raise UnsupportedDocument(
             f"Teamleader {label} has no date, so it has no period in Visma; book it first."
         )
-    key = f"posting:{connection.id}:{document_type}:{document.id}"
+    key = keys.posting(connection.id, document_type, document.id)
     customer_id = _customer_of(job, document)
     with document_lock(pool, key) as conn:
         try:
             posting = _translate(job, customer_id, day, translate)
         except NothingToPost as nothing:
-            return Outcome("skipped", nothing.reason)
+            return Outcome(OutcomeName.SKIPPED, nothing.reason)
         print_ = fingerprint(posting)
         linked = links.get(conn, connection.id, document_type, document.id)
         if linked is not None:
             if linked.fingerprint == print_:
-                return Outcome("unchanged", f"already posted as Visma {linked.visma_number}")
+                return Outcome(
+                    OutcomeName.UNCHANGED, f"already posted as Visma {linked.visma_number}"
+                )
             return Outcome(
-                "attention",
+                OutcomeName.ATTENTION,
                 f"Teamleader {document_type.replace('_', ' ')} {number} changed after Koppel "
                 f"posted it as Visma invoice {linked.visma_number}; the Visma posting was left "
                 "as it is. Correct it in Visma (credit and post again) if the change matters.",
@@ -103,7 +106,7 @@ def post_document(
                 return found
             return str(created.Id)
 
-        def record(db: psycopg.Connection, remote_id: str) -> None:
+        def record(db: Conn, remote_id: str) -> None:
             links.save(
                 db,
                 connection.id,
@@ -130,7 +133,7 @@ def post_document(
             record=record,
         )
     return Outcome(
-        "posted",
+        OutcomeName.POSTED,
         f"posted as Visma invoice {posting.InvoiceNumber}"
         + ("" if result.created else " (found in Visma after an unfinished attempt)"),
         {
@@ -150,7 +153,7 @@ def other_department(job: Job, document: Document, label: str) -> Outcome | None
     """The skip of a document another department booked (a connection is one department)."""
     if document.department.id == job.connection.teamleader_department_id:
         return None
-    return Outcome("skipped", f"{label} belongs to another department")
+    return Outcome(OutcomeName.SKIPPED, f"{label} belongs to another department")
 
 
 def _customer_of(job: Job, document: Document) -> str:

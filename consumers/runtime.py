@@ -6,18 +6,16 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from psycopg_pool import ConnectionPool
-
 from config import Settings, get_settings
 from store.api_clients import ApiClients, ClientCache
 from store.connections import Connection
-from store.db import shared_pool
+from store.db import Pool, shared_pool
 
 
 @dataclass
 class Runtime:
     settings: Settings
-    pool: ConnectionPool
+    pool: Pool
     clients: ClientCache
 
     def clients_for(self, connection: Connection) -> ApiClients:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from config.errors import NeedsPerson
 from contracts import queues
 
 TeamleaderId = Annotated[str, Field(min_length=1, max_length=100)]
@@ -128,7 +129,7 @@ BY_QUEUE: dict[str, type[SyncMessage]] = {
 }
 
 
-class MalformedMessage(Exception):
+class MalformedMessage(NeedsPerson):
     """A message that does not fit its schema: dead-lettered at once with this reason."""
 
     def __init__(self, queue: str, reason: str) -> None:

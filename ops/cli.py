@@ -6,10 +6,11 @@ commands imports none of them and ``koppel --help`` starts in a fraction of the 
 import takes (bench/RESULTS.md, "CLI start-up"). ``tests/test_cli_lazy.py`` checks that each
 line here is the command's own short help.
 
-Every command runs inside :class:`KoppelGroup`, which turns the errors an operator fixes
-outside Koppel (PostgreSQL or RabbitMQ down, the token key, an unknown connection, a
-service's refusal) into their one-sentence message on stderr and exit status 2, so a
-command added to :data:`COMMANDS` gets the same answers without a line of its own.
+Every command runs inside :class:`KoppelGroup`, which turns every Koppel error
+(config/errors.py: PostgreSQL or RabbitMQ down, the token key, an unknown connection, a
+service's refusal, ...) into its one-sentence message on stderr and exit status 2, so a
+command added to :data:`COMMANDS`, or an error class added anywhere, gets the same answers
+without a line of its own.
 """
 
 from __future__ import annotations
@@ -22,64 +23,64 @@ import click
 #: name → ("module:attribute", the one line ``koppel --help`` shows).
 COMMANDS: dict[str, tuple[str, str]] = {
     "backfill": (
-        "ops.backfill_command:backfill_command",
+        "ops.backfill.command:backfill_command",
         "Export booked invoices and credit notes from a date to Visma, after a preview.",
     ),
     "check": (
-        "ops.migrate_command:check_command",
+        "ops.admin:check_command",
         "Check that PostgreSQL and RabbitMQ answer (exit 2 naming the one that does not).",
     ),
     "connect": (
-        "ops.connect_command:connect_command",
+        "ops.connect.command:connect_command",
         "Link a Teamleader department to a Visma company.",
     ),
     "connections": (
-        "ops.connections_command:connections_command",
+        "ops.connections.command:connections_command",
         "Connections: list, pause, resume, or remove one (its history stays).",
     ),
     "demo": (
-        "ops.demo:demo_command",
+        "ops.dev.demo:demo_command",
         "Sync generated Teamleader data into the Visma simulator, end to end.",
     ),
     "dlq": (
-        "ops.dlq_command:dlq_command",
+        "ops.dlq.command:dlq_command",
         "Dead letters: list, show, requeue after fixing the cause, or purge.",
     ),
     "history": (
-        "ops.history_command:history_command",
+        "ops.history.command:history_command",
         'The timeline of one document, by Teamleader id or number ("2026 / 17", "2026/17", "17").',
     ),
-    "keygen": ("ops.keygen_command:keygen_command", "Print a new Fernet key for KOPPEL_TOKEN_KEY."),
+    "keygen": ("ops.admin:keygen_command", "Print a new Fernet key for KOPPEL_TOKEN_KEY."),
     "mappings": (
-        "ops.mappings_command:mappings_command",
+        "ops.mappings.command:mappings_command",
         "Show, set, propose or check how a connection books into Visma.",
     ),
     "migrate": (
-        "ops.migrate_command:migrate_command",
+        "ops.admin:migrate_command",
         "Apply the database migrations that are missing (safe to run twice).",
     ),
     "poll": (
-        "ops.poll_command:poll_command",
+        "ops.processes.poll:poll_command",
         "Publish what changed in Teamleader and Visma; exit 1 after --once if a stream failed.",
     ),
     "sandbox": (
-        "ops.sandbox_command:sandbox_command",
+        "ops.dev.sandbox_command:sandbox_command",
         "Serve the Teamleader and Visma simulators over HTTP until interrupted.",
     ),
     "status": (
-        "ops.status_command:status_command",
+        "ops.status.command:status_command",
         "Last poll per stream, queue depths, failures, tokens; exit 1 when silent or refused.",
     ),
     "sync": (
-        "ops.sync_command:sync_command",
+        "ops.processes.sync:sync_command",
         "Poll every connection once and process what it found; exit 1 if anything failed.",
     ),
     "webhooks": (
-        "ops.webhooks_command:webhooks_command",
+        "ops.processes.webhooks:webhooks_command",
         "Teamleader webhooks: changes within seconds instead of at the next poll.",
     ),
     "work": (
-        "ops.work_command:work_command",
+        "ops.processes.work:work_command",
         "Consume the given queues until stopped (SIGTERM finishes the messages in hand).",
     ),
 }
@@ -89,28 +90,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EXIT_NEEDS_OPERATOR = 2
 
 
-def answered_errors() -> tuple[type[Exception], ...]:
-    """Errors whose message already says what is wrong and what to do: no stack trace.
+def is_answered(error: BaseException) -> bool:
+    """True for an error whose message already says what is wrong and what to do: every
+    Koppel error (config/errors.py), whatever its marker, since at the command line the
+    operator acts on each. Click answers its own exceptions (a ClickException that is a
+    Koppel error too keeps click's "Error: ..." line).
 
-    Imported when a command fails, not at start-up: they pull in psycopg, httpx and the
-    clients, which ``koppel --help`` does not need."""
-    from clients.errors import ApiError
-    from config.unreachable import ServiceRefused, ServiceUnreachable, ServiceUrlInvalid
-    from ops.connecting import ConnectError
-    from store.connections import UnknownConnection
-    from store.migrate import SchemaNotCurrent
-    from store.tokens import TokenKeyError
+    Imported when a command fails, not at start-up (``koppel --help`` needs none of it)."""
+    from config.errors import KoppelError
 
-    return (
-        ServiceUnreachable,
-        ServiceRefused,
-        ServiceUrlInvalid,
-        SchemaNotCurrent,
-        TokenKeyError,
-        UnknownConnection,
-        ConnectError,
-        ApiError,
-    )
+    return isinstance(error, KoppelError) and not isinstance(error, click.ClickException)
 
 
 def load_command(name: str) -> click.Command:
@@ -123,7 +112,7 @@ def load_command(name: str) -> click.Command:
 
 
 class KoppelGroup(click.Group):
-    """A click group whose commands load on first use and answer :func:`answered_errors`
+    """A click group whose commands load on first use and answer :func:`is_answered` errors
     in one line."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -142,7 +131,7 @@ class KoppelGroup(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as error:
-            if not isinstance(error, answered_errors()):
+            if not is_answered(error):
                 raise
             command = ctx.invoked_subcommand or ctx.info_name or "koppel"
             click.echo(f"koppel {command}: {error}", err=True)

@@ -1,21 +1,20 @@
 """The one way ops commands make a rich console, and what their listings share: a default
-view that fits 80 columns, ``--wide`` for everything, ``--json`` for scripts."""
+view that fits 80 columns, ``--wide`` for everything, ``--json`` for scripts (the options
+themselves are in ``ops/options.py``)."""
 
 from __future__ import annotations
 
 import json
 import re
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.text import Text
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: A UUID anywhere in an id ("company:<uuid>" too); the default views show its first group.
 _UUID = re.compile(
@@ -47,18 +46,6 @@ def listing_console(wide: bool) -> Console:
     """The console of a listing: the terminal's width (80 in a pipe), or for ``--wide`` as
     wide as the rows."""
     return new_console(UNLIMITED if wide else None)
-
-
-def listing_options(function: F) -> F:
-    """``--wide`` and ``--json`` for a listing command (passed as ``wide`` and ``as_json``)."""
-    function = click.option(
-        "--json", "as_json", is_flag=True, help="JSON on stdout, every value whole (scripts)."
-    )(function)
-    return click.option(
-        "--wide",
-        is_flag=True,
-        help="Every column, ids and texts whole, a row on one line (wider than 80 columns).",
-    )(function)
 
 
 def one_line(text: str, style: str = "") -> Text:

@@ -33,12 +33,12 @@ from typing import Literal
 import dramatiq
 import dramatiq.errors
 import pika.exceptions
-from psycopg_pool import ConnectionPool
 
 from clients.errors import ApiError, ReauthorizationNeeded
 from clients.teamleader.models import Customer, Document
 from config import Settings
 from config.unreachable import ServiceUnreachable, broker_unreachable
+from contracts import streams
 from contracts.broker import publish
 from contracts.messages import (
     CreditNoteChanged,
@@ -47,9 +47,12 @@ from contracts.messages import (
     PaymentObserved,
     SyncMessage,
 )
+from contracts.statuses import BOOKED_INVOICE_STATUSES
+from contracts.streams import COMPANIES, CONTACTS, CREDIT_NOTES, INVOICES, VISMA_LEDGER_ITEMS
 from store import connections, cursors, history, links, messages
 from store.api_clients import ApiClients
 from store.connections import Connection
+from store.db import Pool
 
 logger = logging.getLogger(__name__)
 
@@ -58,16 +61,8 @@ logger = logging.getLogger(__name__)
 #: hour-old message with no outcome was most likely lost (a purged queue, a lost broker).
 REPUBLISH_UNFINISHED_AFTER_S = 3600
 
-#: Teamleader invoices Koppel posts: booked ones (a draft has no number and may still change).
-BOOKED_INVOICE_STATUSES = ("outstanding", "matched")
-
-CONTACTS = "contacts"
-COMPANIES = "companies"
-INVOICES = "invoices"
-CREDIT_NOTES = "credit_notes"
-VISMA_LEDGER_ITEMS = "visma_ledger_items"
-#: Every stream, in the order a round polls them (customers before the documents naming them).
-STREAMS = (CONTACTS, COMPANIES, INVOICES, CREDIT_NOTES, VISMA_LEDGER_ITEMS)
+#: Every stream, in the order a round polls them (``contracts/streams.py``).
+STREAMS = streams.ALL
 
 
 @dataclass(frozen=True)
@@ -115,7 +110,7 @@ class Seen:
 
 
 #: (clients, pool, connection, since) → every document changed since then.
-Reader = Callable[[ApiClients, ConnectionPool, Connection, datetime], Iterable[Seen]]
+Reader = Callable[[ApiClients, Pool, Connection, datetime], Iterable[Seen]]
 
 
 # -- readers ----------------------------------------------------------------------------------
@@ -140,7 +135,7 @@ def _changes(
 
 def _customers(kind: Literal["contact", "company"]) -> Reader:
     def read(
-        clients: ApiClients, pool: ConnectionPool, connection: Connection, since: datetime
+        clients: ApiClients, pool: Pool, connection: Connection, since: datetime
     ) -> Iterable[Seen]:
         listing = clients.teamleader.contacts if kind == "contact" else clients.teamleader.companies
         return _changes(
@@ -155,7 +150,7 @@ def _customers(kind: Literal["contact", "company"]) -> Reader:
 
 
 def _invoices(
-    clients: ApiClients, pool: ConnectionPool, connection: Connection, since: datetime
+    clients: ApiClients, pool: Pool, connection: Connection, since: datetime
 ) -> Iterable[Seen]:
     listing = clients.teamleader.invoices(
         updated_since=since,
@@ -172,7 +167,7 @@ def _invoices(
 
 
 def _credit_notes(
-    clients: ApiClients, pool: ConnectionPool, connection: Connection, since: datetime
+    clients: ApiClients, pool: Pool, connection: Connection, since: datetime
 ) -> Iterable[Seen]:
     listing = clients.teamleader.credit_notes(
         updated_since=since, department_id=connection.teamleader_department_id
@@ -187,7 +182,7 @@ def _credit_notes(
 
 
 def _ledger_items(
-    clients: ApiClients, pool: ConnectionPool, connection: Connection, since: datetime
+    clients: ApiClients, pool: Pool, connection: Connection, since: datetime
 ) -> Iterable[Seen]:
     """Every ledger item modified since; a message only for one Koppel posted whose remaining
     amount is not the one Koppel last saw (the item changes for other reasons too)."""
@@ -272,7 +267,7 @@ def latest_messages(seen: Sequence[Seen]) -> list[SyncMessage]:
 
 
 def record_sent(
-    pool: ConnectionPool,
+    pool: Pool,
     connection_id: uuid.UUID,
     sent: Sequence[SyncMessage],
     publishing_at: datetime | None,
@@ -325,7 +320,7 @@ def _explain(settings: Settings, connection: Connection, stream: str, error: Exc
 # -- polling ----------------------------------------------------------------------------------
 def poll_stream(
     settings: Settings,
-    pool: ConnectionPool,
+    pool: Pool,
     broker: dramatiq.Broker,
     connection: Connection,
     clients: ApiClients,
@@ -385,7 +380,7 @@ def poll_stream(
 
 def poll_connection(
     settings: Settings,
-    pool: ConnectionPool,
+    pool: Pool,
     broker: dramatiq.Broker,
     connection: Connection,
     clients: ApiClients,
@@ -413,7 +408,7 @@ def poll_connection(
 
 
 @contextmanager
-def round_lock(pool: ConnectionPool, connection: Connection) -> Iterator[bool]:
+def round_lock(pool: Pool, connection: Connection) -> Iterator[bool]:
     """Try the connection's poll lock (a session-level advisory lock) without waiting; yields
     whether this session got it. The pooled session stays taken for the round, so a poll
     thread holds one session more than its statements need (see ``poll_threads``)."""
@@ -432,7 +427,7 @@ def round_lock(pool: ConnectionPool, connection: Connection) -> Iterator[bool]:
 
 def _poll_locked(
     settings: Settings,
-    pool: ConnectionPool,
+    pool: Pool,
     broker: dramatiq.Broker,
     connection: Connection,
     clients: ApiClients,

@@ -20,7 +20,6 @@ import hmac
 import logging
 import uuid
 
-from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -28,9 +27,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from contracts.streams import COMPANIES, CONTACTS, CREDIT_NOTES, INVOICES
 from producers.pokes import poke
-from producers.poller import COMPANIES, CONTACTS, CREDIT_NOTES, INVOICES
 from store import connections
+from store.db import Pool
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def webhook_path(token_key: str, connection_id: uuid.UUID) -> str:
     return f"/teamleader/{connection_id}/{webhook_token(token_key, connection_id)}"
 
 
-def create_app(pool: ConnectionPool, token_key: str) -> Starlette:
+def create_app(pool: Pool, token_key: str) -> Starlette:
     async def receive(request: Request) -> JSONResponse:
         try:
             connection_id = uuid.UUID(request.path_params["connection_id"])
@@ -114,7 +114,7 @@ def create_app(pool: ConnectionPool, token_key: str) -> Starlette:
     )
 
 
-def _poke_known(pool: ConnectionPool, connection_id: uuid.UUID, stream: str) -> bool:
+def _poke_known(pool: Pool, connection_id: uuid.UUID, stream: str) -> bool:
     try:
         connections.get(pool, connection_id)
     except connections.UnknownConnection:

@@ -19,24 +19,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sandbox.dataset_error import DatasetError
+from sandbox.teamleader.dataset import validate_teamleader
+from sandbox.visma.dataset import validate_visma
 
-class DatasetError(ValueError):
-    """A data set item that does not fit, named by its place and field."""
-
-    def __init__(self, item: str, field: str, message: str) -> None:
-        self.item = item
-        self.field = field
-        super().__init__(f"{item}: field '{field}': {message}")
-
+__all__ = ["DatasetError", "load_dataset", "validate_dataset"]
 
 TOP_LEVEL_KEYS = ("teamleader", "visma")
 
 
 def validate_dataset(data: Any) -> dict[str, Any]:
     """Check a whole data set; return it with both parts present (possibly empty)."""
-    from sandbox.teamleader.dataset import validate_teamleader
-    from sandbox.visma.dataset import validate_visma
-
     if not isinstance(data, dict):
         raise DatasetError("(file)", "(root)", "must be a JSON object")
     unknown = set(data) - set(TOP_LEVEL_KEYS)

@@ -14,12 +14,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg_pool import ConnectionPool
-
 from clients.teamleader import TeamleaderClient
 from clients.visma import VismaClient
 from config import Settings
 from store.connections import Connection
+from store.db import Pool
 from store.rate_budget import SharedRateBudget
 from store.tokens import PgTokenStore
 
@@ -46,7 +45,7 @@ class ClientCache:
     """One pair of clients per connection for the life of a process (they are thread-safe)."""
 
     def __init__(
-        self, settings: Settings, pool: ConnectionPool, *, event_hooks: ServiceHooks | None = None
+        self, settings: Settings, pool: Pool, *, event_hooks: ServiceHooks | None = None
     ) -> None:
         self._settings = settings
         self._pool = pool

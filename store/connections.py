@@ -16,9 +16,9 @@ from datetime import date, datetime
 from typing import Literal
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
-from store.db import Db, session
+from config.errors import NeedsPerson
+from store.db import Db, Pool, session
 
 State = Literal["active", "paused", "removed"]
 
@@ -70,8 +70,8 @@ MIN_ID_PREFIX = 4
 _ID_PREFIX = re.compile(r"[0-9a-f][0-9a-f-]*")
 
 
-class UnknownConnection(LookupError):
-    pass
+class UnknownConnection(LookupError, NeedsPerson):
+    """No connection by that name or id (or it was removed): a person must name another."""
 
 
 class AmbiguousConnection(UnknownConnection):
@@ -79,7 +79,7 @@ class AmbiguousConnection(UnknownConnection):
 
 
 def create(
-    pool: ConnectionPool,
+    pool: Pool,
     *,
     name: str,
     sandbox: bool,
@@ -121,7 +121,7 @@ def create(
     return Connection(**row)
 
 
-def get(pool: ConnectionPool, connection_id: uuid.UUID | str) -> Connection:
+def get(pool: Pool, connection_id: uuid.UUID | str) -> Connection:
     with pool.connection() as conn:
         row = conn.execute(
             f"SELECT {_COLUMNS} FROM connections WHERE id = %s", [str(connection_id)]
@@ -131,7 +131,7 @@ def get(pool: ConnectionPool, connection_id: uuid.UUID | str) -> Connection:
     return Connection(**row)
 
 
-def find(pool: ConnectionPool, name_or_id: str) -> Connection:
+def find(pool: Pool, name_or_id: str) -> Connection:
     """By name, id or the start of an id (at least :data:`MIN_ID_PREFIX` characters, a
     short id's "…" allowed), for the command line. Removed connections are found too (their
     history stays readable); a name held by a removed and a current one means the current
@@ -166,7 +166,7 @@ def find(pool: ConnectionPool, name_or_id: str) -> Connection:
     )
 
 
-def active(pool: ConnectionPool) -> list[Connection]:
+def active(pool: Pool) -> list[Connection]:
     """Every connection that is not removed: paused ones too (they are still configured;
     pollers and consumers skip them)."""
     with pool.connection() as conn:
@@ -177,13 +177,13 @@ def active(pool: ConnectionPool) -> list[Connection]:
     return [Connection(**row) for row in rows]
 
 
-def named(pool: ConnectionPool, name: str | None) -> list[Connection]:
+def named(pool: Pool, name: str | None) -> list[Connection]:
     """The named connection (by name or id), or every active one: what a command's
     ``--connection`` option chooses."""
     return [find(pool, name)] if name else active(pool)
 
 
-def update(pool: ConnectionPool, connection_id: uuid.UUID, **values: object) -> Connection:
+def update(pool: Pool, connection_id: uuid.UUID, **values: object) -> Connection:
     """Change settings columns (receivables_account, number rules, poll interval, ...)."""
     allowed = {
         "receivables_account",
@@ -209,7 +209,7 @@ def update(pool: ConnectionPool, connection_id: uuid.UUID, **values: object) -> 
     return get(pool, connection_id)
 
 
-def reference_changed(pool: ConnectionPool, connection_ids: Iterable[uuid.UUID]) -> None:
+def reference_changed(pool: Pool, connection_ids: Iterable[uuid.UUID]) -> None:
     """Tell every worker to re-read these connections' reference data (mappings, the Visma
     chart, product categories) before the next document, instead of trusting its cache."""
     ids = sorted({str(connection_id) for connection_id in connection_ids})
@@ -264,7 +264,7 @@ class Removed:
     kept: dict[str, int]
 
 
-def listing(pool: ConnectionPool, *, include_removed: bool = False) -> list[Listed]:
+def listing(pool: Pool, *, include_removed: bool = False) -> list[Listed]:
     """Every connection (removed ones too when asked) with its last successful poll."""
     with pool.connection() as conn:
         rows = conn.execute(
@@ -303,7 +303,7 @@ def poll_lock_key(connection_id: uuid.UUID) -> str:
     return f"poll:{connection_id}"
 
 
-def pause(pool: ConnectionPool, connection_id: uuid.UUID) -> bool:
+def pause(pool: Pool, connection_id: uuid.UUID) -> bool:
     """Pause an active connection; False when it was paused or removed already."""
     with pool.connection() as conn:
         changed = conn.execute(
@@ -314,7 +314,7 @@ def pause(pool: ConnectionPool, connection_id: uuid.UUID) -> bool:
     return changed == 1
 
 
-def resume(pool: ConnectionPool, connection_id: uuid.UUID) -> int | None:
+def resume(pool: Pool, connection_id: uuid.UUID) -> int | None:
     """Resume a paused connection, and have the poller read again what the consumers
     skipped while it was paused; the number of such messages, or None when it was not
     paused (or is removed).
@@ -352,7 +352,7 @@ def resume(pool: ConnectionPool, connection_id: uuid.UUID) -> int | None:
     return sum(int(row["n"]) for row in rows)
 
 
-def remove(pool: ConnectionPool, connection_id: uuid.UUID) -> Removed | None:
+def remove(pool: Pool, connection_id: uuid.UUID) -> Removed | None:
     """Stop syncing the connection for good: mark it removed, delete its tokens and cursors,
     finish its waiting messages as skipped; keep its history, links and failures. None when
     it was removed already.

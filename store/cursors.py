@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from psycopg_pool import ConnectionPool
+from store.db import Pool
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class Cursor:
 _COLUMNS = "stream, watermark, last_success_at, last_error, last_error_at, interval_s"
 
 
-def get(pool: ConnectionPool, connection_id: uuid.UUID, stream: str) -> Cursor:
+def get(pool: Pool, connection_id: uuid.UUID, stream: str) -> Cursor:
     with pool.connection() as conn:
         row = conn.execute(
             f"SELECT {_COLUMNS} FROM cursors WHERE connection_id = %s AND stream = %s",
@@ -38,7 +38,7 @@ def get(pool: ConnectionPool, connection_id: uuid.UUID, stream: str) -> Cursor:
     return Cursor(**row) if row else Cursor.empty(stream)
 
 
-def all_for(pool: ConnectionPool, connection_id: uuid.UUID) -> list[Cursor]:
+def all_for(pool: Pool, connection_id: uuid.UUID) -> list[Cursor]:
     with pool.connection() as conn:
         rows = conn.execute(
             f"SELECT {_COLUMNS} FROM cursors WHERE connection_id = %s ORDER BY stream",
@@ -48,7 +48,7 @@ def all_for(pool: ConnectionPool, connection_id: uuid.UUID) -> list[Cursor]:
 
 
 def advance_many(
-    pool: ConnectionPool,
+    pool: Pool,
     connection_id: uuid.UUID,
     moves: Sequence[tuple[str, datetime | None]],
     interval_s: float | None = None,
@@ -76,14 +76,12 @@ def advance_many(
         )
 
 
-def advance(
-    pool: ConnectionPool, connection_id: uuid.UUID, stream: str, watermark: datetime | None
-) -> None:
+def advance(pool: Pool, connection_id: uuid.UUID, stream: str, watermark: datetime | None) -> None:
     """Record a successful poll; the watermark never moves backwards."""
     advance_many(pool, connection_id, [(stream, watermark)])
 
 
-def record_error(pool: ConnectionPool, connection_id: uuid.UUID, stream: str, error: str) -> None:
+def record_error(pool: Pool, connection_id: uuid.UUID, stream: str, error: str) -> None:
     with pool.connection() as conn:
         conn.execute(
             "INSERT INTO cursors (connection_id, stream, last_error, last_error_at)"

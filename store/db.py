@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import DictRow, dict_row
 from psycopg_pool import ConnectionPool
 
 from config import Settings
@@ -23,7 +23,12 @@ from config.unreachable import (
 )
 from store.migrate import require_current
 
-_pools: dict[str, ConnectionPool] = {}
+#: A connection of ours: its rows are dicts (``row_factory=dict_row``), read by column name.
+Conn = psycopg.Connection[DictRow]
+#: The pool that hands out :data:`Conn`.
+Pool = ConnectionPool[Conn]
+
+_pools: dict[str, Pool] = {}
 _pools_lock = threading.Lock()
 
 #: A refused connection carries no SQLSTATE, only the server's message: these are its
@@ -142,7 +147,7 @@ def _counting_kwargs() -> dict[str, Any]:
     return {"cursor_factory": _CountingCursor}
 
 
-def open_pool(settings: Settings, *, name: str = "koppel") -> ConnectionPool:
+def open_pool(settings: Settings, *, name: str = "koppel") -> Pool:
     """A pool of autocommit connections that return rows as dicts.
 
     Autocommit, because most statements are single upserts; a caller that needs several
@@ -151,6 +156,7 @@ def open_pool(settings: Settings, *, name: str = "koppel") -> ConnectionPool:
     check_ready(settings.database_url)
     pool = ConnectionPool(
         settings.database_url,
+        connection_class=Conn,
         min_size=1,
         max_size=settings.database_pool_size,
         kwargs={
@@ -166,7 +172,7 @@ def open_pool(settings: Settings, *, name: str = "koppel") -> ConnectionPool:
     return pool
 
 
-def shared_pool(settings: Settings, *, name: str = "koppel") -> ConnectionPool:
+def shared_pool(settings: Settings, *, name: str = "koppel") -> Pool:
     """The process's pool for this database (worker threads share it)."""
     with _pools_lock:
         pool = _pools.get(settings.database_url)
@@ -184,11 +190,11 @@ def close_shared_pools() -> None:
 
 #: Where a query runs: a pool (its own short transaction) or a connection the caller holds
 #: (so several writes commit together, inside the caller's ``conn.transaction()``).
-Db = ConnectionPool | psycopg.Connection
+Db = Pool | Conn
 
 
 @contextmanager
-def session(db: Db) -> Iterator[psycopg.Connection]:
+def session(db: Db) -> Iterator[Conn]:
     if isinstance(db, ConnectionPool):
         with db.connection() as conn:
             yield conn
@@ -199,5 +205,5 @@ def session(db: Db) -> Iterator[psycopg.Connection]:
 def run(db: Db, sql: str, params: Sequence[object] = ()) -> list[dict[str, Any]]:
     """Execute one statement; its rows when it returns any."""
     with session(db) as conn:
-        cursor = conn.execute(sql, params)  # type: ignore[arg-type]  # trusted, ours
-        return cursor.fetchall() if cursor.description else []  # type: ignore[return-value]
+        cursor = conn.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []

@@ -9,9 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
-from store.db import Db, session
+from store.db import Db, Pool, session
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def record(
 
 
 def listing(
-    pool: ConnectionPool,
+    pool: Pool,
     *,
     connection_id: uuid.UUID | None = None,
     statuses: tuple[str, ...] = ("open", "attention"),
@@ -129,7 +128,7 @@ def _containing(text: str | None) -> str | None:
 STATUSES = ("open", "attention", "requeued", "resolved", "purged")
 
 
-def get(pool: ConnectionPool, failure_id: int) -> Failure | None:
+def get(pool: Pool, failure_id: int) -> Failure | None:
     with pool.connection() as conn:
         row = conn.execute(
             f"SELECT {_COLUMNS} FROM failures WHERE id = %s", [failure_id]
@@ -138,7 +137,7 @@ def get(pool: ConnectionPool, failure_id: int) -> Failure | None:
 
 
 def for_document(
-    pool: ConnectionPool, connection_id: uuid.UUID, document_type: str, document_id: str
+    pool: Pool, connection_id: uuid.UUID, document_type: str, document_id: str
 ) -> list[Failure]:
     """Every row of one document, oldest first (a requeued one and the one it came back as)."""
     with pool.connection() as conn:
@@ -159,7 +158,7 @@ class RowOfMessage:
     last_seen: datetime
 
 
-def by_message_ids(pool: ConnectionPool, message_ids: list[str]) -> dict[str, RowOfMessage]:
+def by_message_ids(pool: Pool, message_ids: list[str]) -> dict[str, RowOfMessage]:
     """Message id → its newest row, for the messages that have one."""
     if not message_ids:
         return {}
@@ -175,7 +174,7 @@ def by_message_ids(pool: ConnectionPool, message_ids: list[str]) -> dict[str, Ro
     }
 
 
-def mark_requeued(pool: ConnectionPool, failure: Failure) -> bool:
+def mark_requeued(pool: Pool, failure: Failure) -> bool:
     """Before its message is published again: the row leaves the list, the message counts
     as waiting again (outcome NULL) and the document's history says so — in one transaction.
     False when the row was no longer open (another requeue or purge took it)."""
@@ -194,7 +193,7 @@ def mark_requeued(pool: ConnectionPool, failure: Failure) -> bool:
     return True
 
 
-def undo_requeued(pool: ConnectionPool, failure: Failure) -> None:
+def undo_requeued(pool: Pool, failure: Failure) -> None:
     """The publish did not happen (RabbitMQ refused or was gone): the row is open again."""
     with pool.connection() as conn, conn.transaction():
         conn.execute(
@@ -210,7 +209,7 @@ def undo_requeued(pool: ConnectionPool, failure: Failure) -> None:
         _history(conn, failure, "requeue failed")
 
 
-def mark_purged(pool: ConnectionPool, failure: Failure) -> bool:
+def mark_purged(pool: Pool, failure: Failure) -> bool:
     """Given up on for good: kept, marked purged, with a history event. False when the row
     was no longer open."""
     with pool.connection() as conn, conn.transaction():

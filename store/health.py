@@ -20,7 +20,8 @@ class Backlog:
 
 def created_at(db: Db, connection_id: uuid.UUID) -> datetime:
     rows = run(db, "SELECT created_at FROM connections WHERE id = %s", [connection_id])
-    return rows[0]["created_at"]  # type: ignore[no-any-return]
+    created: datetime = rows[0]["created_at"]
+    return created
 
 
 def backlog(db: Db, connection_id: uuid.UUID) -> Backlog:
@@ -30,7 +31,7 @@ def backlog(db: Db, connection_id: uuid.UUID) -> Backlog:
         " WHERE connection_id = %s AND outcome IS NULL",
         [connection_id],
     )
-    return Backlog(int(rows[0]["n"]), rows[0]["oldest"])  # type: ignore[call-overload]
+    return Backlog(int(rows[0]["n"]), rows[0]["oldest"])
 
 
 def failure_counts(db: Db, connection_id: uuid.UUID | None) -> dict[str, int]:
@@ -42,4 +43,4 @@ def failure_counts(db: Db, connection_id: uuid.UUID | None) -> dict[str, int]:
         " AND connection_id IS NOT DISTINCT FROM %s GROUP BY status",
         [connection_id],
     )
-    return {str(row["status"]): int(row["n"]) for row in rows}  # type: ignore[call-overload]
+    return {str(row["status"]): int(row["n"]) for row in rows}

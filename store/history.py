@@ -9,9 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
-from store.db import Db, session
+from store.db import Db, Pool, session
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ def record(
 
 
 def record_many(
-    pool: ConnectionPool,
+    pool: Pool,
     connection_id: uuid.UUID,
     events: Sequence[tuple[str, str, str, Mapping[str, Any]]],
     *,
@@ -61,7 +60,7 @@ def record_many(
         )
 
 
-def database_now(pool: ConnectionPool) -> datetime:
+def database_now(pool: Pool) -> datetime:
     """PostgreSQL's clock, the one every other history event is stamped with.
 
     A producer records "queued" only after RabbitMQ confirmed the message, by which time a
@@ -70,11 +69,12 @@ def database_now(pool: ConnectionPool) -> datetime:
     with pool.connection() as conn:
         row = conn.execute("SELECT clock_timestamp() AS now").fetchone()
     assert row is not None
-    return row["now"]
+    now: datetime = row["now"]
+    return now
 
 
 def timeline(
-    pool: ConnectionPool, connection_id: uuid.UUID, document_type: str, document_id: str
+    pool: Pool, connection_id: uuid.UUID, document_type: str, document_id: str
 ) -> list[Event]:
     with pool.connection() as conn:
         rows = conn.execute(
@@ -99,7 +99,7 @@ class Found:
 
 
 def with_id(
-    pool: ConnectionPool,
+    pool: Pool,
     document_id: str,
     connection_ids: Sequence[uuid.UUID],
     document_types: Sequence[str],
@@ -138,7 +138,7 @@ NUMBERED = ("invoice", "credit_note")
 
 
 def with_number(
-    pool: ConnectionPool,
+    pool: Pool,
     year: int | None,
     sequence: int,
     connection_ids: Sequence[uuid.UUID],
@@ -163,7 +163,7 @@ def with_number(
 
 
 def with_visma_number(
-    pool: ConnectionPool, visma_number: str, connection_ids: Sequence[uuid.UUID]
+    pool: Pool, visma_number: str, connection_ids: Sequence[uuid.UUID]
 ) -> list[Found]:
     """Documents of these connections Koppel posted under this Visma invoice number (e.g.
     202600017)."""

@@ -39,7 +39,7 @@ def get(db: Db, connection_id: uuid.UUID, teamleader_type: str, teamleader_id: s
         " AND teamleader_id = %s",
         [connection_id, teamleader_type, teamleader_id],
     )
-    return Link(**rows[0]) if rows else None  # type: ignore[arg-type]
+    return Link(**rows[0]) if rows else None
 
 
 def of_documents(
@@ -53,7 +53,7 @@ def of_documents(
         " AND teamleader_id = ANY(%s)",
         [connection_id, teamleader_type, list(teamleader_ids)],
     )
-    return {str(row["teamleader_id"]): Link(**row) for row in rows}  # type: ignore[arg-type]
+    return {str(row["teamleader_id"]): Link(**row) for row in rows}
 
 
 def by_visma(db: Db, connection_id: uuid.UUID, visma_type: str, visma_id: str) -> Link | None:
@@ -63,7 +63,7 @@ def by_visma(db: Db, connection_id: uuid.UUID, visma_type: str, visma_id: str) -
         " AND visma_id = %s",
         [connection_id, visma_type, visma_id.lower()],
     )
-    return Link(**rows[0]) if rows else None  # type: ignore[arg-type]
+    return Link(**rows[0]) if rows else None
 
 
 def remaining_by_visma_id(
@@ -81,7 +81,7 @@ def remaining_by_visma_id(
         "SELECT visma_id, remaining FROM links WHERE connection_id = %s AND visma_type = %s" + sql,
         [connection_id, visma_type, *params],
     )
-    return {str(row["visma_id"]): row["remaining"] for row in rows}  # type: ignore[misc]
+    return {str(row["visma_id"]): row["remaining"] for row in rows}
 
 
 def save(db: Db, connection_id: uuid.UUID, link: Link) -> None:
@@ -125,4 +125,4 @@ def counts(db: Db, connection_id: uuid.UUID) -> dict[str, int]:
         "SELECT teamleader_type, count(*) AS n FROM links WHERE connection_id = %s GROUP BY 1",
         [connection_id],
     )
-    return {str(row["teamleader_type"]): int(row["n"]) for row in rows}  # type: ignore[call-overload]
+    return {str(row["teamleader_type"]): int(row["n"]) for row in rows}

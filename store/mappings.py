@@ -6,9 +6,8 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from psycopg_pool import ConnectionPool
-
 from store import connections
+from store.db import Pool
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ class VatRow:
     revenue_account: int
 
 
-def vat_rows(pool: ConnectionPool, connection_id: uuid.UUID) -> list[VatRow]:
+def vat_rows(pool: Pool, connection_id: uuid.UUID) -> list[VatRow]:
     with pool.connection() as conn:
         rows = conn.execute(
             "SELECT tax_rate_id, rate, description, vat_code_id, vat_code, revenue_account"
@@ -31,7 +30,7 @@ def vat_rows(pool: ConnectionPool, connection_id: uuid.UUID) -> list[VatRow]:
     return [VatRow(**row) for row in rows]
 
 
-def set_vat(pool: ConnectionPool, connection_id: uuid.UUID, row: VatRow) -> None:
+def set_vat(pool: Pool, connection_id: uuid.UUID, row: VatRow) -> None:
     with pool.connection() as conn:
         conn.execute(
             "INSERT INTO vat_mappings (connection_id, tax_rate_id, rate, description,"

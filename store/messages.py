@@ -13,10 +13,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from psycopg_pool import ConnectionPool
-
 from store import connections
-from store.db import Db, session
+from store.db import Db, Pool, session
 
 #: A filter on messages published or finished since a moment (NULL: no filter).
 _SINCE = "(%s::timestamptz IS NULL OR coalesce(finished_at, published_at) >= %s::timestamptz)"
@@ -25,9 +23,7 @@ _SINCE = "(%s::timestamptz IS NULL OR coalesce(finished_at, published_at) >= %s:
 OUTCOMES = ("posted", "updated", "unchanged", "skipped", "attention", "failed")
 
 
-def already_recorded(
-    pool: ConnectionPool, keys: Iterable[str], republish_after_s: float
-) -> set[str]:
+def already_recorded(pool: Pool, keys: Iterable[str], republish_after_s: float) -> set[str]:
     """Keys a producer need not publish again: recorded before, except those that have
     waited for an outcome longer than ``republish_after_s`` (a safety net, should a queue
     ever lose one)."""
@@ -44,7 +40,7 @@ def already_recorded(
 
 
 def record_published(
-    pool: ConnectionPool,
+    pool: Pool,
     connection_id: uuid.UUID,
     rows: Iterable[tuple[str, str, str, str, str]],
 ) -> None:
@@ -66,7 +62,7 @@ def record_published(
         )
 
 
-def outcome_of(pool: ConnectionPool, dedupe_key: str) -> str | None:
+def outcome_of(pool: Pool, dedupe_key: str) -> str | None:
     with pool.connection() as conn:
         row = conn.execute(
             "SELECT outcome FROM messages WHERE dedupe_key = %s", [dedupe_key]
@@ -81,7 +77,7 @@ _CONNECTION_COLUMNS = ", ".join(
 
 
 def outcome_and_connection(
-    pool: ConnectionPool, dedupe_key: str, connection_id: uuid.UUID
+    pool: Pool, dedupe_key: str, connection_id: uuid.UUID
 ) -> tuple[str | None, connections.Connection | None]:
     """The message's outcome so far and its connection (None when there is no such
     connection), in one round trip: a consumer needs both for every message (bench/cost.py)."""
@@ -97,7 +93,7 @@ def outcome_and_connection(
     return outcome, connections.Connection(**row) if row["id"] is not None else None
 
 
-def outcomes_of(pool: ConnectionPool, keys: Sequence[str]) -> dict[str, str | None]:
+def outcomes_of(pool: Pool, keys: Sequence[str]) -> dict[str, str | None]:
     """Dedupe key → its outcome (None while it waits), for the keys that are recorded."""
     if not keys:
         return {}
@@ -143,7 +139,7 @@ def finish(
 
 
 def queued(
-    pool: ConnectionPool,
+    pool: Pool,
     connection_id: uuid.UUID,
     document_type: str,
     document_id: str,
@@ -158,11 +154,11 @@ def queued(
             " AND published_at > now() - make_interval(secs => %s)) AS queued",
             [connection_id, document_type, document_id, within_s],
         ).fetchone()
-    return bool(row and row["queued"])  # type: ignore[call-overload]
+    return bool(row and row["queued"])
 
 
 def waiting(
-    pool: ConnectionPool,
+    pool: Pool,
     connection_ids: Sequence[uuid.UUID] | None = None,
     since: datetime | None = None,
 ) -> int:
@@ -180,7 +176,7 @@ def waiting(
 
 
 def outcome_counts(
-    pool: ConnectionPool, connection_id: uuid.UUID, since: datetime | None = None
+    pool: Pool, connection_id: uuid.UUID, since: datetime | None = None
 ) -> dict[tuple[str, str], int]:
     """(document_type, outcome or 'waiting') → number of messages (touched since ``since``)."""
     with pool.connection() as conn:
@@ -194,7 +190,7 @@ def outcome_counts(
 
 
 def document_outcomes(
-    pool: ConnectionPool, connection_id: uuid.UUID, since: datetime | None = None
+    pool: Pool, connection_id: uuid.UUID, since: datetime | None = None
 ) -> dict[str, dict[str, int]]:
     """Per document type: ``seen`` (distinct documents) and the number of messages per
     outcome (a document seen in two versions counts once in seen, twice in outcomes);

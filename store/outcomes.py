@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from psycopg_pool import ConnectionPool
 
 from contracts.messages import SyncMessage
 from store import failures, history, messages
+from store.db import Pool
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Failure:
 
 
 def record(
-    pool: ConnectionPool,
+    pool: Pool,
     message: SyncMessage,
     outcome: str,
     detail: str,
@@ -81,7 +81,7 @@ def record(
 
 
 def _record_success(
-    pool: ConnectionPool,
+    pool: Pool,
     message: SyncMessage,
     outcome: str,
     detail: str,

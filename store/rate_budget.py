@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from psycopg_pool import ConnectionPool
+from store.db import Pool
 
 
 class SharedRateBudget:
@@ -22,7 +22,7 @@ class SharedRateBudget:
 
     def __init__(
         self,
-        pool: ConnectionPool,
+        pool: Pool,
         calls_per_window: int,
         window_s: float,
         sleep: Callable[[float], None] = time.sleep,
@@ -44,8 +44,8 @@ class SharedRateBudget:
         if row is None:  # cannot happen: the function always returns its row
             return 0.0
         # Remembered per thread and key: the same thread sends the call and then releases.
-        self._slots.__dict__[key] = row["slot"] if row["hot"] else None  # type: ignore[call-overload]
-        wait_s = float(row["wait_s"])  # type: ignore[call-overload]
+        self._slots.__dict__[key] = row["slot"] if row["hot"] else None
+        wait_s = float(row["wait_s"])
         if wait_s > 0:
             self._sleep(wait_s)
         return max(0.0, wait_s)

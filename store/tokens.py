@@ -14,13 +14,15 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from cryptography.fernet import Fernet, InvalidToken
-from psycopg_pool import ConnectionPool
 
 from clients.tokens import TokenPair
+from config.errors import NeedsPerson
+from store.db import Pool
 
 
-class TokenKeyError(Exception):
-    """The token key is missing or cannot decrypt what is stored."""
+class TokenKeyError(NeedsPerson):
+    """The token key is missing or cannot decrypt what is stored: a person must set the key
+    or connect again (a consumer dead-letters at once, requeued after the fix)."""
 
 
 def cipher(key: str) -> Fernet:
@@ -47,9 +49,7 @@ class PgTokenStore:
     the refresh lock (which drops the copy) before it refreshes — at expiry, and after a 401
     should another process have refreshed and revoked the copy's access token."""
 
-    def __init__(
-        self, pool: ConnectionPool, connection_id: uuid.UUID, service: str, key: str
-    ) -> None:
+    def __init__(self, pool: Pool, connection_id: uuid.UUID, service: str, key: str) -> None:
         self._pool = pool
         self._connection_id = connection_id
         self._service = service
@@ -119,9 +119,7 @@ class PgTokenStore:
                 conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock_name])
 
 
-def expiries(
-    pool: ConnectionPool, connection_id: uuid.UUID
-) -> dict[str, tuple[datetime, datetime]]:
+def expiries(pool: Pool, connection_id: uuid.UUID) -> dict[str, tuple[datetime, datetime]]:
     """Service → (access token ``expires_at``, ``updated_at`` of the last save), without
     decrypting anything (``koppel status`` needs no token key for this)."""
     with pool.connection() as conn:

@@ -26,13 +26,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import psycopg
-from psycopg_pool import ConnectionPool
-
 from clients.errors import DataError
+from config.errors import TryLater
+from store.db import Conn, Pool
 
 
-class Busy(Exception):
+class Busy(TryLater):
     """Another worker holds this document right now; try again in a moment."""
 
     def __init__(self, key: str) -> None:
@@ -49,11 +48,11 @@ class WriteResult:
 
 
 #: Writes what the effect leaves in Koppel's tables, given the connection and the remote id.
-Record = Callable[[psycopg.Connection, str], None]
+Record = Callable[[Conn, str], None]
 
 
 @contextmanager
-def document_lock(pool: ConnectionPool, key: str) -> Iterator[psycopg.Connection]:
+def document_lock(pool: Pool, key: str) -> Iterator[Conn]:
     """Hold the advisory lock of ``key`` on one pooled session, or raise :class:`Busy`."""
     with pool.connection() as conn:
         got = conn.execute(
@@ -67,14 +66,14 @@ def document_lock(pool: ConnectionPool, key: str) -> Iterator[psycopg.Connection
             conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
 
 
-def state_of(conn: psycopg.Connection, key: str) -> dict[str, object] | None:
+def state_of(conn: Conn, key: str) -> dict[str, object] | None:
     return conn.execute(
         "SELECT state, remote_id, attempts, reference FROM external_writes WHERE key = %s", [key]
     ).fetchone()
 
 
 def write_once(
-    conn: psycopg.Connection,
+    conn: Conn,
     key: str,
     *,
     connection_id: uuid.UUID,
@@ -123,9 +122,7 @@ def write_once(
     return _create(conn, key, create, record)
 
 
-def _create(
-    conn: psycopg.Connection, key: str, create: Callable[[], str], record: Record | None
-) -> WriteResult:
+def _create(conn: Conn, key: str, create: Callable[[], str], record: Record | None) -> WriteResult:
     """Make the remote object; the row (in flight now) says afterwards what is known."""
     try:
         remote_id = create()
@@ -137,7 +134,7 @@ def _create(
 
 
 def _done(
-    conn: psycopg.Connection,
+    conn: Conn,
     key: str,
     remote_id: str,
     detail: str | None,
@@ -151,9 +148,7 @@ def _done(
         record(conn, remote_id)
 
 
-def _mark(
-    conn: psycopg.Connection, key: str, state: str, remote_id: str | None, detail: str | None
-) -> None:
+def _mark(conn: Conn, key: str, state: str, remote_id: str | None, detail: str | None) -> None:
     conn.execute(
         "UPDATE external_writes SET state = %s, remote_id = coalesce(%s, remote_id),"
         " detail = %s, updated_at = now() WHERE key = %s",

@@ -1,5 +1,5 @@
-"""Which Visma accounts can carry revenue (``ops/account_kinds.py``), and the pre-flight
-problems of mappings Visma would accept but that book wrong (``ops/preflight.py``), on
+"""Which Visma accounts can carry revenue (``ops/mappings/account_kinds.py``), and the pre-flight
+problems of mappings Visma would accept but that book wrong (``ops/mappings/preflight.py``), on
 plain data."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from clients.teamleader.models import ProductCategory, TaxRate
 from clients.visma.models import Account, VatCode
-from ops.account_kinds import (
+from ops.mappings.account_kinds import (
     BANK,
     PAYABLES,
     PROFIT_AND_LOSS,
@@ -18,8 +18,8 @@ from ops.account_kinds import (
     Chart,
     Kind,
 )
-from ops.mapping_proposal import propose
-from ops.preflight import NOT_REVENUE_ACCOUNT, VAT_RATE_MISMATCH, problems
+from ops.mappings.preflight import NOT_REVENUE_ACCOUNT, VAT_RATE_MISMATCH, problems
+from ops.mappings.proposal import propose
 from store.mappings import VatRow
 
 DEPARTMENT = "department-1"

@@ -3,7 +3,8 @@
 A :class:`TranslationError` is permanent for the document as it stands: retrying it cannot
 help, so the consumer dead-letters it at once with :attr:`TranslationError.reason`
 (docs/architecture.md#failures-are-data) — except :class:`NothingToPost`, which the consumer
-records as skipped.
+records as skipped. In Koppel's error tree (config/errors.py) it is a
+:class:`~config.errors.NeedsPerson`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from config.errors import NeedsPerson
 
-class TranslationError(Exception):
+
+class TranslationError(NeedsPerson):
     """A document that cannot be posted; ``reason`` names the document and what to do."""
 
     def __init__(self, reason: str) -> None:

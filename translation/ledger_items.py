@@ -604,7 +604,9 @@ def _vat_rows(
         candidates = sorted(
             {g.mapping.tax_rate_id: g.mapping for g in groups if g.mapping.rate == vat_rate}.items()
         )
-        chosen = next((m for _, m in candidates if m.vat_account is not None), None)
+        chosen = next(
+            ((m.vat_account, m) for _, m in candidates if m.vat_account is not None), None
+        )
         if chosen is None:
             for tax_id, _ in candidates:
                 names = _line_names(groups, tax_id)
@@ -618,7 +620,8 @@ def _vat_rows(
                     )
                 )
             continue
-        result.append((vat_rate, chosen.vat_account, chosen, tax))
+        account, mapping = chosen
+        result.append((vat_rate, account, mapping, tax))
     if problems:
         raise UnmappedTaxRate(label, problems)
     return result
@@ -665,12 +668,13 @@ def _balance(
 
 def _row(account: int, amount: Decimal, text: str, *, vat_code_id: str | None = None) -> VoucherRow:
     """``amount`` > 0 is a credit, < 0 a debit: exactly one side set, never a zero row."""
-    side = {"CreditAmount": amount} if amount > 0 else {"DebitAmount": -amount}
+    credit, debit = (amount, None) if amount > 0 else (None, -amount)
     return VoucherRow(
         AccountNumber=account,
         TransactionText=_clip(text, TRANSACTION_TEXT_MAX),
         VatCodeId=vat_code_id,
-        **side,
+        CreditAmount=credit,
+        DebitAmount=debit,
     )
 
 

@@ -13,6 +13,7 @@ import functools
 from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from clients.errors import DataError, TransientError
 
@@ -32,6 +33,7 @@ class UnreadableAnswer(DataError):
 
 @functools.cache
 def _envelope(model: type[Model]) -> type[Envelope[Model]]:
+    # The model is a value here, which mypy does not accept as a type argument.
     return Envelope[model]  # type: ignore[valid-type]
 
 
@@ -49,9 +51,9 @@ def read_envelope(service: str, endpoint: str, model: type[Model], content: byte
         ) from invalid
 
 
-def _fields(problems: list[dict[str, object]]) -> str:
+def _fields(problems: list[ErrorDetails]) -> str:
     shown = [
-        f"{'.'.join(str(part) for part in problem['loc'][1:]) or 'data'}: {problem['msg']}"  # type: ignore[union-attr]
+        f"{'.'.join(str(part) for part in problem['loc'][1:]) or 'data'}: {problem['msg']}"
         for problem in problems[:SHOWN_PROBLEMS]
     ]
     more = len(problems) - SHOWN_PROBLEMS

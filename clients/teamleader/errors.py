@@ -6,6 +6,7 @@ The body is ``{"errors": [{"title", "code"?, "status"?, "meta"?: {"field"}}]}``;
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import httpx
 
@@ -61,10 +62,18 @@ def _problems(response: httpx.Response) -> tuple[str, list[str], object]:
     return "; ".join(t for t in titles if t) or response.reason_phrase, fields, body
 
 
+class _Details(TypedDict):
+    """What every error made from a response carries."""
+
+    status: int
+    fields: list[str]
+    body: object
+
+
 def error_for(response: httpx.Response) -> ApiError:
     status = response.status_code
     reason, fields, body = _problems(response)
-    common = {"status": status, "fields": fields, "body": body}
+    common: _Details = {"status": status, "fields": fields, "body": body}
     if status == 401:
         return ReauthorizationNeeded(SERVICE, f"access refused: {reason}", **common)
     if status == 404:

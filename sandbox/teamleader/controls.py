@@ -31,19 +31,19 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from sandbox.dataset_error import DatasetError
+from sandbox.teamleader.dataset import validate_teamleader
 from sandbox.teamleader.http import json_response, problem_response, read_json, read_object
+from sandbox.teamleader.simulator import Simulator
 from sandbox.teamleader.state import Account, Event, Problem
 
-if TYPE_CHECKING:
-    from sandbox.teamleader.app import Simulator
-
-Control = Callable[["Simulator", Request], Awaitable[Response]]
+Control = Callable[[Simulator, Request], Awaitable[Response]]
 
 
 def _account(sim: Simulator, request: Request) -> Account:
@@ -61,9 +61,6 @@ def _changed(sim: Simulator, account: Account, result: tuple[dict, list[Event]])
 
 
 async def _dataset_part(request: Request) -> dict[str, Any]:
-    from sandbox.dataset import DatasetError
-    from sandbox.teamleader.dataset import validate_teamleader
-
     part = await read_json(request)
     try:
         validate_teamleader(part)

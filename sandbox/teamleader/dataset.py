@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from sandbox.dataset import DatasetError
+from sandbox.dataset_error import DatasetError
 
 
 class _Item(BaseModel):
@@ -169,7 +169,10 @@ class CreditNote(Document):
     total: CreditNoteTotal
 
 
-MODELS: dict[str, type[_Item]] = {
+#: An item a data set lists at the top level: each has an id.
+_Listed = Department | TaxRate | ProductCategory | PaymentMethod | Customer | Document
+
+MODELS: dict[str, type[_Listed]] = {
     "departments": Department,
     "taxRates": TaxRate,
     "productCategories": ProductCategory,
@@ -209,9 +212,9 @@ def validate_teamleader(part: Any) -> None:
                 first = exc.errors()[0]
                 where = ".".join(str(p) for p in first["loc"]) or "(item)"
                 raise DatasetError(_label(key, index, item), where, first["msg"]) from exc
-            if obj.id in seen:  # type: ignore[attr-defined]
+            if obj.id in seen:
                 raise DatasetError(_label(key, index, item), "id", "duplicate id")
-            seen.add(obj.id)  # type: ignore[attr-defined]
+            seen.add(obj.id)
             parsed[key].append(obj)
     _check_references(parsed)
 

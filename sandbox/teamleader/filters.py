@@ -135,7 +135,7 @@ def sorted_items(
     result = sorted(items, key=lambda item: item["id"])
     for field_name, direction in reversed(order):
         result.sort(
-            key=lambda item, f=field_name: _nulls_first(keys[f](item)), reverse=direction == "desc"
+            key=lambda item: _nulls_first(keys[field_name](item)), reverse=direction == "desc"
         )
     return result
 

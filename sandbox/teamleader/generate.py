@@ -254,7 +254,7 @@ def _customers(
                         "address": _address(fake, rng, country, "Crediteurenadministratie"),
                     }
                 )
-            body = {
+            body: dict[str, Any] = {
                 "id": id_,
                 "name": name,
                 "vat_number": vat,
@@ -338,6 +338,7 @@ def _lines(rng: random.Random, dep: _Department, categories: dict[str, str], rol
     for _ in range(rng.randint(1, 8)):
         category = rng.choice(list(PRODUCTS))
         description, price = rng.choice(PRODUCTS[category])
+        rate_role: str
         if role == "domestic":
             rate_role = rng.choice(
                 [r for r in ("high", "high", "mid", "low", "zero") if r in dep.rates]

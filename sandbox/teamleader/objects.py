@@ -218,7 +218,7 @@ def customer_list_item(info: Mapping[str, Any], keys: Sequence[str], custom: boo
 
 
 def invoice_list_item(info: Mapping[str, Any]) -> dict[str, Any]:
-    item = {key: info.get(key) for key in INVOICE_LIST_KEYS}
+    item: dict[str, Any] = {key: info.get(key) for key in INVOICE_LIST_KEYS}
     invoicee = info["invoicee"]
     item["invoicee"] = {
         "name": invoicee["name"],

@@ -3,7 +3,7 @@ body and returns what goes under ``data`` (or None for a 204), plus webhook even
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -125,7 +125,9 @@ def payment_methods_list(account: Account, body: Body) -> Result:
 
 def _customer_list(account: Account, body: Body, kind: str) -> Result:
     filters = f.filter_of(body)
-    items = account.contacts.values() if kind == "contact" else account.companies.values()
+    items: Iterable[dict[str, Any]] = (
+        account.contacts.values() if kind == "contact" else account.companies.values()
+    )
     items = f.updated_since(f.by_ids(items, filters), filters)
     if kind == "contact":
         items = f.by_term(

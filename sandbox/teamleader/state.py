@@ -204,6 +204,7 @@ class Account:
             "paid_at": None,
             "sent": False,
             "purchase_order_number": body.get("purchase_order_number"),
+            # A Mapping: self.customer() refused anything else above.
             "invoicee": invoicee_of(customer_ref, customer),  # type: ignore[arg-type]
             "discounts": commercial_discounts(body.get("discounts")),
             "grouped_lines": [],

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sandbox import clock
-from sandbox.dataset import DatasetError
+from sandbox.dataset_error import DatasetError
 from sandbox.visma.jsonio import JsonResponse, utc_now
 from sandbox.visma.posting_rules import round2
 from sandbox.visma.state import Company

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from sandbox import clock
-from sandbox.dataset import DatasetError
+from sandbox.dataset_error import DatasetError
 from sandbox.visma.company import default_company
 from sandbox.visma.schemas import (
     AccountItem,

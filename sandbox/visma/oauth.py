@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlencode
 
@@ -35,13 +36,13 @@ class Grant:
 class TokenIssuer:
     client_id: str
     client_secret: str
-    clock: object = time.time
+    clock: Callable[[], float] = time.time
     _codes: dict[str, tuple[Grant, str, float]] = field(default_factory=dict)
     _access: dict[str, tuple[Grant, float]] = field(default_factory=dict)
     _refresh: dict[str, Grant] = field(default_factory=dict)
 
     def _now(self) -> float:
-        return self.clock()  # type: ignore[operator]
+        return self.clock()
 
     def new_code(self, grant: Grant, redirect_uri: str) -> str:
         code = secrets.token_urlsafe(24)

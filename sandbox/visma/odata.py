@@ -74,7 +74,7 @@ def sort_records(records: list[Record], orderby: str, properties: set[str]) -> l
             raise query_error(f"Invalid $orderby '{orderby}'")
         keys.append((name, direction == "desc"))
     for name, descending in reversed(keys):
-        records = sorted(records, key=lambda r, n=name: _sort_key(r.get(n)), reverse=descending)
+        records = sorted(records, key=lambda r: _sort_key(r.get(name)), reverse=descending)
     return records
 
 

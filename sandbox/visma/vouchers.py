@@ -68,7 +68,7 @@ def book_voucher(
 ) -> dict[str, Any]:
     series = number_series or DEFAULT_NUMBER_SERIES
     now = utc_now()
-    voucher = {
+    voucher: dict[str, Any] = {
         "Id": str(uuid.uuid4()),
         "VoucherDate": voucher_date,
         "VoucherText": text,

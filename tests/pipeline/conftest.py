@@ -17,9 +17,10 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from config import Settings, get_settings
+from consumers.app import reconnect
 from consumers.runtime import Runtime, reset_runtime, use_runtime
 from contracts.broker import purge_all
-from ops.connecting import Connected, connect_sandbox
+from ops.connect.connecting import Connected, connect_sandbox
 from store.api_clients import ClientCache
 from store.db import close_shared_pools, open_pool, shared_pool
 from store.migrate import migrate
@@ -119,8 +120,6 @@ def koppel_env(
     get_settings.cache_clear()
     reset_runtime()
     close_shared_pools()
-    from consumers.app import reconnect
-
     reconnect(broker_url)
     yield env
     reset_runtime()

@@ -19,9 +19,11 @@ import httpx
 from psycopg_pool import ConnectionPool
 
 from config import Settings
+from consumers.all import load
+from consumers.app import get_broker
 from contracts.broker import publish
 from contracts.messages import InvoiceChanged, SyncMessage
-from ops.connecting import Connected
+from ops.connect.connecting import Connected
 from store import mappings, messages
 from store.api_clients import ApiClients, ClientCache, ServiceHooks
 from store.connections import Connection
@@ -31,10 +33,8 @@ from tests.pipeline.conftest import generated
 
 def send(pool: ConnectionPool, *sync_messages: SyncMessage) -> None:
     """Publish (confirmed) and record as published, exactly as the poller does."""
-    from consumers.app import broker
-
     for message in sync_messages:
-        publish(broker, message)
+        publish(get_broker(), message)
         messages.record_published(pool, message.connection_id, [published_row(message)])
 
 
@@ -52,11 +52,10 @@ def published_row(message: SyncMessage) -> tuple[str, str, str, str, str]:
 @contextmanager
 def consumers_running(*queue_names: str, threads: int = 4) -> Iterator[dramatiq.Worker]:
     """A Dramatiq worker in this process consuming the given queues (all when none)."""
-    from consumers.all import load
-    from consumers.app import broker
-
     names = load(list(queue_names) or None)
-    worker = dramatiq.Worker(broker, queues=set(names), worker_threads=threads, worker_timeout=100)
+    worker = dramatiq.Worker(
+        get_broker(), queues=set(names), worker_threads=threads, worker_timeout=100
+    )
     worker.start()
     try:
         yield worker
@@ -94,9 +93,7 @@ def outcome(pool: ConnectionPool, message: SyncMessage) -> str | None:
 
 def dead_letters(queue: str) -> int:
     """Messages in the queue's dead-letter queue (``<queue>.XQ``)."""
-    from consumers.app import broker
-
-    return broker.get_queue_message_counts(queue)[2]
+    return get_broker().get_queue_message_counts(queue)[2]
 
 
 @contextmanager

@@ -19,8 +19,8 @@ from psycopg_pool import ConnectionPool
 from clients.visma.models import FiscalYear
 from config import Settings
 from contracts import queues
-from ops.backfill import StartDateError, parse_from, start_date
-from ops.connecting import Connected
+from ops.backfill.plan import StartDateError, parse_from, start_date
+from ops.connect.connecting import Connected
 from sandbox.visma.company import terms_of_payment_id
 from store import connections, links, messages
 from tests.conftest import ROOT, TODAY, Sandbox

@@ -16,8 +16,8 @@ from psycopg_pool import ConnectionPool
 
 from config import Settings
 from ops.cli import main
-from ops.connecting import Connected, connect_sandbox
-from ops.mappings_command import number_rule_problems
+from ops.connect.connecting import Connected, connect_sandbox
+from ops.mappings.number_rules import number_rule_problems
 from sandbox.visma.company import terms_of_payment_id, vat_code_id
 from store import connections, mappings
 from tests.conftest import TODAY, Sandbox

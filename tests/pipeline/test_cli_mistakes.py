@@ -18,7 +18,7 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from config import Settings
-from ops.connecting import Connected
+from ops.connect.connecting import Connected
 from store.db import run
 from store.migrate import available
 from tests.conftest import ROOT, TEST_TOKEN_KEY, TODAY, free_port

@@ -7,7 +7,7 @@ from datetime import date
 from psycopg_pool import ConnectionPool
 
 from config import Settings
-from ops.connecting import Connected, connect_sandbox
+from ops.connect.connecting import Connected, connect_sandbox
 from store import connections, mappings
 from store.tokens import PgTokenStore
 from tests.pipeline.conftest import TEST_TOKEN_KEY

@@ -18,9 +18,10 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from config import Settings
+from consumers.app import get_broker
 from consumers.runtime import Runtime
 from contracts import queues
-from ops.connecting import Connected, connect_sandbox
+from ops.connect.connecting import Connected, connect_sandbox
 from producers.pokes import poke
 from producers.poller import CONTACTS, INVOICES, VISMA_LEDGER_ITEMS, poll_connection
 from store import connections, cursors, history, links
@@ -68,7 +69,7 @@ def poll_and_consume(
     queue: str = queues.INVOICES,
 ) -> int:
     """One round of ``stream`` by the real poller, consumed until settled; what it published."""
-    from consumers.app import broker
+    broker = get_broker()
 
     with (
         consumers_running(queue),
@@ -265,7 +266,7 @@ def test_a_queued_message_of_a_paused_connection_is_skipped_without_effect_and_r
     checked_runtime: Runtime,
     koppel_env: dict[str, str],
 ) -> None:
-    from consumers.app import broker
+    broker = get_broker()
 
     # Given the booked invoices polled (the cursor moved past them) but not consumed yet
     with connection_clients(settings, pool, connected.connection) as clients:
@@ -308,7 +309,7 @@ def test_payments_skipped_while_paused_reach_teamleader_after_resume(
     sandbox: Sandbox,
     koppel_env: dict[str, str],
 ) -> None:
-    from consumers.app import broker
+    broker = get_broker()
 
     # No overlap: a round reads only from the newest change seen, so what the first payment
     # needs after the second moved the cursor is the resume's rewind.

@@ -17,12 +17,13 @@ from psycopg_pool import ConnectionPool
 
 from clients.visma import VismaClient
 from clients.visma.models import Customer as VismaCustomer
+from consumers.app import get_broker
 from consumers.base import Job
-from consumers.customer_sync import ensure_customer, write_key
+from consumers.customer_sync import ensure_customer
 from consumers.runtime import Runtime
-from contracts import queues
+from contracts import keys, queues
 from contracts.messages import CustomerChanged
-from ops.connecting import Connected
+from ops.connect.connecting import Connected
 from sandbox.visma.company import terms_of_payment_id
 from store import failures, history, links
 from tests.conftest import Sandbox
@@ -377,13 +378,11 @@ def test_a_malformed_message_is_dead_lettered_with_a_reason_and_the_worker_goes_
     sandbox: Sandbox,
     visma: VismaClient,
 ) -> None:
-    from consumers.app import broker
-
     company = new_company(sandbox)
     message = changed(connected, "company", company)
     with consumers_running(queues.CONTACTS):
         # Given a message that does not fit the contract, then a good one
-        broker.enqueue(
+        get_broker().enqueue(
             dramatiq.Message(
                 queue_name=queues.CONTACTS,
                 actor_name=queues.CONTACTS,
@@ -444,7 +443,7 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_reference_not_made_twice
     with pool.connection() as conn:
         row = conn.execute(
             "SELECT state, remote_id, attempts FROM external_writes WHERE key = %s",
-            [write_key(connected.connection.id, "company", company["id"])],
+            [keys.customer(connected.connection.id, "company", company["id"])],
         ).fetchone()
     assert row is not None
     assert (row["state"], row["remote_id"]) == ("done", customer.Id)

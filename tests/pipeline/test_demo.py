@@ -19,7 +19,7 @@ import pytest
 from config import Settings
 from contracts import queues
 from contracts.broker import make_broker
-from ops.demo_place import rabbitmqctl
+from ops.dev.demo_place import rabbitmqctl
 from sandbox.generate import generate_dataset
 from tests.conftest import ROOT, free_port
 from tests.pipeline.conftest import drop_database

@@ -20,13 +20,14 @@ from click.testing import CliRunner, Result
 from psycopg_pool import ConnectionPool
 
 from config import Settings
+from consumers.app import get_broker
 from contracts import queues
 from contracts.broker import dramatiq_message
 from contracts.messages import InvoiceChanged
-from ops import dlq_actions
 from ops.cli import main
-from ops.connecting import Connected
-from ops.dead_letters import fresh_message, peek
+from ops.connect.connecting import Connected
+from ops.dlq import actions as dlq_actions
+from ops.dlq.queue import fresh_message, peek
 from store import failures, history, mappings, outcomes
 from store.failures import Failure
 from tests.conftest import Sandbox
@@ -332,7 +333,7 @@ def test_a_dead_letter_gone_from_the_xq_is_requeued_from_its_stored_envelope(
     original_21: mappings.VatRow,
 ) -> None:
     # Given someone emptied the XQ by hand
-    from consumers.app import broker
+    broker = get_broker()
 
     broker.channel.queue_purge(queues.dead_letter_queue(queues.INVOICES))
     failure = only_open(pool)

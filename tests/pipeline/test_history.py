@@ -13,8 +13,9 @@ import pytest
 from psycopg_pool import ConnectionPool
 
 from config import Settings
+from consumers.app import get_broker
 from contracts import queues
-from ops.connecting import Connected
+from ops.connect.connecting import Connected
 from producers.poller import COMPANIES, INVOICES, VISMA_LEDGER_ITEMS, poll_connection
 from store import failures, history, links
 from tests.conftest import Sandbox
@@ -41,7 +42,7 @@ def poll_and_consume(
     settings: Settings, pool: ConnectionPool, connected: Connected, stream: str, queue: str
 ) -> None:
     """One poll of ``stream`` (the real poller, recording history), consumed until settled."""
-    from consumers.app import broker
+    broker = get_broker()
 
     with (
         consumers_running(queue),

@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from contracts import queues
 from contracts.messages import CreditNoteChanged
-from ops.connecting import Connected
+from ops.connect.connecting import Connected
 from store import connections, failures, history, links
 from tests.conftest import Sandbox
 from tests.pipeline.conftest import start_worker

@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 
 from config import Settings
 from ops.cli import main
-from ops.connecting import Connected, connect_sandbox
+from ops.connect.connecting import Connected, connect_sandbox
 from sandbox.visma.company import default_company, fiscal_year_id
 from store import connections
 from tests.conftest import TODAY, Sandbox

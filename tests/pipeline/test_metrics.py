@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from psycopg_pool import ConnectionPool
 
 from contracts import queues
-from ops.connecting import Connected
+from ops.connect.connecting import Connected
 from tests.conftest import ROOT, free_port
 from tests.pipeline.conftest import start_worker
 from tests.pipeline.support import set_revenue_account, wait_for

@@ -11,7 +11,7 @@ from clients.teamleader.models import Invoice
 from config import Settings
 from contracts import queues
 from contracts.messages import PaymentObserved
-from ops.connecting import Connected
+from ops.connect.connecting import Connected
 from store import failures, links
 from tests.conftest import Sandbox
 from tests.pipeline.support import (

@@ -38,7 +38,7 @@ from contracts.messages import (
     SyncMessage,
     parse,
 )
-from ops.connecting import Connected
+from ops.connect.connecting import Connected
 from producers.poller import (
     CONTACTS,
     CREDIT_NOTES,

@@ -6,7 +6,7 @@ import subprocess
 
 from psycopg_pool import ConnectionPool
 
-from ops.connecting import Connected
+from ops.connect.connecting import Connected
 from store import failures, links
 from tests.conftest import Sandbox
 from tests.pipeline.support import koppel_cli, set_revenue_account, summary, teamleader_part

@@ -7,7 +7,7 @@ import httpx
 from psycopg_pool import ConnectionPool
 
 from config import Settings
-from ops.connecting import Connected
+from ops.connect.connecting import Connected
 from store.api_clients import ClientCache
 from store.tokens import PgTokenStore
 from tests.conftest import Sandbox

@@ -1,0 +1,20 @@
+"""The poller's streams: what it reads from each connection, each with its own cursor.
+
+A Teamleader stream is named after the queue its messages go to; companies go to the
+contacts queue too, and Visma's ledger items feed the payments queue. The names are stored
+(``cursors.stream``), as the queue names are (``messages.queue``): renaming either is a
+migration.
+"""
+
+from __future__ import annotations
+
+from contracts import queues
+
+CONTACTS = queues.CONTACTS
+COMPANIES = "companies"
+INVOICES = queues.INVOICES
+CREDIT_NOTES = queues.CREDIT_NOTES
+VISMA_LEDGER_ITEMS = "visma_ledger_items"
+
+#: Every stream, in the order a round polls them (customers before the documents naming them).
+ALL: tuple[str, ...] = (CONTACTS, COMPANIES, INVOICES, CREDIT_NOTES, VISMA_LEDGER_ITEMS)

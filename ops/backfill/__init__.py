@@ -1,0 +1,1 @@
+"""``koppel backfill``: the one-time export from a date, previewed before anything is written."""

@@ -1,0 +1,1 @@
+"""``koppel connect``: authorise both services, pick the department, store the connection."""

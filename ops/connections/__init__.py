@@ -1,0 +1,1 @@
+"""``koppel connections``: list, pause, resume and remove connections."""

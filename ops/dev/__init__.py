@@ -1,0 +1,1 @@
+"""For development and demonstration: ``koppel demo`` and ``koppel sandbox`` (the simulators)."""

@@ -1,0 +1,1 @@
+"""``koppel history``: one document's timeline, found by Teamleader id or number."""

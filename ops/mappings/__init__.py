@@ -1,0 +1,1 @@
+"""``koppel mappings``: how a connection books into Visma, proposed, checked and changed."""

@@ -1,0 +1,1 @@
+"""The long-running processes: ``koppel poll``, ``work``, ``sync`` and ``webhooks``."""

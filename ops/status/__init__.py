@@ -1,0 +1,1 @@
+"""``koppel status``: is Koppel healthy? Polls, queue depths, failures and tokens."""
