@@ -43,7 +43,7 @@ def run_once(path: str, processes: int, threads: int, time_scale: float) -> dict
             bench.poll_once()
             finished = bench.wait_settled(connection)
             stats = bench.sandbox_stats()
-        from store.messages import document_outcomes
+        from store.message_log import document_outcomes
 
         outcomes = document_outcomes(bench.pool, connection.id)
         reasons = Counter(

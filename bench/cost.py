@@ -47,7 +47,7 @@ from bench.harness import (
 from bench.noop_actor import QUEUE
 from bench.results import report
 from contracts.broker import make_broker
-from store.messages import document_outcomes
+from store.message_log import document_outcomes
 
 #: Koppel's client windows in the benchmark (s): 200 Teamleader calls per 61 ms, never a wait.
 TIME_SCALE = 0.001

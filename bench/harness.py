@@ -38,10 +38,10 @@ from contracts.broker import purge_all
 from ops.connect.connecting import connect_sandbox
 from ops.dev.demo import fresh_database, processes
 from ops.dev.sandbox_session import running_sandbox
-from store import messages
+from store import message_log
 from store.connections import Connection
 from store.db import STATEMENTS_DIR_ENV, Pool, open_pool
-from store.tokens import new_key
+from store.token_store import new_key
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Clock ticks per second, for /proc/<pid>/stat's utime and stime.
@@ -303,7 +303,7 @@ class BenchEnvironment:
     def wait_settled(self, connection: Connection, timeout_s: float = 3600.0) -> float:
         """Until every published message has an outcome; the monotonic time it happened."""
         deadline = time.monotonic() + timeout_s
-        while messages.waiting(self.pool, [connection.id]) > 0:
+        while message_log.waiting(self.pool, [connection.id]) > 0:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not settled within {timeout_s:.0f} s; see {self.log_folder}")
             time.sleep(0.1)

@@ -38,7 +38,7 @@ from ops.dev.demo import processes, wait_settled
 from producers.poller import STREAMS
 from producers.webhook_receiver import EVENT_TYPES, webhook_path
 from sandbox.generate import generate_dataset
-from store import cursors, messages
+from store import cursors, message_log
 from store.api_clients import ClientCache
 
 #: The API latency the issue asks for (ms) and its jitter (± ms, uniform).
@@ -191,7 +191,7 @@ def _first_round_handled(bench: BenchEnvironment, connection: Any) -> None:
         if (
             len(polled) == len(STREAMS)
             and all(c.last_success_at is not None for c in polled)
-            and messages.waiting(bench.pool, [connection.id]) == 0
+            and message_log.waiting(bench.pool, [connection.id]) == 0
         ):
             return
         time.sleep(0.5)

@@ -13,7 +13,7 @@ a new error class is sorted by the base it names, with no list to extend::
     │   ├── contracts.messages.MalformedMessage
     │   ├── consumers.errors.PermanentFailure
     │   ├── store.connections.UnknownConnection (AmbiguousConnection)
-    │   ├── store.tokens.TokenKeyError
+    │   ├── store.token_store.TokenKeyError
     │   └── ops: ConnectError, CallbackError, StateRefused, StartDateError, NoSuchDeadLetter
     ├── TryLater        nothing is wrong with the request; the same attempt may succeed later
     │   ├── clients.errors.TransientError (RateLimited, AmbiguousWrite)        429, 5xx, timeout

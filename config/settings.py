@@ -19,7 +19,7 @@ SANDBOX_VISMA_URL = "http://127.0.0.1:8702"
 
 
 #: Database sessions one poll thread may hold at once: the connection's round lock (held for
-#: the round, producers/poller.py), a token refresh lock (store/tokens.py ``refresh_lock``,
+#: the round, producers/poller.py), a token refresh lock (store/token_store.py ``refresh_lock``,
 #: held while a token is refreshed) and the statement in hand.
 SESSIONS_PER_POLL_THREAD = 3
 

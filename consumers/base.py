@@ -25,8 +25,8 @@ from consumers.middleware import metrics
 from consumers.runtime import Runtime, runtime
 from contracts.broker import dramatiq_message
 from contracts.messages import MalformedMessage, SyncMessage, parse
-from contracts.outcomes import OutcomeName
-from store import connections, history, messages, outcomes
+from contracts.outcome_names import OutcomeName
+from store import connections, document_history, message_log, outcomes
 from store.api_clients import ApiClients
 from store.connections import Connection
 from store.outcomes import Failure
@@ -113,7 +113,7 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
         raise PermanentFailure("MalformedMessage", malformed.reason) from malformed
     rt = runtime()
     # One round trip for both (bench/cost.py): every message needs them.
-    handled, connection = messages.outcome_and_connection(
+    handled, connection = message_log.outcome_and_connection(
         rt.pool, message.dedupe_key, message.connection_id
     )
     if handled not in (None, OutcomeName.FAILED):
@@ -131,7 +131,7 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
     except RateLimited as limited:
         raise Wait(str(limited), delay=int(limited.retry_after_s * 1000)) from limited
     except NotYetPossible as waiting:
-        history.record(
+        document_history.record(
             rt.pool,
             message.connection_id,
             message.document_type,
@@ -159,7 +159,7 @@ def _skip_stopped(rt: Runtime, message: SyncMessage) -> bool:
         if state is None or state == "active":
             return False
         detail = connections.SKIPPED_DETAIL[state]
-        messages.finish(
+        message_log.finish(
             conn,
             message.connection_id,
             message.dedupe_key,
@@ -170,7 +170,7 @@ def _skip_stopped(rt: Runtime, message: SyncMessage) -> bool:
             outcome=OutcomeName.SKIPPED,
             detail=detail,
         )
-        history.record(
+        document_history.record(
             conn,
             message.connection_id,
             message.document_type,

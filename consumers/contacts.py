@@ -12,7 +12,7 @@ from consumers.base import Consumer, Job, Outcome
 from consumers.customer_sync import ensure_customer
 from contracts import queues
 from contracts.messages import CustomerChanged
-from contracts.outcomes import OutcomeName
+from contracts.outcome_names import OutcomeName
 from translation.customers import CustomerNotFound
 
 

@@ -12,7 +12,7 @@ from consumers.errors import NotYetPossible
 from consumers.postings import other_department, post_document
 from contracts import queues
 from contracts.messages import CreditNoteChanged
-from store import links, messages
+from store import links, message_log
 from translation.errors import UnsupportedDocument
 from translation.ledger_items import posting_for_credit_note
 
@@ -31,7 +31,7 @@ def _wait_while_invoice_queued(job: Job, credit_note_id: str, invoice_id: str | 
     if len(_credited) >= _CREDITED_MAX:
         _credited.clear()
     _credited[credit_note_id] = invoice_id
-    if messages.queued(job.runtime.pool, job.connection.id, "invoice", invoice_id):
+    if message_log.queued(job.runtime.pool, job.connection.id, "invoice", invoice_id):
         raise Wait(
             f"credit note {credit_note_id}: its invoice {invoice_id} is queued, not posted yet",
             delay=get_settings().retry_min_backoff_ms,

@@ -36,7 +36,7 @@ from clients.visma.models import Customer as VismaCustomer
 from consumers.base import Job
 from consumers.reference_data import reference_data
 from contracts import keys
-from contracts.outcomes import OutcomeName
+from contracts.outcome_names import OutcomeName
 from store import links
 from store.db import Conn
 from store.links import Link

@@ -7,7 +7,7 @@ from consumers.base import Consumer, Job, Outcome
 from consumers.postings import post_document
 from contracts import queues
 from contracts.messages import InvoiceChanged
-from contracts.outcomes import OutcomeName
+from contracts.outcome_names import OutcomeName
 from contracts.statuses import BOOKED_INVOICE_STATUSES
 from translation.ledger_items import posting_for_invoice
 

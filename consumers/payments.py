@@ -17,8 +17,8 @@ from consumers import app
 from consumers.base import Consumer, Job, Outcome
 from contracts import keys, queues
 from contracts.messages import PaymentObserved
-from contracts.outcomes import OutcomeName
-from store import history, links
+from contracts.outcome_names import OutcomeName
+from store import document_history, links
 from store.writes import document_lock, write_once
 
 
@@ -90,7 +90,7 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
             ),
         )
     # The invoice's own timeline shows its payments too (``koppel history``).
-    history.record(
+    document_history.record(
         pool,
         connection.id,
         "invoice",

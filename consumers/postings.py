@@ -21,7 +21,7 @@ from consumers.customer_sync import ensure_customer
 from consumers.errors import PermanentFailure
 from consumers.reference_data import reference_data
 from contracts import keys
-from contracts.outcomes import OutcomeName
+from contracts.outcome_names import OutcomeName
 from store import links
 from store.db import Conn
 from store.links import Link

@@ -11,7 +11,7 @@ from config.unreachable import address_of
 from contracts import broker
 from store import db
 from store.migrate import migrate
-from store.tokens import new_key
+from store.token_store import new_key
 
 
 @click.command("migrate")

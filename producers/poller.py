@@ -49,7 +49,7 @@ from contracts.messages import (
 )
 from contracts.statuses import BOOKED_INVOICE_STATUSES
 from contracts.streams import COMPANIES, CONTACTS, CREDIT_NOTES, INVOICES, VISMA_LEDGER_ITEMS
-from store import connections, cursors, history, links, messages
+from store import connections, cursors, document_history, links, message_log
 from store.api_clients import ApiClients
 from store.connections import Connection
 from store.db import Pool
@@ -275,12 +275,12 @@ def record_sent(
 ) -> None:
     """Confirmed messages into ``messages`` and each document's "queued" event (with
     ``detail``), in two batches, the history stamped with the moment publishing began."""
-    messages.record_published(
+    message_log.record_published(
         pool,
         connection_id,
         [(m.dedupe_key, m.queue, m.document_type, m.document_id, m.version) for m in sent],
     )
-    history.record_many(
+    document_history.record_many(
         pool,
         connection_id,
         [
@@ -338,11 +338,11 @@ def poll_stream(
     try:
         seen = list(READERS[stream](clients, pool, connection, since))
         changes = latest_messages(seen)
-        recorded = messages.already_recorded(
+        recorded = message_log.already_recorded(
             pool, [m.dedupe_key for m in changes], REPUBLISH_UNFINISHED_AFTER_S
         )
         skipped = sum(1 for m in changes if m.dedupe_key in recorded)
-        publishing_at = history.database_now(pool) if len(changes) > skipped else None
+        publishing_at = document_history.database_now(pool) if len(changes) > skipped else None
         try:
             for message in changes:
                 if message.dedupe_key not in recorded:

@@ -1,5 +1,5 @@
 """The error of a data set that does not fit, shared by the whole-file loader
-(``sandbox/dataset.py``) and each simulator's part (``sandbox/*/dataset.py``)."""
+(``sandbox/dataset_file.py``) and each simulator's part (``sandbox/*/dataset.py``)."""
 
 from __future__ import annotations
 

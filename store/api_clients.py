@@ -20,7 +20,7 @@ from config import Settings
 from store.connections import Connection
 from store.db import Pool
 from store.rate_budget import SharedRateBudget
-from store.tokens import PgTokenStore
+from store.token_store import PgTokenStore
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from contracts.messages import SyncMessage
-from store import failures, history, messages
+from store import document_history, failures, message_log
 from store.db import Pool
 
 
@@ -46,7 +46,7 @@ def record(
         _record_success(pool, message, outcome, detail, facts)
         return None
     with pool.connection() as conn, conn.transaction():
-        messages.finish(
+        message_log.finish(
             conn,
             message.connection_id,
             message.dedupe_key,
@@ -57,7 +57,7 @@ def record(
             outcome=outcome,
             detail=detail[:1000] or None,
         )
-        history.record(
+        document_history.record(
             conn,
             message.connection_id,
             message.document_type,

@@ -23,7 +23,7 @@ from typing import Any
 
 from clients.teamleader.models import Company, Contact
 from clients.visma.models import Customer as VismaCustomer
-from contracts.outcomes import OutcomeName
+from contracts.outcome_names import OutcomeName
 from translation.customers import Kind, customer_body, differences, digest, read_fingerprint
 
 

@@ -35,7 +35,7 @@ from contracts.broker import make_broker, publish
 from contracts.messages import SyncMessage
 from ops.backfill.plan import Planned
 from producers.poller import REPUBLISH_UNFINISHED_AFTER_S, record_sent
-from store import connections, failures, history, messages
+from store import connections, document_history, failures, message_log
 from store.connections import Connection
 from store.db import Pool
 from store.failures import Failure
@@ -72,12 +72,12 @@ def publish_planned(
     again: a second message of one version, handled once by the consumer)."""
     wanted: list[SyncMessage] = [document.message(connection_id) for document in planned]
     keys = [m.dedupe_key for m in wanted]
-    recorded = messages.already_recorded(pool, keys, REPUBLISH_UNFINISHED_AFTER_S)
+    recorded = message_log.already_recorded(pool, keys, REPUBLISH_UNFINISHED_AFTER_S)
     count = 0
     for message in wanted:
         if message.dedupe_key in recorded:
             continue
-        publishing_at = history.database_now(pool)
+        publishing_at = document_history.database_now(pool)
         publish(broker, message)
         record_sent(pool, connection_id, [message], publishing_at, backfill=True)
         count += 1
@@ -98,7 +98,7 @@ def follow(
     done = -1
     last_change = time.monotonic()
     while True:
-        outcomes = messages.outcomes_of(pool, keys)
+        outcomes = message_log.outcomes_of(pool, keys)
         now_done = sum(1 for key in keys if outcomes.get(key) is not None)
         if now_done != done:
             done, last_change = now_done, time.monotonic()
@@ -212,7 +212,7 @@ def outcome_counts(outcomes: dict[str, str | None], keys: Sequence[str]) -> dict
 
 def counts_of(pool: Pool, keys: Sequence[str]) -> dict[str, int]:
     """Outcome → how many of these messages have it (``waiting``: none yet)."""
-    return outcome_counts(messages.outcomes_of(pool, keys), keys)
+    return outcome_counts(message_log.outcomes_of(pool, keys), keys)
 
 
 def failed_documents(

@@ -33,7 +33,7 @@ from ops.console import new_console
 from ops.mappings.view import print_unmapped, rows_table
 from store import mappings
 from store.db import Pool, open_pool
-from store.tokens import cipher
+from store.token_store import cipher
 
 #: How long ``connect live`` waits for the browser's redirect, per service (seconds).
 DEFAULT_CALLBACK_TIMEOUT_S = 300.0

@@ -20,7 +20,7 @@ from ops.mappings.proposal import propose, store_missing
 from store import connections, mappings
 from store.connections import Connection
 from store.db import Pool
-from store.tokens import PgTokenStore
+from store.token_store import PgTokenStore
 
 
 class ConnectError(NeedsPerson):

@@ -2,7 +2,7 @@
 while or for good, without SQL.
 
 A CONNECTION is its name, its id, or the start of its id as ``list`` shows it. The work is
-in ``ops/connections/admin.py``. Exit status: 0 done (or nothing to do: pausing a paused
+in ``ops/connections/lifecycle.py``. Exit status: 0 done (or nothing to do: pausing a paused
 connection); 1 refused (a removed connection cannot be resumed) or not confirmed; 2 an
 unknown connection, or ``remove`` without a terminal to ask on and without ``--yes``.
 """
@@ -19,12 +19,12 @@ from rich.table import Table
 from rich.text import Text
 
 from config import get_settings
-from ops.connections import admin
-from ops.connections.admin import Done, StateRefused
+from ops.connections import lifecycle
+from ops.connections.lifecycle import Done, StateRefused
 from ops.console import echo_json, new_console, one_line, short_id
 from ops.options import listing_options
 from ops.time_text import duration, when
-from store import connections, history
+from store import connections, document_history
 from store.connections import Connection, Listed
 from store.db import Pool, open_pool
 
@@ -75,7 +75,7 @@ def _table(rows: list[Listed], now_text: Callable[[Listed], str], wide: bool) ->
             text = "-" if value is None else str(value)
             return text if wide else one_line(short_id(text))
 
-        state = admin.since(c) if wide else c.state
+        state = lifecycle.since(c) if wide else c.state
         table.add_row(
             cell(c.id),
             cell(c.name),
@@ -96,9 +96,9 @@ def list_command(include_removed: bool, wide: bool, as_json: bool) -> None:
     """One row per connection: id, name, department, Visma company, state, last poll."""
     with _pool() as pool:
         rows = connections.listing(pool, include_removed=include_removed)
-        now = history.database_now(pool)  # the clock the polls were stamped with
+        now = document_history.database_now(pool)  # the clock the polls were stamped with
     if as_json:
-        echo_json([admin.as_json(listed) for listed in rows])
+        echo_json([lifecycle.as_json(listed) for listed in rows])
         return
     console = new_console()
     if not rows:
@@ -108,7 +108,7 @@ def list_command(include_removed: bool, wide: bool, as_json: bool) -> None:
     def last_poll(listed: Listed) -> str:
         if wide:
             return when(listed.last_poll)
-        return admin.ago(listed.last_poll, now)
+        return lifecycle.ago(listed.last_poll, now)
 
     console.print(_table(rows, last_poll, wide))
 
@@ -132,14 +132,14 @@ def _say(done: Done) -> None:
 @click.argument("connection")
 def pause_command(connection: str) -> None:
     """Stop polling a connection and skip its queued messages, until resume."""
-    _act(connection, admin.pause, "pause")
+    _act(connection, lifecycle.pause, "pause")
 
 
 @connections_command.command("resume")
 @click.argument("connection")
 def resume_command(connection: str) -> None:
     """Sync a paused connection again, reading again what was skipped meanwhile."""
-    _act(connection, admin.resume, "resume")
+    _act(connection, lifecycle.resume, "resume")
 
 
 @connections_command.command("remove")
@@ -150,8 +150,8 @@ def remove_command(connection: str, yes: bool) -> None:
     with _pool() as pool:
         chosen = connections.find(pool, connection)
         if chosen.removed_at is None and not yes:
-            _confirm(new_console(), admin.confirmation(chosen))
-        done = admin.remove(pool, chosen)
+            _confirm(new_console(), lifecycle.confirmation(chosen))
+        done = lifecycle.remove(pool, chosen)
     _say(done)
 
 

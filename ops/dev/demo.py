@@ -47,12 +47,12 @@ from ops.dev.demo_place import demo_place, free_port
 from ops.dev.sandbox_session import running_sandbox
 from ops.processes.outcome_table import outcome_table
 from producers.poller import STREAMS
-from store import cursors, failures, history, links, messages
+from store import cursors, document_history, failures, links, message_log
 from store.api_clients import ClientCache
 from store.connections import Connection
 from store.db import Pool, check_reachable, open_pool
 from store.migrate import migrate
-from store.tokens import new_key
+from store.token_store import new_key
 
 #: The poller's interval in the demo (seconds): short, so the demo takes a minute, not 15.
 DEMO_POLL_INTERVAL_S = 2
@@ -108,14 +108,14 @@ def wait_settled(pool: Pool, connection: Connection, log_folder: Path) -> None:
     """Until every stream was polled twice over since now and every message it published
     has an outcome."""
     # PostgreSQL's clock: the cursors it is compared with are stamped by it.
-    since = history.database_now(pool)
+    since = document_history.database_now(pool)
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     quiet_rounds = 0
     while quiet_rounds < 2:
         if time.monotonic() > deadline:
             raise click.ClickException(
                 f"the pipeline did not settle within {SETTLE_TIMEOUT_S:.0f} s "
-                f"({messages.waiting(pool, [connection.id])} messages waiting); "
+                f"({message_log.waiting(pool, [connection.id])} messages waiting); "
                 f"the processes' output is in {log_folder}"
             )
         time.sleep(DEMO_POLL_INTERVAL_S)
@@ -124,9 +124,9 @@ def wait_settled(pool: Pool, connection: Connection, log_folder: Path) -> None:
             for cursor in cursors.all_for(pool, connection.id)
             if cursor.last_success_at and cursor.last_success_at > since
         }
-        if polled >= set(STREAMS) and messages.waiting(pool, [connection.id]) == 0:
+        if polled >= set(STREAMS) and message_log.waiting(pool, [connection.id]) == 0:
             quiet_rounds += 1
-            since = history.database_now(pool)
+            since = document_history.database_now(pool)
         else:
             quiet_rounds = 0
 
@@ -284,7 +284,7 @@ class Result:
 def report(
     pool: Pool, connection: Connection, visma_summary: dict[str, Any], console: Console
 ) -> Result:
-    counts = messages.document_outcomes(pool, connection.id)
+    counts = message_log.document_outcomes(pool, connection.id)
     # What still needs fixing: a failure whose document later succeeded is resolved. The
     # table and the final line both count these, so they cannot disagree.
     still_open = failures.listing(pool, connection_id=connection.id, statuses=("open",))

@@ -11,7 +11,7 @@ import click
 from config import get_settings
 from ops.dev.ports import cannot_listen
 from sandbox import clock
-from sandbox.dataset import DatasetError, load_dataset, validate_dataset
+from sandbox.dataset_file import DatasetError, load_dataset, validate_dataset
 from sandbox.generate import Size, generate_dataset
 from sandbox.options import SandboxOptions
 

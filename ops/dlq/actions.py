@@ -30,7 +30,7 @@ from config import Settings
 from contracts.messages import MalformedMessage, SyncMessage, parse
 from ops.dlq import queue as dead_letters
 from ops.dlq.queue import DeadLetter, Publisher
-from store import connections, failures, history, messages, outcomes
+from store import connections, document_history, failures, message_log, outcomes
 from store.db import Pool
 from store.failures import Failure
 
@@ -76,7 +76,7 @@ def reconcile(settings: Settings, pool: Pool, *, change: bool = True) -> Reconci
         return result
     stale: dict[str, list[str]] = {}
     # PostgreSQL's clock: the rows' last_seen is stamped by it.
-    grace = history.database_now(pool) - timedelta(seconds=REQUEUE_GRACE_S)
+    grace = document_history.database_now(pool) - timedelta(seconds=REQUEUE_GRACE_S)
     # A newer message of the same version that has an open row (it failed again after a
     # requeue) supersedes an older dead letter still in the XQ.
     listed = {(f.queue, f.dedupe_key) for f in failures.listing(pool) if f.dedupe_key}
@@ -90,7 +90,7 @@ def reconcile(settings: Settings, pool: Pool, *, change: bool = True) -> Reconci
             letter.message_id in rows and rows[letter.message_id].status in ("open", "attention")
         )
     ]
-    outcomes_now = messages.outcomes_of(
+    outcomes_now = message_log.outcomes_of(
         pool, [parsed.dedupe_key for _, _, parsed in undecided if parsed is not None]
     )
     for letter, row, parsed in undecided:

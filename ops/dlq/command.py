@@ -32,7 +32,7 @@ from ops.console import (
 from ops.dlq import actions
 from ops.lookups import connection_filter
 from ops.options import listing_options, only_connection_option
-from store import failures, history
+from store import document_history, failures
 from store.db import Pool, open_pool
 from store.failures import Failure
 
@@ -265,10 +265,10 @@ def show_command(failure_id: int) -> None:
         failure = _get(pool, failure_id)
         in_xq = actions.reconcile(settings, pool, change=False).in_xq
         names = _names(pool)
-        timeline: list[history.Event] = []
+        timeline: list[document_history.Event] = []
         related: list[Failure] = []
         if failure.connection_id and failure.document_type and failure.document_id:
-            timeline = history.timeline(
+            timeline = document_history.timeline(
                 pool, failure.connection_id, failure.document_type, failure.document_id
             )
             related = failures.for_document(

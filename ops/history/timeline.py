@@ -27,13 +27,13 @@ from typing import Any
 from clients.errors import ApiError
 from config import Settings
 from config import clock as calendar
+from store import document_history, links
 from store import failures as failure_rows
-from store import history, links
 from store.api_clients import ClientCache
 from store.connections import Connection
 from store.db import Pool
+from store.document_history import Event, Found
 from store.failures import Failure
-from store.history import Event, Found
 
 #: ``2026 / 17``, ``2026/17``, ``2026 /17`` or ``17``.
 NUMBER = re.compile(r"\s*(?:(?P<year>\d{4})\s*/\s*)?(?P<sequence>\d+)\s*")
@@ -141,16 +141,16 @@ def find(
     text = text.strip()
     ids = [c.id for c in chosen]
     types = [kind] if kind else list(DOCUMENT_TYPES)
-    found = _candidates(history.with_id(pool, text, ids, types), chosen, kind)
+    found = _candidates(document_history.with_id(pool, text, ids, types), chosen, kind)
     if found:
         return Lookup(found)
     parsed = parse_number(text)
     if parsed is None:
         return Lookup([])
     year, sequence = parsed
-    stored = list(history.with_number(pool, year, sequence, ids, types))
+    stored = list(document_history.with_number(pool, year, sequence, ids, types))
     if year is None:
-        stored += history.with_visma_number(pool, text, ids)
+        stored += document_history.with_visma_number(pool, text, ids)
     found = _candidates(stored, chosen, kind)
     if found:
         return Lookup(found)
@@ -266,7 +266,9 @@ def _failure_at(at: datetime, failures: Sequence[Failure]) -> Failure | None:
 
 def timeline(pool: Pool, candidate: Candidate) -> Timeline:
     connection = candidate.connection
-    events = history.timeline(pool, connection.id, candidate.document_type, candidate.document_id)
+    events = document_history.timeline(
+        pool, connection.id, candidate.document_type, candidate.document_id
+    )
     failures = failure_rows.for_document(
         pool, connection.id, candidate.document_type, candidate.document_id
     )
@@ -274,7 +276,7 @@ def timeline(pool: Pool, candidate: Candidate) -> Timeline:
     lines = [Line(e.at, e.event, describe(e, failures)) for e in events]
     if link is not None and link.visma_type == links.LEDGER_ITEM:
         # Payments travel as messages about the Visma ledger item, not the invoice.
-        payments = history.timeline(pool, connection.id, "payment", link.visma_id)
+        payments = document_history.timeline(pool, connection.id, "payment", link.visma_id)
         payment_failures = failure_rows.for_document(pool, connection.id, "payment", link.visma_id)
         # A registered payment is on the invoice's own timeline ("payment registered").
         lines += [

@@ -21,7 +21,7 @@ def outcome_table(
     *,
     still_failed: Mapping[str, int] | None = None,
 ) -> Table:
-    """``counts`` as ``store.messages.document_outcomes`` returns them.
+    """``counts`` as ``store.message_log.document_outcomes`` returns them.
 
     With ``still_failed`` (documents whose failure is still open, per type) the failed
     column shows those instead of failed messages: at the end of a run, a document that

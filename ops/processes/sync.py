@@ -17,7 +17,7 @@ from ops.lookups import chosen_connections
 from ops.options import only_connection_option
 from ops.processes.outcome_table import outcome_table
 from ops.processes.polling import poll_due
-from store import failures, history, messages
+from store import document_history, failures, message_log
 from store.api_clients import ClientCache
 from store.db import open_pool
 
@@ -50,14 +50,14 @@ def sync_command(once: bool, connection_name: str | None, threads: int | None) -
         worker_timeout=100,
     )
     # PostgreSQL's clock: the outcomes it is compared with are stamped by it.
-    started = history.database_now(pool)
+    started = document_history.database_now(pool)
     worker.start()
     try:
         reports = poll_due(settings, pool, cache, chosen)
         # Only what this round published: older leftovers must not keep it waiting.
         ids = [connection.id for connection in chosen]
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
-        while messages.waiting(pool, ids, since=started) > 0:
+        while message_log.waiting(pool, ids, since=started) > 0:
             if time.monotonic() > deadline:
                 raise click.ClickException("the queues did not drain in time")
             time.sleep(0.2)
@@ -65,7 +65,7 @@ def sync_command(once: bool, connection_name: str | None, threads: int | None) -
         worker.stop()
         cache.close()
     for connection in chosen:
-        counts = messages.document_outcomes(pool, connection.id, since=started)
+        counts = message_log.document_outcomes(pool, connection.id, since=started)
         console.print(outcome_table(counts, f"{connection.name}: this round"))
     # What still needs a person: a failure whose document later succeeded is resolved.
     still_open = [

@@ -30,7 +30,7 @@ from producers.webhook_receiver import EVENT_TYPES, create_app, webhook_path
 from store.api_clients import ClientCache
 from store.connections import Connection
 from store.db import open_pool
-from store.tokens import cipher
+from store.token_store import cipher
 
 
 def _token_key() -> str:

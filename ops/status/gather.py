@@ -33,11 +33,11 @@ from ops.status import queue_depths
 from ops.status.queue_depths import QueueDepths
 from ops.time_text import duration, when
 from producers.poller import STREAMS
-from store import cursors, health, history, tokens
+from store import cursors, document_history, health, token_store
 from store.api_clients import ClientCache
 from store.connections import Connection
 from store.db import Pool
-from store.tokens import TokenKeyError
+from store.token_store import TokenKeyError
 
 #: A connection is silent after this many poll intervals without a successful poll.
 SILENCE_INTERVALS = 2
@@ -272,7 +272,7 @@ def gather(
     depths = queue_depths.read(settings.broker_url)
     # PostgreSQL's clock: every timestamp compared with it (last success, created, oldest
     # waiting) was stamped by PostgreSQL, and this machine's clock may be off from it.
-    now = now or history.database_now(pool)
+    now = now or document_history.database_now(pool)
     cache = ClientCache(settings, pool) if check_auth else None
     result = []
     try:
@@ -294,7 +294,7 @@ def _connection(
     stored_cursors = cursors.all_for(pool, connection.id)
     interval, interval_from = _interval(stored_cursors, connection, interval_s)
     created = health.created_at(pool, connection.id)
-    stored = tokens.expiries(pool, connection.id)
+    stored = token_store.expiries(pool, connection.id)
     token_rows = []
     for service in SERVICES:
         expires_at, refreshed_at = stored.get(service, (None, None))

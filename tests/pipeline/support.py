@@ -24,7 +24,7 @@ from consumers.app import get_broker
 from contracts.broker import publish
 from contracts.messages import InvoiceChanged, SyncMessage
 from ops.connect.connecting import Connected
-from store import mappings, messages
+from store import mappings, message_log
 from store.api_clients import ApiClients, ClientCache, ServiceHooks
 from store.connections import Connection
 from tests.conftest import ROOT, TODAY, Sandbox
@@ -35,11 +35,11 @@ def send(pool: ConnectionPool, *sync_messages: SyncMessage) -> None:
     """Publish (confirmed) and record as published, exactly as the poller does."""
     for message in sync_messages:
         publish(get_broker(), message)
-        messages.record_published(pool, message.connection_id, [published_row(message)])
+        message_log.record_published(pool, message.connection_id, [published_row(message)])
 
 
 def published_row(message: SyncMessage) -> tuple[str, str, str, str, str]:
-    """The row ``messages.record_published`` takes for ``message``."""
+    """The row ``message_log.record_published`` takes for ``message``."""
     return (
         message.dedupe_key,
         message.queue,
@@ -81,14 +81,14 @@ def wait_for(
 def wait_settled(pool: ConnectionPool, timeout_s: float = 60.0) -> None:
     """Until every recorded message has an outcome (or raise after ``timeout_s``)."""
     wait_for(
-        lambda: messages.waiting(pool) == 0,
+        lambda: message_log.waiting(pool) == 0,
         timeout_s,
         what="an outcome for every recorded message",
     )
 
 
 def outcome(pool: ConnectionPool, message: SyncMessage) -> str | None:
-    return messages.outcome_of(pool, message.dedupe_key)
+    return message_log.outcome_of(pool, message.dedupe_key)
 
 
 def dead_letters(queue: str) -> int:

@@ -22,7 +22,7 @@ from contracts import queues
 from ops.backfill.plan import StartDateError, parse_from, start_date
 from ops.connect.connecting import Connected
 from sandbox.visma.company import terms_of_payment_id
-from store import connections, links, messages
+from store import connections, links, message_log
 from tests.conftest import ROOT, TODAY, Sandbox
 from tests.pipeline.conftest import start_worker
 from tests.pipeline.support import (
@@ -162,7 +162,7 @@ def test_the_dry_run_previews_counts_totals_and_customers_and_writes_nothing(
     # And nothing was written anywhere
     visma = summary(sandbox)
     assert (visma["ledger_items"], visma["customers"]) == (0, 0)
-    assert messages.waiting(pool) == 0
+    assert message_log.waiting(pool) == 0
     assert connections.get(pool, recent.connection.id).sync_from == TODAY
 
 
@@ -205,7 +205,7 @@ def test_a_missing_account_is_named_with_its_documents_and_the_backfill_refuses_
     assert "--anyway" in run.stderr
     visma = summary(sandbox)
     assert (visma["ledger_items"], visma["customers"]) == (0, 0)
-    assert messages.waiting(pool) == 0
+    assert message_log.waiting(pool) == 0
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -241,7 +241,7 @@ def test_a_backfill_stopped_halfway_and_started_again_posts_every_document_exact
         # (done means recorded too: a stop between Visma's answer and the outcome would
         # leave that write for the second run to adopt, which it counts apart)
         def five_done() -> bool:
-            outcomes = messages.outcome_counts(pool, recent.connection.id)
+            outcomes = message_log.outcome_counts(pool, recent.connection.id)
             posted = sum(n for (_, outcome), n in outcomes.items() if outcome == "posted")
             return posted == 5 and summary(sandbox)["ledger_items"] == 5
 
@@ -272,8 +272,8 @@ def test_a_backfill_stopped_halfway_and_started_again_posts_every_document_exact
     counts = links.counts(pool, recent.connection.id)
     assert (counts.get("invoice"), counts.get("credit_note")) == (len(invoices), len(notes))
     # And every message has its outcome, posted once per document
-    assert messages.waiting(pool) == 0
-    outcomes = messages.outcome_counts(pool, recent.connection.id)
+    assert message_log.waiting(pool) == 0
+    outcomes = message_log.outcome_counts(pool, recent.connection.id)
     assert outcomes.get(("invoice", "posted"), 0) == len(invoices)
     assert outcomes.get(("credit_note", "posted"), 0) == len(notes)
     # And the connection now syncs from the backfill's start

@@ -26,7 +26,7 @@ from config import Settings, get_settings
 from ops.cli import main
 from store import connections, mappings
 from store.migrate import available
-from store.tokens import PgTokenStore
+from store.token_store import PgTokenStore
 from tests.conftest import ROOT, TODAY, Sandbox, free_port
 from tests.pipeline.conftest import SESSION, TEST_TOKEN_KEY, drop_database, generated
 from tests.pipeline.support import connection_clients

@@ -9,7 +9,7 @@ from psycopg_pool import ConnectionPool
 from config import Settings
 from ops.connect.connecting import Connected, connect_sandbox
 from store import connections, mappings
-from store.tokens import PgTokenStore
+from store.token_store import PgTokenStore
 from tests.pipeline.conftest import TEST_TOKEN_KEY
 
 

@@ -24,7 +24,7 @@ from contracts import queues
 from ops.connect.connecting import Connected, connect_sandbox
 from producers.pokes import poke
 from producers.poller import CONTACTS, INVOICES, VISMA_LEDGER_ITEMS, poll_connection
-from store import connections, cursors, history, links
+from store import connections, cursors, document_history, links
 from tests.conftest import ROOT, TODAY, Sandbox
 from tests.pipeline.support import (
     booked,
@@ -282,7 +282,7 @@ def test_a_queued_message_of_a_paused_connection_is_skipped_without_effect_and_r
     assert visma_writes(checked_runtime) == []
     assert summary(sandbox)["ledger_items"] == 0
     invoice = booked(connected)[0]
-    events = history.timeline(pool, connected.connection.id, "invoice", invoice["id"])
+    events = document_history.timeline(pool, connected.connection.id, "invoice", invoice["id"])
     assert [(e.event, e.detail.get("detail")) for e in events] == [
         ("queued", None),
         ("skipped", "connection paused"),
@@ -340,7 +340,7 @@ def test_payments_skipped_while_paused_reach_teamleader_after_resume(
         wait_settled(pool, timeout_s=60)
     # Then they are skipped: nothing registered in Teamleader
     for item in paid:
-        events = history.timeline(pool, connected.connection.id, "payment", item)
+        events = document_history.timeline(pool, connected.connection.id, "payment", item)
         assert [e.event for e in events] == ["queued", "skipped"]
     # When it is resumed and the ledger items are polled again
     resumed = koppel(koppel_env, "connections", "resume", "test")
@@ -350,7 +350,7 @@ def test_payments_skipped_while_paused_reach_teamleader_after_resume(
         wait_settled(pool, timeout_s=60)
     # Then both payments are registered on their Teamleader invoices, once
     for invoice in (first, second):
-        events = history.timeline(pool, connected.connection.id, "invoice", invoice["id"])
+        events = document_history.timeline(pool, connected.connection.id, "invoice", invoice["id"])
         assert [e.event for e in events].count("payment registered") == 1, invoice["id"]
 
 
@@ -415,7 +415,7 @@ def test_remove_asks_first_then_stops_for_good_deletes_tokens_and_keeps_history(
     send(pool, late)
     with consumers_running(queues.INVOICES):
         wait_settled(pool, timeout_s=60)
-    events = history.timeline(pool, connected.connection.id, "invoice", invoice["id"])
+    events = document_history.timeline(pool, connected.connection.id, "invoice", invoice["id"])
     assert (events[-1].event, events[-1].detail.get("detail")) == ("skipped", "connection removed")
     assert len(visma_writes(checked_runtime)) == written
     # And it cannot be resumed; removing it again says it was removed

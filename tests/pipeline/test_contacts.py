@@ -25,7 +25,7 @@ from contracts import keys, queues
 from contracts.messages import CustomerChanged
 from ops.connect.connecting import Connected
 from sandbox.visma.company import terms_of_payment_id
-from store import failures, history, links
+from store import document_history, failures, links
 from tests.conftest import Sandbox
 from tests.pipeline.conftest import SpecCheckedClients, generated
 from tests.pipeline.support import (
@@ -160,7 +160,9 @@ def test_a_changed_company_becomes_one_visma_customer_with_its_fields(
     assert link is not None and link.visma_type == "customer"
     assert link.visma_id == str(customer.Id).lower()
     assert link.visma_number == customer.CustomerNumber
-    events = history.timeline(pool, connected.connection.id, "customer", f"company:{company['id']}")
+    events = document_history.timeline(
+        pool, connected.connection.id, "customer", f"company:{company['id']}"
+    )
     assert [e.detail.get("visma_customer_id") for e in events if e.event == "posted"] == [
         customer.Id
     ]
@@ -415,7 +417,9 @@ def test_a_customer_teamleader_no_longer_has_is_skipped_with_a_reason(
     with consumers_running(queues.CONTACTS):
         wait_settled(pool)
     assert outcome(pool, message) == "skipped"
-    [event] = history.timeline(pool, connected.connection.id, "customer", message.document_id)
+    [event] = document_history.timeline(
+        pool, connected.connection.id, "customer", message.document_id
+    )
     assert event.detail["detail"].startswith(f"Teamleader has no contact {gone}")
     assert failures_of(pool, queues.CONTACTS) == []
 
@@ -448,6 +452,8 @@ def test_a_create_whose_answer_was_lost_is_found_by_its_reference_not_made_twice
     assert row is not None
     assert (row["state"], row["remote_id"]) == ("done", customer.Id)
     assert visma_writes(checked_runtime, "POST") == 1
-    events = history.timeline(pool, connected.connection.id, "customer", message.document_id)
+    events = document_history.timeline(
+        pool, connected.connection.id, "customer", message.document_id
+    )
     [posted] = [e for e in events if e.event == "posted"]
     assert "whose answer was lost" in posted.detail["detail"]

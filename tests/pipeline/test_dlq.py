@@ -28,7 +28,7 @@ from ops.cli import main
 from ops.connect.connecting import Connected
 from ops.dlq import actions as dlq_actions
 from ops.dlq.queue import fresh_message, peek
-from store import failures, history, mappings, outcomes
+from store import document_history, failures, mappings, outcomes
 from store.failures import Failure
 from tests.conftest import Sandbox
 from tests.pipeline.support import (
@@ -103,7 +103,9 @@ def open_rows(pool: ConnectionPool) -> list[Failure]:
 
 
 def events_of(pool: ConnectionPool, connected: Connected, message: InvoiceChanged) -> list[str]:
-    timeline = history.timeline(pool, connected.connection.id, "invoice", message.document_id)
+    timeline = document_history.timeline(
+        pool, connected.connection.id, "invoice", message.document_id
+    )
     return [event.event for event in timeline]
 
 

@@ -17,7 +17,7 @@ from consumers.app import get_broker
 from contracts import queues
 from ops.connect.connecting import Connected
 from producers.poller import COMPANIES, INVOICES, VISMA_LEDGER_ITEMS, poll_connection
-from store import failures, history, links
+from store import document_history, failures, links
 from tests.conftest import Sandbox
 from tests.pipeline.support import (
     booked,
@@ -222,7 +222,7 @@ def test_history_fits_80_columns_and_json_holds_every_detail(
         attempts=3,
     )
     ledger_item = "6f1c2d3e-4b5a-4c6d-8e7f-901234567890"
-    history.record_many(
+    document_history.record_many(
         pool,
         connection_id,
         [

@@ -14,7 +14,7 @@ from psycopg_pool import ConnectionPool
 from contracts import queues
 from contracts.messages import CreditNoteChanged
 from ops.connect.connecting import Connected
-from store import connections, failures, history, links
+from store import connections, document_history, failures, links
 from tests.conftest import Sandbox
 from tests.pipeline.conftest import start_worker
 from tests.pipeline.support import (
@@ -55,7 +55,7 @@ def test_a_booked_invoice_becomes_one_ledger_item_with_teamleaders_total_and_its
     assert link.remaining == Decimal(str(invoice["total"]["payable"]["amount"]))
     year, number = invoice["invoice_number"].split(" / ")
     assert link.visma_number == f"{year}{int(number):05d}"
-    timeline = history.timeline(pool, connected.connection.id, "invoice", invoice["id"])
+    timeline = document_history.timeline(pool, connected.connection.id, "invoice", invoice["id"])
     assert [e.event for e in timeline] == ["posted"]
 
 
@@ -144,7 +144,9 @@ def test_a_credit_note_that_arrives_before_its_invoice_is_posted_after_it(
         wait_for(
             lambda: any(
                 event.event == "waiting"
-                for event in history.timeline(pool, connection_id, "credit_note", note["id"])
+                for event in document_history.timeline(
+                    pool, connection_id, "credit_note", note["id"]
+                )
             ),
             what="the credit note waiting for its invoice",
         )
@@ -155,7 +157,7 @@ def test_a_credit_note_that_arrives_before_its_invoice_is_posted_after_it(
     note_link = links.get(pool, connected.connection.id, "credit_note", note["id"])
     invoice_link = links.get(pool, connected.connection.id, "invoice", invoice["id"])
     assert note_link is not None and invoice_link is not None
-    events = history.timeline(pool, connected.connection.id, "credit_note", note["id"])
+    events = document_history.timeline(pool, connected.connection.id, "credit_note", note["id"])
     assert events[0].event == "waiting"
     assert events[-1].detail["credited_visma_number"] == int(invoice_link.visma_number or 0)
     assert summary(sandbox)["ledger_items"] == 2

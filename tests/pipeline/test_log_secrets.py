@@ -24,7 +24,7 @@ from psycopg_pool import ConnectionPool
 from config import Settings
 from config.logging import REDACTED, JsonFormatter, RedactSecrets
 from store import connections
-from store.tokens import PgTokenStore
+from store.token_store import PgTokenStore
 from tests.conftest import ROOT, TEST_TOKEN_KEY, TODAY, Sandbox
 from tests.pipeline.conftest import generated
 from tests.pipeline.support import koppel_cli, wait_settled

@@ -17,8 +17,8 @@ from config import Settings
 from ops.connect.connecting import Connected
 from ops.status.gather import gather
 from producers.poller import STREAMS
-from store import connections, cursors, health, history
-from store.tokens import PgTokenStore
+from store import connections, cursors, document_history, health
+from store.token_store import PgTokenStore
 from tests.conftest import TEST_TOKEN_KEY
 from tests.pipeline.support import booked, changed, koppel_cli, send, start_koppel, wait_for
 
@@ -42,7 +42,7 @@ def test_status_exits_0_while_the_poller_runs_and_1_naming_the_silent_connection
 ) -> None:
     # Given a connection polled every 4 s by a running `koppel poll`
     connections.update(pool, connected.connection.id, poll_interval_s=INTERVAL_S)
-    started = history.database_now(pool)  # the clock last_success_at is stamped by
+    started = document_history.database_now(pool)  # the clock last_success_at is stamped by
     poller = start_koppel(koppel_env, "poll")
     try:
         wait_for(
@@ -51,7 +51,7 @@ def test_status_exits_0_while_the_poller_runs_and_1_naming_the_silent_connection
             what="a first successful poll of every stream",
         )
         # (a second round, so the poller is past the first round's backlog of the account)
-        second = history.database_now(pool)
+        second = document_history.database_now(pool)
         wait_for(
             lambda: all_streams_polled_after(pool, connected, second),
             timeout_s=30,
@@ -246,7 +246,7 @@ def test_status_shows_the_interval_koppel_poll_runs_at_and_judges_silence_by_it(
 ) -> None:
     # Given a connection configured for a 900 s interval, polled by `koppel poll --interval-s 2`
     connections.update(pool, connected.connection.id, poll_interval_s=900)
-    started = history.database_now(pool)  # the clock last_success_at is stamped by
+    started = document_history.database_now(pool)  # the clock last_success_at is stamped by
     poller = start_koppel(koppel_env, "poll", "--interval-s", "2")
     try:
         wait_for(
@@ -254,7 +254,7 @@ def test_status_shows_the_interval_koppel_poll_runs_at_and_judges_silence_by_it(
             timeout_s=60,
             what="a first successful poll of every stream",
         )
-        second = history.database_now(pool)
+        second = document_history.database_now(pool)
         wait_for(
             lambda: all_streams_polled_after(pool, connected, second),
             timeout_s=30,

@@ -9,7 +9,7 @@ from psycopg_pool import ConnectionPool
 from config import Settings
 from ops.connect.connecting import Connected
 from store.api_clients import ClientCache
-from store.tokens import PgTokenStore
+from store.token_store import PgTokenStore
 from tests.conftest import Sandbox
 from tests.pipeline.conftest import TEST_TOKEN_KEY
 

@@ -23,7 +23,7 @@ from ops.connect.connecting import Connected
 from producers.pokes import CHANNEL
 from producers.poller import STREAMS
 from producers.webhook_receiver import webhook_path
-from store import connections, cursors, history, links
+from store import connections, cursors, document_history, links
 from tests.conftest import TEST_TOKEN_KEY, TODAY, Sandbox, free_port
 from tests.pipeline.support import (
     booked,
@@ -131,7 +131,7 @@ def test_an_invoice_booked_in_teamleader_reaches_visma_within_seconds_by_webhook
     assert "invoice.booked" in listed.stdout
     assert webhook_path(TEST_TOKEN_KEY, connection_id) not in listed.stdout  # token masked
     # ... a running poller past its first round, and consumers whose backlog is done
-    started = history.database_now(pool)  # the clock last_success_at is stamped by
+    started = document_history.database_now(pool)  # the clock last_success_at is stamped by
     poller = start_koppel(koppel_env, "poll")
     try:
         with consumers_running(queues.CONTACTS, queues.INVOICES, queues.CREDIT_NOTES):

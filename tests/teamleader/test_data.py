@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sandbox.dataset import DatasetError
+from sandbox.dataset_file import DatasetError
 from sandbox.teamleader.dataset import validate_teamleader
 from sandbox.teamleader.documents import (
     LineInput,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from clients.teamleader.models import Company
 from clients.visma.models import Customer as VismaCustomer
-from contracts.outcomes import OutcomeName
+from contracts.outcome_names import OutcomeName
 from tests.translation.test_customers import TERMS_30, body_of, company, visma_customer
 from translation.customer_plan import (
     Action,

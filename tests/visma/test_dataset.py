@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.dataset import DatasetError, validate_dataset
+from sandbox.dataset_file import DatasetError, validate_dataset
 from sandbox.visma.company import fiscal_year_id, terms_of_payment_id
 from sandbox.visma.dataset import validate_visma
 from tests.conftest import Sandbox
