@@ -159,25 +159,7 @@ def _skip_stopped(rt: Runtime, message: SyncMessage) -> bool:
         if state is None or state == "active":
             return False
         detail = connections.SKIPPED_DETAIL[state]
-        message_log.finish(
-            conn,
-            message.connection_id,
-            message.dedupe_key,
-            queue=message.queue,
-            document_type=message.document_type,
-            document_id=message.document_id,
-            version=message.version,
-            outcome=OutcomeName.SKIPPED,
-            detail=detail,
-        )
-        document_history.record(
-            conn,
-            message.connection_id,
-            message.document_type,
-            message.document_id,
-            OutcomeName.SKIPPED,
-            {"detail": detail},
-        )
+        outcomes.finish(conn, message, OutcomeName.SKIPPED, detail, {})
     logger.info("skipped %s: %s", message.dedupe_key, detail)
     metrics.count(message.document_type, OutcomeName.SKIPPED)
     return True

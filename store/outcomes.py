@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 
 from contracts.messages import SyncMessage
 from store import document_history, failures, message_log
-from store.db import Pool
+from store.db import Conn, Pool
 
 
 @dataclass(frozen=True)
@@ -46,25 +46,7 @@ def record(
         _record_success(pool, message, outcome, detail, facts)
         return None
     with pool.connection() as conn, conn.transaction():
-        message_log.finish(
-            conn,
-            message.connection_id,
-            message.dedupe_key,
-            queue=message.queue,
-            document_type=message.document_type,
-            document_id=message.document_id,
-            version=message.version,
-            outcome=outcome,
-            detail=detail[:1000] or None,
-        )
-        document_history.record(
-            conn,
-            message.connection_id,
-            message.document_type,
-            message.document_id,
-            outcome,
-            {"detail": detail, **facts},
-        )
+        finish(conn, message, outcome, detail, facts)
         return failures.record(
             conn,
             connection_id=message.connection_id,
@@ -78,6 +60,31 @@ def record(
             attempts=failure.attempts,
             status=failure.status,
         )
+
+
+def finish(
+    conn: Conn, message: SyncMessage, outcome: str, detail: str, facts: Mapping[str, Any]
+) -> None:
+    """The message's outcome and the document's history event, in the caller's transaction."""
+    message_log.finish(
+        conn,
+        message.connection_id,
+        message.dedupe_key,
+        queue=message.queue,
+        document_type=message.document_type,
+        document_id=message.document_id,
+        version=message.version,
+        outcome=outcome,
+        detail=detail[:1000] or None,
+    )
+    document_history.record(
+        conn,
+        message.connection_id,
+        message.document_type,
+        message.document_id,
+        outcome,
+        {"detail": detail, **facts},
+    )
 
 
 def _record_success(
