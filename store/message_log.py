@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from contracts.outcome_names import OutcomeName
 from store import connections
 from store.db import Db, Pool, session
 
@@ -20,7 +21,7 @@ from store.db import Db, Pool, session
 _SINCE = "(%s::timestamptz IS NULL OR coalesce(finished_at, published_at) >= %s::timestamptz)"
 
 #: Outcomes a consumer records. Only ``failed`` may be retried later (after a requeue).
-OUTCOMES = ("posted", "updated", "unchanged", "skipped", "attention", "failed")
+OUTCOMES = frozenset(OutcomeName)
 
 
 def already_recorded(pool: Pool, keys: Iterable[str], republish_after_s: float) -> set[str]:
