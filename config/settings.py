@@ -23,6 +23,18 @@ SANDBOX_VISMA_URL = "http://127.0.0.1:8702"
 #: held while a token is refreshed) and the statement in hand.
 SESSIONS_PER_POLL_THREAD = 3
 
+#: RabbitMQ closes the channel of a consumer holding a delivery unacked longer than its
+#: ``consumer_timeout`` (30 minutes by default), and Dramatiq's worker holds a delayed message
+#: unacked until it is due. So no delay, a retry's or a wait's, may come near it: a longer
+#: wait is spent in hops of at most ``retry_max_backoff_ms``, which stays under this.
+LONGEST_DELAY_MS = 20 * 60_000
+
+
+def split_token_keys(value: str) -> list[str]:
+    """The keys of a ``KOPPEL_TOKEN_KEY`` value, newest first: one key, or several separated
+    by commas while keys rotate (blanks around a comma and empty items are ignored)."""
+    return [key.strip() for key in value.split(",") if key.strip()]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KOPPEL_", extra="ignore")
@@ -56,8 +68,10 @@ class Settings(BaseSettings):
     visma_calls_per_window: int = 600
     visma_window_s: float = 61.0
 
-    #: Fernet key (urlsafe base64, 32 bytes) that encrypts stored OAuth tokens at rest.
-    #: ``koppel keygen`` prints a fresh one; the demo makes its own.
+    #: Fernet key (urlsafe base64, 32 bytes) that encrypts stored OAuth tokens and webhook
+    #: secrets at rest. While keys rotate, several, comma-separated and newest first: the
+    #: first encrypts, any decrypts (``koppel keys rotate``; :attr:`token_keys`). ``koppel
+    #: keygen`` prints a fresh one; the demo makes its own.
     token_key: SecretStr = SecretStr("")
 
     # Polling.
@@ -76,12 +90,21 @@ class Settings(BaseSettings):
 
     # Consumers.
     worker_threads: int = Field(default=8, gt=0)
-    #: Transient failures (5xx, timeouts, a credit note waiting for its invoice) retry with
-    #: exponential backoff between these bounds; the maximum stays well under RabbitMQ's
-    #: 30-minute consumer_timeout, because Dramatiq holds delayed messages unacked.
+    #: Transient failures (5xx, timeouts, a credit note whose invoice is not posted) retry
+    #: with exponential backoff between these bounds, ``max_retries`` times. The maximum is
+    #: also the longest single delay of a wait, and at most :data:`LONGEST_DELAY_MS`.
     retry_min_backoff_ms: int = Field(default=1_000, gt=0)
-    retry_max_backoff_ms: int = Field(default=900_000, gt=0)
+    retry_max_backoff_ms: int = Field(default=900_000, gt=0, le=LONGEST_DELAY_MS)
     max_retries: int = Field(default=20, ge=0)
+    #: How long a message may wait, in seconds, counted from the first of its waits in a row
+    #: (consumers/middleware/waits.py). A wait uses up no retry and lasts as long as its
+    #: reason: a credit note's invoice still queued (up to 7 days, as long as a dead letter
+    #: is kept), another worker holding the document (minutes: a handler runs at most
+    #: ``actor_time_limit_ms``), a 429 (as long as the API says, up to an hour in all). A
+    #: message still waiting past its limit is dead-lettered, naming what it waited for.
+    wait_for_invoice_max_s: float = Field(default=7 * 86_400.0, gt=0)
+    wait_for_busy_document_max_s: float = Field(default=600.0, gt=0)
+    wait_for_rate_limit_max_s: float = Field(default=3_600.0, gt=0)
     #: An actor that runs longer than this is interrupted (and retried).
     actor_time_limit_ms: int = Field(default=300_000, gt=0)
     #: Most sessions one process's pool opens (on demand; it keeps one). A worker thread
@@ -100,6 +123,30 @@ class Settings(BaseSettings):
     http_backoff_base_ms: int = 250
     http_backoff_max_ms: int = 30_000
 
+    # The webhook receiver (``koppel webhooks serve``). It faces the internet, so everything
+    # a client can hold (a connection, a slot, memory, Teamleader calls) has a limit.
+    #: A request's line and headers must arrive within this of the connection being ready
+    #: for it (s); a half-sent request is then closed.
+    webhook_header_timeout_s: float = Field(default=10.0, gt=0)
+    #: Its body must arrive within this of its headers (s); 408 otherwise.
+    webhook_body_timeout_s: float = Field(default=10.0, gt=0)
+    #: An idle kept-alive connection is closed after this (s; whole seconds, uvicorn's unit).
+    webhook_keep_alive_s: int = Field(default=5, gt=0)
+    #: The largest request line and headers (bytes); 400 beyond.
+    webhook_max_header_bytes: int = Field(default=8_192, ge=1_024)
+    #: The largest event body (bytes): Teamleader's are a few hundred. Larger is refused
+    #: 413 from its Content-Length, before a byte of it is read.
+    webhook_max_body_bytes: int = Field(default=8_192, gt=0)
+    #: Open connections at most (lowered to fit the process's open-file limit); at the
+    #: limit a new connection closes the oldest one still waiting for its request.
+    webhook_max_connections: int = Field(default=500, gt=0)
+    #: Requests handled at once; one more is answered 503 at once.
+    webhook_max_in_flight: int = Field(default=32, gt=0)
+    #: A connection's stream is poked at most once per this (s); pokes within it become one
+    #: poke at its end. 2 s keeps all four Teamleader streams under 120 of the 200 calls a
+    #: minute, however many events arrive.
+    webhook_poke_gap_s: float = Field(default=2.0, ge=0)
+
     # Observability.
     #: Log lines as ``text`` for people or ``json`` (one object per line) for collectors.
     log_format: Literal["text", "json"] = "text"
@@ -107,7 +154,9 @@ class Settings(BaseSettings):
     #: The Prometheus endpoint of ``koppel poll`` and ``koppel work`` (0: none, the default,
     #: so several processes on one machine do not fight over a port; containers use 9191).
     metrics_port: int = Field(default=0, ge=0, le=65535)
-    metrics_host: str = "0.0.0.0"
+    #: Where the endpoint listens: this machine only unless set, since it needs no login and
+    #: names every connection (docker-compose.yml sets 0.0.0.0 inside its private network).
+    metrics_host: str = "127.0.0.1"
 
     #: Koppel's calendar day, for the day-relative choices (this month, this quarter, this
     #: fiscal year, a connection's default start). Empty: the machine's local date. Tests
@@ -145,6 +194,11 @@ class Settings(BaseSettings):
     @classmethod
     def _level_any_case(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @property
+    def token_keys(self) -> list[SecretStr]:
+        """The keys of ``KOPPEL_TOKEN_KEY``, newest first (one, unless keys rotate)."""
+        return [SecretStr(key) for key in split_token_keys(self.token_key.get_secret_value())]
 
     def use_sandbox(self) -> Settings:
         """The same settings, pointed at the local simulators and their OAuth client; the

@@ -28,6 +28,7 @@ from consumers.all import consumers
 from consumers.base import sync_actor
 from consumers.middleware.failures import RecordFailures
 from consumers.middleware.metrics import worker_middleware
+from consumers.middleware.waits import Waits
 from contracts.broker import make_broker
 
 _broker: RabbitmqBroker | None = None
@@ -43,7 +44,10 @@ def get_broker() -> RabbitmqBroker:
     with _lock:
         if _broker is None:
             broker = make_broker(
-                get_settings(), [RecordFailures(), *worker_middleware()], check=False
+                get_settings(),
+                [RecordFailures(), *worker_middleware()],
+                retries=Waits,
+                check=False,
             )
             dramatiq.set_broker(broker)
             _broker = broker

@@ -5,7 +5,8 @@ acknowledges a paused or removed connection's message without effect (recorded a
 skipped), loads the connection and its API clients, calls the queue's handler, and records
 the outcome (``messages``), the document's history and any attention it needs. Errors are
 sorted once, here: permanent ones dead-letter at once (``throws``), a busy document or a
-429 retries after a short or the announced delay, everything else backs off.
+429 is a :class:`~consumers.errors.Wait` (after a short or the announced delay, using up no
+retry: ``consumers/middleware/waits.py``), everything else backs off.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import dramatiq
 
 from clients.errors import RateLimited
 from config import get_settings
-from config.errors import TryLater
-from consumers.errors import NotYetPossible, PermanentFailure, as_permanent
+from consumers.errors import NotYetPossible, PermanentFailure, Wait, WaitingFor, as_permanent
 from consumers.middleware import metrics
 from consumers.runtime import Runtime, runtime
 from contracts.broker import dramatiq_message
@@ -38,15 +38,10 @@ logger = logging.getLogger(__name__)
 BUSY_RETRY_DELAY_MS = 1_000
 
 
-class Wait(dramatiq.Retry, TryLater):
-    """A retry that waits rather than fails (a busy document, a 429): it does not use up
-    the message's retries, so a long queue for a lock or a rate limit never dead-letters a
-    message with a reason no bookkeeper can act on."""
-
-
 def retry_when(retries: int, error: BaseException) -> bool:
-    """Dramatiq's ``retry_when``: waits always retry; failures up to KOPPEL_MAX_RETRIES."""
-    return isinstance(error, Wait) or retries < get_settings().max_retries
+    """Dramatiq's ``retry_when``: failures retry up to KOPPEL_MAX_RETRIES. A Wait never
+    gets here: the Waits middleware handles it, uncounted, before Retries would."""
+    return retries < get_settings().max_retries
 
 
 @dataclass(frozen=True)
@@ -127,9 +122,12 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
         job = Job(rt, connection, rt.clients_for(connection))
         outcome = handler(job, message)
     except Busy as busy:
-        raise Wait(str(busy), delay=BUSY_RETRY_DELAY_MS) from busy
+        raise Wait(
+            str(busy), waiting_for=WaitingFor.BUSY_DOCUMENT, delay=BUSY_RETRY_DELAY_MS
+        ) from busy
     except RateLimited as limited:
-        raise Wait(str(limited), delay=int(limited.retry_after_s * 1000)) from limited
+        delay = int(limited.retry_after_s * 1000)
+        raise Wait(str(limited), waiting_for=WaitingFor.RATE_LIMIT, delay=delay) from limited
     except NotYetPossible as waiting:
         document_history.record(
             rt.pool,

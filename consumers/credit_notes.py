@@ -7,8 +7,8 @@ from typing import NoReturn
 
 from config import get_settings
 from consumers import app
-from consumers.base import Consumer, Job, Outcome, Wait
-from consumers.errors import NotYetPossible
+from consumers.base import Consumer, Job, Outcome
+from consumers.errors import NotYetPossible, Wait, WaitingFor
 from consumers.postings import other_department, post_document
 from contracts import queues
 from contracts.messages import CreditNoteChanged
@@ -23,18 +23,23 @@ _CREDITED_MAX = 10_000
 
 
 def _wait_while_invoice_queued(job: Job, credit_note_id: str, invoice_id: str | None) -> None:
-    """In a backfill the credit notes queue is short and the invoices queue long: a credit
-    note whose invoice message has not been handled yet retries soon (a Wait: no retry used
-    up, no backoff growing to minutes, one database query a try) rather than with backoff."""
+    """In a backfill the credit notes queue is short and the invoices queue long, and in an
+    outage the invoice's own retries may take hours: a credit note whose invoice message has
+    not been handled yet waits for it (a Wait: no retry used up, one database query a try,
+    soon at first and less often as the wait goes on), up to KOPPEL_WAIT_FOR_INVOICE_MAX_S."""
     if invoice_id is None:
         return
     if len(_credited) >= _CREDITED_MAX:
         _credited.clear()
     _credited[credit_note_id] = invoice_id
-    if message_log.queued(job.runtime.pool, job.connection.id, "invoice", invoice_id):
+    settings = get_settings()
+    # As long as the wait may last: an invoice message retrying for hours is still under way.
+    within_s = settings.wait_for_invoice_max_s
+    if message_log.queued(job.runtime.pool, job.connection.id, "invoice", invoice_id, within_s):
         raise Wait(
             f"credit note {credit_note_id}: its invoice {invoice_id} is queued, not posted yet",
-            delay=get_settings().retry_min_backoff_ms,
+            waiting_for=WaitingFor.INVOICE,
+            delay=settings.retry_min_backoff_ms,
         )
 
 

@@ -1,15 +1,24 @@
-"""Which failures are permanent (dead-letter now) and what a bookkeeper is told about them.
+"""Which failures are permanent (dead-letter now), which are no failure at all (a wait), and
+what a bookkeeper is told about them.
 
 The marker of the error decides (config/errors.py): a :class:`~config.errors.NeedsPerson`
 is permanent, because the message or the data is wrong and the same attempt cannot succeed
 until a person fixes something (a mapping, an account, the customer's postal code, the
-grant). Everything else — a :class:`~config.errors.TryLater` (429, 5xx, timeouts, a busy
-document), a :class:`~config.errors.Misconfigured` service or setting, a database blip that
-is no Koppel error at all — is retried with backoff by Dramatiq's Retries middleware
-(docs/architecture.md#failures-are-data).
+grant). Everything else — a :class:`~config.errors.TryLater` (5xx, timeouts, a credit note
+whose invoice is not posted), a :class:`~config.errors.Misconfigured` service or setting, a
+database blip that is no Koppel error at all — is retried with backoff by Dramatiq's Retries
+middleware, up to ``KOPPEL_MAX_RETRIES`` (docs/architecture.md#failures-are-data).
+
+A :class:`Wait` (a busy document, a 429, a credit note whose invoice is still queued) is no
+failure: the message waits for something under way, using up no retry, for as long as the
+reason lasts and at most its :class:`WaitingFor`'s limit (``consumers/middleware/waits.py``).
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+import dramatiq
 
 from clients.errors import ReauthorizationNeeded
 from config.errors import NeedsPerson, TryLater
@@ -25,12 +34,46 @@ class PermanentFailure(NeedsPerson):
 
 
 class NotYetPossible(TryLater):
-    """Something this document depends on is not there yet (a credit note's invoice is not
-    posted): retry later, with backoff, rather than fail."""
+    """Something this document depends on is not there yet, and nothing is under way that
+    would bring it (a credit note's invoice is neither posted nor queued): retry later, with
+    backoff, rather than fail; dead-lettered with this reason once the retries are used up."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class WaitingFor(StrEnum):
+    """What a message can wait for; each has its limit, the setting
+    ``wait_for_<value>_max_s`` (config/settings.py)."""
+
+    #: A credit note's invoice, whose message is queued but not handled yet.
+    INVOICE = "invoice"
+    #: The document, which another worker thread or process is handling right now.
+    BUSY_DOCUMENT = "busy_document"
+    #: An API's rate limit (a 429), for as long as the API says.
+    RATE_LIMIT = "rate_limit"
+
+
+class Wait(dramatiq.Retry, TryLater):
+    """Not a failure: the document must wait for something under way (``waiting_for``).
+
+    The Waits middleware (``consumers/middleware/waits.py``) enqueues the message again after
+    ``delay`` ms without using up a retry, so a long queue for an invoice, a lock or a rate
+    limit never dead-letters a message with a reason no bookkeeper can act on; it gives up
+    only once the wait has lasted longer than its limit."""
+
+    def __init__(self, reason: str, *, waiting_for: WaitingFor, delay: int) -> None:
+        super().__init__(reason, delay=delay)
+        self.reason = reason
+        self.waiting_for = waiting_for
+        #: The failure the wait became when it outlasted its limit (set by the middleware,
+        #: so the dead letter's reason says what was waited for, and how long).
+        self.gave_up: WaitedTooLong | None = None
+
+
+class WaitedTooLong(NeedsPerson):
+    """A wait went on past its limit: what it waited for is not coming by itself."""
 
 
 def as_permanent(error: BaseException) -> PermanentFailure | None:
@@ -51,6 +94,9 @@ def as_permanent(error: BaseException) -> PermanentFailure | None:
 
 def describe(error: BaseException) -> tuple[str, str]:
     """(error class, reason) for the failures table."""
+    if isinstance(error, Wait) and error.gave_up is not None:
+        # Dead-lettered as the failure the wait became, not as the wait itself.
+        error = error.gave_up
     permanent = as_permanent(error)
     if permanent is not None:
         return permanent.error_class, permanent.reason

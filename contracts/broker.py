@@ -67,10 +67,16 @@ def blocking_connection(url: str, timeout_s: float = 5.0) -> pika.BlockingConnec
 
 
 def make_broker(
-    settings: Settings, middleware: Iterable[Middleware] = (), *, check: bool = True
+    settings: Settings,
+    middleware: Iterable[Middleware] = (),
+    *,
+    retries: type[Retries] = Retries,
+    check: bool = True,
 ) -> RabbitmqBroker:
     """A confirming broker with Dramatiq's default middleware plus ``middleware``, whose
-    ``after_process_message`` hooks run after Retries decided."""
+    ``after_process_message`` hooks run after Retries decided. ``retries`` takes Retries'
+    place: the consumers' broker passes ``consumers.middleware.waits.Waits``, a Retries whose
+    waits use up no retry (this layer imports no consumer code)."""
     if check:
         check_reachable(settings.broker_url)
     stack: list[Middleware] = []
@@ -80,7 +86,7 @@ def make_broker(
             # sees its verdict (``message.failed``) — where failure recording must be.
             stack.extend(middleware)
             stack.append(
-                Retries(
+                retries(
                     max_retries=settings.max_retries,
                     min_backoff=settings.retry_min_backoff_ms,
                     max_backoff=settings.retry_max_backoff_ms,
