@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -12,7 +13,8 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import DictRow, dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool.pool import AddConnection, MaintenanceTask
 
 from config import Settings
 from config.unreachable import (
@@ -147,14 +149,63 @@ def _counting_kwargs() -> dict[str, Any]:
     return {"cursor_factory": _CountingCursor}
 
 
+#: While PostgreSQL is down, the pool tries to connect again at least this often (s).
+#: psycopg_pool waits 1, 2, 4, 8… s between attempts, so after a minute's outage it came
+#: back up to half a minute after the server did (issue 15: 97 s).
+RECONNECT_MAX_S = 1.0
+
+logger = logging.getLogger(__name__)
+
+
+class RecoveringPool(ConnectionPool[Conn]):
+    """A pool that never hands out a connection a server restart broke, and is connected
+    again within :data:`RECONNECT_MAX_S` of PostgreSQL accepting connections.
+
+    Every checkout is checked with an empty query (one round trip). Not with psycopg_pool's
+    own ``check=``: it sleeps 1, 2, 4… s between failed checks, one per broken connection,
+    so a restart cost a pool of six idle connections 30 s on its next checkout. Here the
+    first broken one has every idle one checked at once (a restart broke them all) and the
+    checkout waits for a new connection, made as soon as the server answers."""
+
+    def getconn(self, timeout: float | None = None) -> Conn:
+        waited = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + waited
+        while (left := deadline - time.monotonic()) > 0:
+            conn = super().getconn(left)
+            try:
+                _check(conn)
+            except psycopg.Error as error:
+                logger.info("discarding a broken PostgreSQL connection (%s)", error)
+                conn.close()  # so the pool discards it whatever state it was left in
+                self.putconn(conn)  # ... and makes a new one
+                self.check()  # the others idle since are broken too: discarded now
+                continue
+            return conn
+        raise PoolTimeout(f"couldn't get a working connection after {waited:.2f} sec")
+
+    def schedule_task(self, task: MaintenanceTask, delay: float) -> None:
+        if isinstance(task, AddConnection):  # a connection attempt after a failed one
+            delay = min(delay, RECONNECT_MAX_S)
+        super().schedule_task(task, delay)
+
+
+def _check(conn: Conn) -> None:
+    """One empty query, through a plain cursor: a check is no statement of Koppel's, so
+    benchmarks (:data:`STATEMENTS_DIR_ENV`) do not count it. Our connections are autocommit,
+    so it opens no transaction."""
+    with psycopg.Cursor(conn) as cursor:
+        cursor.execute("")
+
+
 def open_pool(settings: Settings, *, name: str = "koppel") -> Pool:
-    """A pool of autocommit connections that return rows as dicts.
+    """A pool of autocommit connections that return rows as dicts, each checked when
+    handed out (:class:`RecoveringPool`).
 
     Autocommit, because most statements are single upserts; a caller that needs several
     statements to commit together opens ``with conn.transaction():``. Raises, before
     opening it, when the database is unreachable or not migrated (:func:`check_ready`)."""
     check_ready(settings.database_url)
-    pool = ConnectionPool(
+    pool = RecoveringPool(
         settings.database_url,
         connection_class=Conn,
         min_size=1,

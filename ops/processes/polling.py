@@ -35,8 +35,11 @@ from store.db import Pool
 #: The longest sleep between looks at the connections table (seconds), so a connection added
 #: or re-activated while the poller runs is polled within a minute.
 MAX_SLEEP_S = 60.0
-#: After PostgreSQL failed a round, try again after this long (seconds).
-DATABASE_RETRY_S = 30.0
+#: After PostgreSQL failed a round, the next is tried at once: the pool hands out a new
+#: connection for one a server restart broke. When that round fails too, the database is
+#: really down, and the rounds wait this long (s), doubling up to the maximum.
+DATABASE_RETRY_FIRST_S = 0.5
+DATABASE_RETRY_MAX_S = 5.0
 #: How often a sleeping poller looks whether it was told to stop (seconds).
 STOP_CHECK_S = 0.5
 #: After a webhook's poke, wait this long for the rest of its burst before polling (s).
@@ -117,6 +120,7 @@ def run_forever(
     sets ``woken``), until ``stop`` is set."""
     next_due: dict[uuid.UUID, float] = {}  # time.monotonic() seconds
     woken = woken or threading.Event()
+    failed_rounds = 0  # rounds PostgreSQL failed in a row
     while not stop.is_set():
         try:
             # A paused or removed connection is not polled, and pokes for it are dropped.
@@ -142,14 +146,25 @@ def run_forever(
                     next_due[connection.id] = finished + (interval_s or connection.poll_interval_s)
                 _print_summary(console, report)
             wake = min((next_due.get(c.id, now) for c in chosen), default=now + MAX_SLEEP_S)
+            failed_rounds = 0
         except (psycopg.Error, ServiceUnreachable) as error:
+            failed_rounds += 1
+            retry_s = database_retry_s(failed_rounds)
+            when = f"in {retry_s:.1f} s" if retry_s else "now"
             console.print(
-                f"PostgreSQL failed during a round ({error}); trying again in"
-                f" {DATABASE_RETRY_S:.0f} s.",
+                Text(f"PostgreSQL failed during a round ({error}); trying again {when}."),
                 style="red",
             )
-            wake = time.monotonic() + DATABASE_RETRY_S
+            wake = time.monotonic() + retry_s
         _sleep(stop, woken, min(max(wake - time.monotonic(), 0.0), MAX_SLEEP_S))
+
+
+def database_retry_s(failed_rounds: int) -> float:
+    """The wait before the next round after ``failed_rounds`` rounds in a row failed on
+    PostgreSQL: none after the first, then 0.5, 1, 2, 4, 5, 5… s."""
+    if failed_rounds <= 1:
+        return 0.0
+    return min(DATABASE_RETRY_FIRST_S * 2 ** (failed_rounds - 2), DATABASE_RETRY_MAX_S)
 
 
 def _sleep(stop: threading.Event, woken: threading.Event, seconds: float) -> None:
