@@ -1,25 +1,61 @@
 """The one way ops commands make a rich console, and what their listings share: a default
 view that fits 80 columns, ``--wide`` for everything, ``--json`` for scripts (the options
-themselves are in ``ops/options.py``)."""
+themselves are in ``ops/options.py``).
+
+Remote text (a Teamleader name, a reason, Visma's answer) may hold terminal escape sequences
+(clear the screen, set the title, write the clipboard with OSC 52, hide a link with OSC 8) or
+bidi overrides: every console made here shows them as escapes (``\\x1b``, ``\\u202e``), and
+:func:`shown` does the same for text printed another way (``click.echo``) or built into a
+``rich.text.Text`` (so a table measures the escaped text)."""
 
 from __future__ import annotations
 
 import json
 import re
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import click
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType
+from rich.segment import Segment
 from rich.text import Text
+
+from translation.clean_text import visible, visible_in_json
 
 #: A UUID anywhere in an id ("company:<uuid>" too); the default views show its first group.
 _UUID = re.compile(
     r"\b([0-9a-fA-F]{8})-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
 )
+
+
+def shown(text: str) -> str:
+    """``text`` as it may be printed: control characters (but newline and tab) and bidi
+    overrides as visible escapes, ``\\x1b``, ``\\u202e``."""
+    return visible(text)
+
+
+class EscapingConsole(Console):
+    """A console that prints no control character or bidi override it was given as text.
+
+    A ``str`` is escaped before rich lays it out (so widths are right); every segment
+    rendered is escaped once more, which catches a ``Text`` built without :func:`shown`
+    and JSON (``print_json``). Rich's own control segments (cursor moves) are left alone,
+    and its colours are added after rendering."""
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(shown(text), **options)
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
+            if segment.control:
+                yield segment
+            else:
+                yield Segment(shown(segment.text), segment.style)
 
 
 def new_console(width: int | None = None, *, stderr: bool = False) -> Console:
@@ -32,9 +68,12 @@ def new_console(width: int | None = None, *, stderr: bool = False) -> Console:
     ``rich.text.Text(..., style=...)`` instead. No highlighting: numbers and dates keep the
     colour they are given. Soft wrap: a long line (a command to copy) is left for the
     terminal to wrap; table cells still wrap by their column's own rules, and a sentence that
-    must fit the width is printed with ``soft_wrap=False``.
+    must fit the width is printed with ``soft_wrap=False``. Escaping: see
+    :class:`EscapingConsole`.
     """
-    return Console(highlight=False, markup=False, soft_wrap=True, width=width, stderr=stderr)
+    return EscapingConsole(
+        highlight=False, markup=False, soft_wrap=True, width=width, stderr=stderr
+    )
 
 
 #: The width of a ``--wide`` view: its rows are as long as their values, whatever the
@@ -51,7 +90,7 @@ def listing_console(wide: bool) -> Console:
 def one_line(text: str, style: str = "") -> Text:
     """A table cell kept to one line and cut with an ellipsis where its column ends, so a
     default view fits 80 columns however long a reason is (``--wide`` shows it whole)."""
-    return Text(" ".join(text.split()), style=style, no_wrap=True, overflow="ellipsis")
+    return Text(shown(" ".join(text.split())), style=style, no_wrap=True, overflow="ellipsis")
 
 
 def print_cut(console: Console, text: str | Text) -> None:
@@ -102,5 +141,6 @@ def _plain(value: Any) -> Any:
 
 def echo_json(body: Any) -> None:
     """``body`` as indented JSON on stdout; datetimes in ISO 8601, UUIDs and Decimals as
-    strings (money keeps its digits)."""
-    click.echo(json.dumps(body, indent=2, default=_plain, ensure_ascii=False))
+    strings (money keeps its digits). JSON escapes C0 controls itself; C1 controls and bidi
+    overrides are written as ``\\uXXXX`` escapes too (the same value, safe to print)."""
+    click.echo(visible_in_json(json.dumps(body, indent=2, default=_plain, ensure_ascii=False)))

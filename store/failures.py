@@ -1,16 +1,24 @@
-"""Failures a person must look at: dead-lettered messages and documents needing attention."""
+"""Failures a person must look at: dead-lettered messages and documents needing attention.
+
+Reasons and messages carry remote text (a customer's name in a reason): :func:`record`
+cleans them (``translation/clean_text.py``), since one NUL byte makes PostgreSQL refuse the
+row, and a failure that cannot be recorded is a reason lost and a message left "waiting".
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from store.db import Db, Pool, session
+from translation.clean_text import clean, clean_json
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,41 @@ class Failure:
 #: The error class of a dead letter adopted from a ``.XQ`` whose connection is gone.
 ORPHANED = "ConnectionGone"
 
+#: What PostgreSQL (or the JSON encoder before it) raises for a record it cannot store as
+#: it is, cleaned or not: a value out of range, a row too large for an index, NaN in JSON.
+UNSTORABLE: tuple[type[Exception], ...] = (
+    psycopg.DataError,
+    psycopg.errors.ProgramLimitExceeded,
+    ValueError,
+    TypeError,
+)
+#: The most characters of a reason kept when the whole record could not be stored.
+SHORT_REASON_MAX = 1000
+#: What a requeue needs of a message (``ops/dlq/queue.py`` ``fresh_message``) and what
+#: ``koppel dlq`` finds it by: all a shortened record keeps.
+ESSENTIAL_KEYS = ("message_id", "queue_name", "actor_name", "args", "kwargs")
+
+
+def short_reason(reason: str) -> str:
+    """The reason cut to :data:`SHORT_REASON_MAX` characters, marked when cut."""
+    text = clean(reason, lines=True)
+    return text if len(text) <= SHORT_REASON_MAX else text[: SHORT_REASON_MAX - 1] + "…"
+
+
+def essential_message(message: Mapping[str, Any]) -> dict[str, Any]:
+    """``message`` (Dramatiq's ``asdict()``) kept to :data:`ESSENTIAL_KEYS`, each only if
+    it is plain JSON (cleaned): enough to requeue it and to find its row."""
+    kept: dict[str, Any] = {}
+    for key in ESSENTIAL_KEYS:
+        value = clean_json(message.get(key))
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            continue
+        kept[key] = value
+    return kept
+
+
 _COLUMNS = (
     "id, connection_id, queue, document_type, document_id, dedupe_key, message, error_class,"
     " reason, attempts, status, first_seen, last_seen"
@@ -68,7 +111,10 @@ def record(
     attempts: int,
     status: str = "open",
 ) -> int:
-    """Open a failure, or refresh the open one of the same message (it failed again)."""
+    """Open a failure, or refresh the open one of the same message (it failed again).
+
+    The reason, the error class and the message are cleaned of control characters and bidi
+    overrides first."""
     with session(db) as conn:
         row = conn.execute(
             "INSERT INTO failures (connection_id, queue, document_type, document_id, dedupe_key,"
@@ -84,9 +130,9 @@ def record(
                 document_type,
                 document_id,
                 dedupe_key,
-                Jsonb(dict(message)),
-                error_class,
-                reason,
+                Jsonb(clean_json(dict(message))),
+                clean(error_class),
+                clean(reason, lines=True),
                 attempts,
                 status,
             ],

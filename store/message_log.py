@@ -16,6 +16,7 @@ from datetime import datetime
 from contracts.outcome_names import OutcomeName
 from store import connections
 from store.db import Db, Pool, session
+from translation.clean_text import clean
 
 #: A filter on messages published or finished since a moment (NULL: no filter).
 _SINCE = "(%s::timestamptz IS NULL OR coalesce(finished_at, published_at) >= %s::timestamptz)"
@@ -118,7 +119,8 @@ def finish(
     detail: str | None = None,
 ) -> None:
     """Record how a message ended (also for one that was never recorded as published,
-    e.g. sent by a test or requeued from a dead-letter queue)."""
+    e.g. sent by a test or requeued from a dead-letter queue). ``detail`` is cleaned of
+    control characters (a NUL would make PostgreSQL refuse the row)."""
     assert outcome in OUTCOMES, outcome
     with session(db) as conn:
         conn.execute(
@@ -134,7 +136,7 @@ def finish(
                 document_id,
                 version,
                 outcome,
-                detail,
+                None if detail is None else clean(detail, lines=True),
             ],
         )
 

@@ -3,7 +3,9 @@ and, when a person must act, the failure — or the resolution of an older versi
 
 Consumers record success and attention here; the failure middleware records dead letters.
 Both store the message in Dramatiq's own shape (``Message.asdict()``), which is what a
-requeue publishes again.
+requeue publishes again. Details and facts may carry remote text (a customer's name): they
+are cleaned of control characters and bidi overrides (``translation/clean_text.py``) before
+PostgreSQL sees them, as ``failures.record`` cleans reasons and messages.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from psycopg.types.json import Jsonb
 from contracts.messages import SyncMessage
 from store import document_history, failures, message_log
 from store.db import Conn, Pool
+from translation.clean_text import clean, clean_json
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ def finish(
     conn: Conn, message: SyncMessage, outcome: str, detail: str, facts: Mapping[str, Any]
 ) -> None:
     """The message's outcome and the document's history event, in the caller's transaction."""
+    detail = clean(detail, lines=True)
     message_log.finish(
         conn,
         message.connection_id,
@@ -83,7 +87,7 @@ def finish(
         message.document_type,
         message.document_id,
         outcome,
-        {"detail": detail, **facts},
+        clean_json({"detail": detail, **facts}),
     )
 
 
@@ -97,6 +101,7 @@ def _record_success(
     """The outcome, the history event and the resolution of an older version's failure as
     one statement: one round trip instead of five (BEGIN, three statements, COMMIT), on the
     path every message takes (bench/cost.py: 3 of 15 statements per invoice)."""
+    detail = clean(detail, lines=True)
     with pool.connection() as conn:
         conn.execute(
             "WITH finished AS ("
@@ -121,6 +126,6 @@ def _record_success(
                 "version": message.version,
                 "outcome": outcome,
                 "detail": detail[:1000] or None,
-                "facts": Jsonb({"detail": detail, **facts}),
+                "facts": Jsonb(clean_json({"detail": detail, **facts})),
             },
         )

@@ -8,6 +8,9 @@ Pure functions (no I/O); ``consumers/customer_sync.py`` does the calls. In short
   sentence naming the customer, rather than by Visma with a field name;
 * text is cut to the description's ``maxLength`` (``MAX_LENGTHS``), except the VAT number,
   which is an identifier: a cut one would be a different, wrong number;
+* text is cleaned of control characters and bidi overrides (``translation/clean_text.py``):
+  a NUL or an escape sequence typed into Teamleader reaches neither Visma nor the reasons
+  Koppel stores;
 * on an update, every writable field of the existing Visma customer that Koppel does not
   fill (its ``CustomerNumber``, delivery address, a note a person typed…) is sent back as it
   was, because ``PUT /customers/{id}`` replaces the whole customer. A field Teamleader leaves
@@ -35,6 +38,7 @@ from clients.errors import DataError
 from clients.teamleader.models import Company, Contact, PaymentTerm
 from clients.visma.models import Customer as VismaCustomer
 from clients.visma.models import TermsOfPayment
+from translation.clean_text import clean
 from translation.errors import TranslationError
 
 Kind = Literal["contact", "company"]
@@ -151,10 +155,10 @@ def reference_for(kind: str, teamleader_id: str) -> str:
 
 
 def display_name(customer: Contact | Company) -> str:
-    """The name a person knows the customer by (a contact's "first last")."""
+    """The name a person knows the customer by (a contact's "first last"), cleaned."""
     if isinstance(customer, Contact):
-        return customer.name.strip()
-    return (customer.name or "").strip()
+        return clean(customer.name).strip()
+    return clean(customer.name or "").strip()
 
 
 def describe(customer: Contact | Company, kind: str) -> str:
@@ -168,7 +172,7 @@ def normalized_vat(vat_number: str | None) -> str | None:
     """``nl 1234.56.782 b01`` → ``NL123456782B01``: the form Visma stores and is searched by."""
     if not vat_number:
         return None
-    compact = re.sub(r"[\s.\-]", "", vat_number).upper()
+    compact = re.sub(r"[\s.\-]", "", clean(vat_number)).upper()
     return compact or None
 
 
@@ -210,7 +214,7 @@ def customer_body(
     vat = normalized_vat(customer.vat_number)
     if vat is not None and len(vat) > MAX_LENGTHS["VatNumber"]:
         raise CustomerNotAcceptable(
-            f"{who} has VAT number '{customer.vat_number}', which is longer than the "
+            f"{who} has VAT number '{_shown_vat(customer)}', which is longer than the "
             f"{MAX_LENGTHS['VatNumber']} characters a VAT number can have. Correct it in "
             "Teamleader.",
             field="vat_number",
@@ -283,17 +287,17 @@ def terms_of_payment_for(
 def refused(customer: Contact | Company, kind: str, error: DataError) -> CustomerNotAcceptable:
     """Visma's refusal of a customer as a sentence naming the customer and the field."""
     who = describe(customer, kind)
-    detail = error.reason.strip().rstrip(".")
+    detail = clean(error.reason).strip().rstrip(".")
     if error.code == "4025" or "VatNumber" in error.fields:
         return CustomerNotAcceptable(
-            f"{who} has VAT number '{customer.vat_number}', which Visma refuses as invalid "
+            f"{who} has VAT number '{_shown_vat(customer)}', which Visma refuses as invalid "
             f"({detail}). Correct it in Teamleader.",
             field="vat_number",
         )
-    fields = ", ".join(error.fields) if error.fields else "its data"
+    fields = ", ".join(clean(f) for f in error.fields) if error.fields else "its data"
     return CustomerNotAcceptable(
         f"Visma refuses {who[0].lower()}{who[1:]}: {detail}. Correct {fields} in Teamleader.",
-        field=error.fields[0] if error.fields else "customer",
+        field=clean(error.fields[0]) if error.fields else "customer",
     )
 
 
@@ -345,8 +349,13 @@ def _kept(existing: VismaCustomer | None) -> dict[str, Any]:
 def _clean(value: str | None) -> str | None:
     if value is None:
         return None
-    text = " ".join(value.split())
+    text = " ".join(clean(value).split())
     return text or None
+
+
+def _shown_vat(customer: Contact | Company) -> str:
+    """The VAT number as typed, for a reason (cleaned: it is stored and printed)."""
+    return clean(customer.vat_number or "")
 
 
 def _fit(field: str, value: Any) -> Any:

@@ -9,7 +9,10 @@ Pure functions (no I/O): docs/architecture.md#postings and the simulator's rule
   (ledger account, tax rate id) with the mapped VAT code, one VAT row per VAT rate;
 * revenue rows of a rate add up to exactly Teamleader's per-rate ``taxable`` (which
   document-level discounts lower below the sum of the lines), the VAT rows are Teamleader's
-  per-rate tax, and the voucher balances.
+  per-rate tax, and the voucher balances;
+* every text (voucher text, row texts, payment reference) is cleaned of control characters
+  and bidi overrides (``translation/clean_text.py``): a customer or category name typed
+  with an escape sequence reaches Visma without it.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 
 from clients.teamleader.models import CreditNote, Document, Invoice, LineItem
 from clients.visma.models import CustomerLedgerItemWithVoucher, Voucher, VoucherRow
+from translation.clean_text import clean
 from translation.errors import (
     AccountProblem,
     MissingAccount,
@@ -453,7 +457,7 @@ def _line_names(groups: Iterable[_Group], tax_id: str) -> tuple[str, ...]:
 
 
 def _line_name(line: LineItem) -> str:
-    return (line.description or "").strip() or "(no description)"
+    return clean(line.description or "").strip() or "(no description)"
 
 
 def _groups(lines: Iterable[LineItem], posting_map: PostingMap) -> list[_Group]:
@@ -698,13 +702,13 @@ def _with_name(text: str, document: Document) -> str:
 
 
 def _clip(text: str, limit: int) -> str:
-    """At most ``limit`` characters (Visma's maxLength), marked when cut."""
-    text = " ".join(text.split())
+    """At most ``limit`` characters (Visma's maxLength), marked when cut; cleaned."""
+    text = " ".join(clean(text).split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _payment_reference(reference: str | None) -> str | None:
-    text = (reference or "").strip()
+    text = clean(reference or "").strip()
     return text[:PAYMENT_REFERENCE_MAX] or None
 
 

@@ -28,6 +28,7 @@ from ops.console import (
     new_console,
     print_cut,
     short_id,
+    shown,
 )
 from ops.dlq import actions
 from ops.lookups import connection_filter
@@ -175,11 +176,12 @@ def _print_lines(console: Console, rows: list[Failure], names: dict[uuid.UUID, s
     """The default view: a line of short facts per dead letter (ids short), its reason on a
     second line cut where the terminal ends (rows this narrow leave a reason column no
     room); ``--wide`` is the whole table."""
+    # Escaped before they are aligned, so the columns are measured as they are printed.
     facts = [
         (
             str(failure.id),
-            _connection(failure, names, wide=False),
-            short_id(_document(failure)),
+            shown(_connection(failure, names, wide=False)),
+            shown(short_id(_document(failure))),
             str(failure.attempts),
             _short_time(failure.last_seen),
             failure.status,
@@ -191,7 +193,7 @@ def _print_lines(console: Console, rows: list[Failure], names: dict[uuid.UUID, s
     print_cut(console, Text(header, style="bold"))
     for failure, line in zip(rows, lines, strict=True):
         print_cut(console, line)
-        print_cut(console, "    " + " ".join(failure.reason.split()))
+        print_cut(console, "    " + shown(" ".join(failure.reason.split())))
 
 
 def _wide_table(rows: list[Failure], names: dict[uuid.UUID, str], in_xq: set[str]) -> Table:

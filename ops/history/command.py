@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from config import get_settings
-from ops.console import echo_json, listing_console, one_line
+from ops.console import echo_json, listing_console, one_line, shown
 from ops.history.timeline import DOCUMENT_TYPES, Candidate, Timeline, find, not_a_document, timeline
 from ops.lookups import chosen_connections
 from ops.options import listing_options, only_connection_option
@@ -36,7 +36,7 @@ def _utc(moment: datetime) -> str:
 
 
 def _cell(text: str, wide: bool, style: str = "") -> Text:
-    return Text(text, style=style) if wide else one_line(text, style)
+    return Text(shown(text), style=style) if wide else one_line(text, style)
 
 
 def _render(console: Console, story: Timeline, wide: bool) -> None:
@@ -58,7 +58,7 @@ def _render(console: Console, story: Timeline, wide: bool) -> None:
     table.add_column("detail", overflow="fold")
     for line in story.lines:
         style = "red" if "failed" in line.event else "yellow" if "attention" in line.event else ""
-        table.add_row(_utc(line.at), Text(line.event, style=style), _cell(line.detail, wide))
+        table.add_row(_utc(line.at), Text(shown(line.event), style=style), _cell(line.detail, wide))
     console.print(table)
     if story.failures:
         console.print(_failures_table(story.failures, wide))
@@ -116,7 +116,7 @@ def _as_json(story: Timeline) -> dict[str, Any]:
 
 
 def _refuse(sentence: str, code: int) -> NoReturn:
-    click.echo(f"koppel history: {sentence}", err=True)
+    click.echo(f"koppel history: {shown(sentence)}", err=True)
     raise SystemExit(code)
 
 
@@ -144,7 +144,7 @@ def history_command(
         chosen = chosen_connections(pool, connection_name)
         lookup = find(settings, pool, document, chosen, kind)
         for error in lookup.errors:
-            click.echo(f"koppel history: {error}", err=True)
+            click.echo(f"koppel history: {shown(str(error))}", err=True)
         if not lookup.candidates and lookup.errors:
             _refuse(
                 f"no document {document!r} is known to Koppel, and Teamleader could not be"
@@ -162,10 +162,11 @@ def history_command(
                 echo_json({"matches": [_candidate_json(c) for c in lookup.candidates]})
             else:
                 click.echo(
-                    f"koppel history: {len(lookup.candidates)} documents match {document!r}:"
+                    f"koppel history: {len(lookup.candidates)} documents match"
+                    f" {shown(repr(document))}:"
                 )
                 for c in lookup.candidates:
-                    click.echo(f"  {c.connection.name}  {c.label}  {c.document_id}")
+                    click.echo(shown(f"  {c.connection.name}  {c.label}  {c.document_id}"))
                 click.echo("Give the Teamleader id, --type or --connection to choose one.")
             raise SystemExit(1)
         story = timeline(pool, lookup.candidates[0])
