@@ -12,6 +12,7 @@ a new error class is sorted by the base it names, with no list to extend::
     │   │       UnsupportedDocument, NothingToPost, CustomerNotAcceptable, CustomerNotFound)
     │   ├── contracts.messages.MalformedMessage
     │   ├── consumers.errors.PermanentFailure
+    │   ├── consumers.errors.WaitedTooLong       a wait outlasted its limit
     │   ├── store.connections.UnknownConnection (AmbiguousConnection)
     │   ├── store.token_store.TokenKeyError
     │   └── ops: ConnectError, CallbackError, StateRefused, StartDateError, NoSuchDeadLetter
@@ -20,7 +21,7 @@ a new error class is sorted by the base it names, with no list to extend::
     │   ├── config.unreachable.ServiceUnreachable
     │   ├── store.writes.Busy
     │   ├── consumers.errors.NotYetPossible
-    │   ├── consumers.base.Wait
+    │   ├── consumers.errors.Wait               no failure: waits, using up no retry
     │   └── ops: Stalled
     └── Misconfigured   Koppel's own setup is wrong: a KOPPEL_* setting, a service refusing
         │               Koppel's user, the schema; the operator fixes it, the message waits

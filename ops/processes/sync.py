@@ -12,7 +12,7 @@ from rich.text import Text
 from config import get_settings
 from consumers.all import load
 from consumers.app import get_broker
-from ops.console import new_console
+from ops.console import new_console, shown
 from ops.lookups import chosen_connections
 from ops.options import only_connection_option
 from ops.processes.outcome_table import outcome_table
@@ -74,10 +74,10 @@ def sync_command(once: bool, connection_name: str | None, threads: int | None) -
         for failure in failures.listing(pool, connection_id=connection.id, statuses=("open",))
     ]
     for failure in still_open:
-        console.print(Text("failed: ", style="red") + Text(failure.reason))
+        console.print(Text("failed: ", style="red") + Text(shown(failure.reason)))
     poll_errors = [stream.error for report in reports for stream in report.streams if stream.error]
     for error in poll_errors:
-        console.print(Text("poll error: ", style="red") + Text(str(error)))
+        console.print(Text("poll error: ", style="red") + Text(shown(str(error))))
     pool.close()
     if still_open or poll_errors:
         console.print(f"{len(still_open)} failed, {len(poll_errors)} poll errors")
