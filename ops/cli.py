@@ -51,6 +51,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         'The timeline of one document, by Teamleader id or number ("2026 / 17", "2026/17", "17").',
     ),
     "keygen": ("ops.admin:keygen_command", "Print a new Fernet key for KOPPEL_TOKEN_KEY."),
+    "keys": (
+        "ops.admin:keys_command",
+        "Move the stored tokens to a new KOPPEL_TOKEN_KEY: rotate, check.",
+    ),
     "mappings": (
         "ops.mappings.command:mappings_command",
         "Show, set, propose or check how a connection books into Visma.",

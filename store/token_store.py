@@ -4,19 +4,25 @@ Teamleader refresh tokens are single-use and Visma's rotate (docs/architecture.m
 processes refreshing at once would lock the connection out, so a refresh holds a PostgreSQL advisory
 lock that every process of the connection shares, re-reads the pair under it (another
 process may have refreshed already), and saves the new pair before using it.
+
+``KOPPEL_TOKEN_KEY`` may hold several keys, newest first, while keys rotate: the first
+encrypts, any decrypts (:func:`cipher`), and ``koppel keys rotate`` (``store/key_rotation.py``)
+re-encrypts what is stored under the first, so the old key can go without a new connect.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from clients.tokens import TokenPair
 from config.errors import NeedsPerson
+from config.settings import split_token_keys
 from store.db import Pool
 
 
@@ -25,16 +31,43 @@ class TokenKeyError(NeedsPerson):
     or connect again (a consumer dead-letters at once, requeued after the fix)."""
 
 
-def cipher(key: str) -> Fernet:
-    if not key:
+def cipher(key: str) -> MultiFernet:
+    """What ``KOPPEL_TOKEN_KEY`` (``key``: one key, or several comma-separated, newest first)
+    encrypts with (its first key) and decrypts with (any of them)."""
+    return MultiFernet(list(fernets(key)))
+
+
+@lru_cache(maxsize=8)
+def fernets(key: str) -> tuple[Fernet, ...]:
+    """Each key of ``KOPPEL_TOKEN_KEY`` on its own, newest first (made once per value: the
+    webhook receiver needs them for every request)."""
+    keys = split_token_keys(key)
+    if not keys:
         raise TokenKeyError(
             "KOPPEL_TOKEN_KEY is not set: tokens are stored encrypted. Make a key with "
             "`koppel keygen` and set it for every Koppel process."
         )
-    try:
-        return Fernet(key.encode())
-    except ValueError as error:
-        raise TokenKeyError(f"KOPPEL_TOKEN_KEY is not a valid Fernet key: {error}") from error
+    made = []
+    for number, one in enumerate(keys, start=1):
+        try:
+            made.append(Fernet(one.encode()))
+        except ValueError as error:  # the message names no part of the key
+            which = f"'s key {number} (of {len(keys)})" if len(keys) > 1 else ""
+            raise TokenKeyError(
+                f"KOPPEL_TOKEN_KEY{which} is not a valid Fernet key: {error}"
+            ) from None
+    return tuple(made)
+
+
+def key_number(keys: Sequence[Fernet], ciphertext: bytes) -> int | None:
+    """Which of ``keys`` (1: the newest) encrypted ``ciphertext``; None: none of them."""
+    for number, fernet in enumerate(keys, start=1):
+        try:
+            fernet.decrypt(ciphertext)
+        except InvalidToken:
+            continue
+        return number
+    return None
 
 
 def new_key() -> str:
@@ -83,8 +116,9 @@ class PgTokenStore:
             )
         except InvalidToken as error:
             raise TokenKeyError(
-                "the stored tokens cannot be decrypted with KOPPEL_TOKEN_KEY "
-                "(was the key changed?); run `koppel connect` again"
+                "the stored tokens cannot be decrypted with KOPPEL_TOKEN_KEY (was the key "
+                "changed? keep the old key after the new one, comma-separated, and run "
+                "`koppel keys rotate`); or run `koppel connect` again"
             ) from error
 
     def save(self, pair: TokenPair) -> None:
