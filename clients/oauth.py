@@ -3,11 +3,13 @@
 Teamleader: ``/oauth2/authorize`` and ``/oauth2/access_token`` (client credentials in the
 body). Visma: ``/connect/authorize`` and ``/connect/token`` (client credentials as HTTP
 Basic). Both return ``{access_token, refresh_token, expires_in}``, and both hand out a new
-refresh token on every refresh.
+refresh token on every refresh. Visma also takes PKCE (``pkce=True``, :mod:`clients.pkce`);
+:meth:`OAuthApp.start_authorization` makes the state and, where used, the verifier.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -16,7 +18,19 @@ import httpx
 
 from clients.errors import ReauthorizationNeeded, TransientError
 from clients.http import tls_context
+from clients.pkce import METHOD, code_challenge, new_code_verifier
 from clients.tokens import TokenPair, TokenStore
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """One authorisation in progress: the address to open, and what only we know about it."""
+
+    url: str
+    #: Checked against the redirect's ``state`` (a forged or stale redirect is refused).
+    state: str
+    #: The PKCE verifier sent with the code exchange; None where the service takes no PKCE.
+    code_verifier: str | None
 
 
 @dataclass(frozen=True)
@@ -34,8 +48,17 @@ class OAuthApp:
     #: Extra authorize parameters (Visma: scopes; Teamleader chooses scopes at registration).
     authorize_extras: dict[str, str] = field(default_factory=dict)
     timeout_s: float = 20.0
+    #: Send a PKCE challenge (S256) with the authorize request and its verifier with the code
+    #: exchange. Only for a service known to take it: each service's factory says why.
+    pkce: bool = False
 
-    def authorization_url(self, state: str) -> str:
+    def start_authorization(self) -> AuthorizationRequest:
+        """A fresh state, a fresh PKCE verifier where the service takes one, and the URL."""
+        state = secrets.token_urlsafe(24)
+        verifier = new_code_verifier() if self.pkce else None
+        return AuthorizationRequest(self.authorization_url(state, verifier), state, verifier)
+
+    def authorization_url(self, state: str, code_verifier: str | None = None) -> str:
         params = {
             "client_id": self.client_id,
             "response_type": "code",
@@ -43,12 +66,16 @@ class OAuthApp:
             "state": state,
             **self.authorize_extras,
         }
+        if code_verifier is not None:
+            params["code_challenge"] = code_challenge(code_verifier)
+            params["code_challenge_method"] = METHOD
         return f"{self.authorize_url}?{urlencode(params)}"
 
-    def exchange_code(self, code: str) -> TokenPair:
-        return self._token_call(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
-        )
+    def exchange_code(self, code: str, code_verifier: str | None = None) -> TokenPair:
+        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": self.redirect_uri}
+        if code_verifier is not None:
+            form["code_verifier"] = code_verifier
+        return self._token_call(form)
 
     def refresh(self, refresh_token: str) -> TokenPair:
         return self._token_call({"grant_type": "refresh_token", "refresh_token": refresh_token})

@@ -7,8 +7,6 @@ completes in a browser against the real services.
 
 from __future__ import annotations
 
-import secrets
-
 import httpx
 
 from clients.errors import ReauthorizationNeeded
@@ -22,8 +20,8 @@ def authorize_without_browser(app: OAuthApp, **sandbox_params: str) -> TokenPair
 
     ``sandbox_params`` are the simulators' extensions that pick a sandbox account
     (Teamleader ``account=``) or company (Visma ``company=``)."""
-    state = secrets.token_urlsafe(16)
-    url = app.authorization_url(state)
+    request = app.start_authorization()  # with PKCE where the service takes it, as live
+    url = request.url
     if sandbox_params:
         url += "&" + "&".join(f"{k}={v}" for k, v in sandbox_params.items())
     response = httpx.get(url, follow_redirects=False, timeout=app.timeout_s, verify=tls_context())
@@ -34,4 +32,5 @@ def authorize_without_browser(app: OAuthApp, **sandbox_params: str) -> TokenPair
             f"{response.text[:200]}",
             status=response.status_code,
         )
-    return app.exchange_code(code_from_redirect(response.headers["location"], state))
+    code = code_from_redirect(response.headers["location"], request.state)
+    return app.exchange_code(code, request.code_verifier)

@@ -55,6 +55,10 @@ def teamleader_oauth_app(settings: Settings) -> OAuthApp:
         redirect_uri=settings.redirect_uri,
         basic_auth=False,
         timeout_s=settings.http_timeout_s,
+        # No PKCE: Teamleader documents only client_id, response_type, redirect_uri and state
+        # for its authorize step (docs/api-facts.md, Teamleader §1), so a challenge would be
+        # ignored at best; the state check and the client secret protect this grant.
+        pkce=False,
     )
 
 

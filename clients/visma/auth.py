@@ -22,4 +22,7 @@ def visma_oauth_app(settings: Settings) -> OAuthApp:
         basic_auth=True,  # Visma's identity server takes the client credentials as Basic
         authorize_extras={"scope": SCOPES},
         timeout_s=settings.http_timeout_s,
+        # Visma's identity server is an OpenID Connect provider that supports PKCE (S256) for
+        # confidential clients too, so an intercepted code is useless without our verifier.
+        pkce=True,
     )

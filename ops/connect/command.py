@@ -9,7 +9,6 @@ Both end in :func:`ops.connect.connecting.connect_with_tokens` and print what wa
 
 from __future__ import annotations
 
-import secrets
 from datetime import date, datetime
 
 import click
@@ -166,9 +165,10 @@ def connect_live_command(
 
 
 def authorise(app: OAuthApp, label: str, *, paste: bool, timeout_s: float) -> TokenPair:
-    """One authorization-code grant: print the URL, receive the redirect, check, exchange."""
-    state = secrets.token_urlsafe(24)
-    url = app.authorization_url(state)
+    """One authorization-code grant: print the URL, receive the redirect, check, exchange
+    (with the PKCE verifier where the service takes PKCE)."""
+    request = app.start_authorization()
+    url = request.url
     try:
         if paste:
             click.echo(f"Open this address in a browser and authorise Koppel at {label}:\n")
@@ -178,21 +178,28 @@ def authorise(app: OAuthApp, label: str, *, paste: bool, timeout_s: float) -> To
                 f"(it starts with {app.redirect_uri})"
             )
         else:
-            with CallbackServer(app.redirect_uri) as server:
+            with CallbackServer(app.redirect_uri, request.state) as server:
                 click.echo(
                     f"Open this address in a browser on this machine and authorise Koppel at "
                     f"{label} (waiting up to {timeout_s:g} s for {app.redirect_uri}):\n"
                 )
                 click.echo(f"  {url}\n")
-                redirect = server.wait(timeout_s)
-        code = code_from_redirect(redirect.strip(), state)
+                redirect = server.wait(
+                    timeout_s,
+                    on_refused=lambda: click.echo(
+                        f"{label}: a redirect with another state arrived and was refused; "
+                        "still waiting for this one.",
+                        err=True,
+                    ),
+                )
+        code = code_from_redirect(redirect.strip(), request.state)
     except CallbackError as error:
         raise click.ClickException(f"{label}: {error}") from error
     except ReauthorizationNeeded as error:
         raise click.ClickException(
             f"{label}: {error.reason}; run `koppel connect live` again"
         ) from error
-    pair = app.exchange_code(code)
+    pair = app.exchange_code(code, request.code_verifier)
     click.echo(f"{label}: authorised.")
     return pair
 

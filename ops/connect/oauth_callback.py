@@ -2,16 +2,21 @@
 
 ``koppel connect live`` prints the authorize URL; the person approves in a browser, and the
 service sends the browser to ``KOPPEL_REDIRECT_URI`` (``http://127.0.0.1:8765/callback`` by
-default) with ``?code=..&state=..``. This server listens there, takes the first such request,
-answers a short page, and hands the whole redirect URL to the caller, which checks ``state``
-(``clients.oauth.code_from_redirect``). It listens from construction on, so the URL is only
-printed once the port is known to be ours.
+default) with ``?code=..&state=..``. This server listens there until the redirect carrying
+this run's ``state`` arrives, answers a short page, and hands the whole redirect URL to the
+caller (which checks it again, ``clients.oauth.code_from_redirect``). A redirect with another
+state (a stale tab, a forged link, anything else on this machine that can reach the port) is
+answered 400 and does not end the wait: otherwise whoever is first on the port decides how
+the flow ends. It listens from construction on, so the URL is only printed once the port is
+known to be ours.
 """
 
 from __future__ import annotations
 
+import hmac
 import html
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
@@ -34,9 +39,10 @@ class CallbackError(NeedsPerson):
 
 
 class CallbackServer:
-    """Listens on the host and port of ``redirect_uri`` until :meth:`close`."""
+    """Listens on the host and port of ``redirect_uri`` until :meth:`close`, for the redirect
+    that carries ``state``."""
 
-    def __init__(self, redirect_uri: str) -> None:
+    def __init__(self, redirect_uri: str, state: str) -> None:
         parts = urlsplit(redirect_uri)
         if parts.scheme != "http" or not parts.hostname:
             raise CallbackError(
@@ -46,7 +52,11 @@ class CallbackServer:
         self.redirect_uri = redirect_uri
         self.path = parts.path or "/"
         self._origin = f"http://{parts.netloc}"
+        self._state = state.encode()
         self._received: str | None = None
+        #: How many redirects were refused for another state.
+        self.refused = 0
+        self._on_refused: Callable[[], None] | None = None
         port = parts.port or 80
         try:
             self._server = HTTPServer((parts.hostname, port), self._handler_class())
@@ -57,8 +67,11 @@ class CallbackServer:
                 "KOPPEL_REDIRECT_URI to another one registered with the service, or use --paste"
             ) from error
 
-    def wait(self, timeout_s: float) -> str:
-        """The full redirect URL of the first ``GET <path>?code=..`` (or ``?error=..``)."""
+    def wait(self, timeout_s: float, on_refused: Callable[[], None] | None = None) -> str:
+        """The full redirect URL of the first ``GET <path>?code=..`` (or ``?error=..``) with
+        our state; ``on_refused`` is told of each one with another state (still waiting)."""
+        # Requests are handled in this thread, inside handle_request below.
+        self._on_refused = on_refused
         deadline = time.monotonic() + timeout_s
         while self._received is None:
             remaining = deadline - time.monotonic()
@@ -99,6 +112,20 @@ class CallbackServer:
                 if target.path != receiver.path or not ("code" in query or "error" in query):
                     # A favicon, a stray request: not the redirect, keep waiting for it.
                     self._answer(404, "Not found", "This is not the Koppel OAuth callback.")
+                    return
+                state = (query.get("state") or [""])[0].encode()
+                # Bytes, so any state a request carries compares without an exception.
+                if not hmac.compare_digest(state, receiver._state):
+                    receiver.refused += 1
+                    self._answer(
+                        400,
+                        "Not this authorisation",
+                        "This redirect's state does not match the authorisation Koppel is "
+                        "waiting for, so it was refused. Koppel keeps waiting: open the address "
+                        "printed in the terminal.",
+                    )
+                    if receiver._on_refused is not None:
+                        receiver._on_refused()
                     return
                 if receiver._received is None:
                     receiver._received = receiver._origin + self.path

@@ -4,11 +4,20 @@ The authorize step approves at once and redirects with a code (no login page); t
 extension ``company=<id>`` picks the company the grant is for (default: the first company).
 Every refresh hands out a new pair and retires the refresh token it used; a retired or
 unknown refresh token answers ``400 {"error": "invalid_grant"}``. Access tokens live 3600 s.
+
+PKCE (RFC 7636) as an OpenID Connect identity server does it: an authorize request may carry
+``code_challenge`` with ``code_challenge_method=S256`` (``plain``, or no method, is refused,
+as IdentityServer does by default); the code it returns is then exchanged only with the
+matching ``code_verifier``. A missing or wrong verifier, or a verifier for a code issued
+without a challenge, answers ``invalid_grant``, and the code is spent either way.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -21,6 +30,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 ACCESS_TOKEN_LIFETIME_S = 3600
 CODE_LIFETIME_S = 300
 DEFAULT_SCOPE = "ea:api offline_access ea:sales ea:accounting"
+#: An S256 challenge: 32 bytes of SHA-256 in base64url without padding.
+PKCE_CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 @dataclass(frozen=True)
@@ -32,21 +43,47 @@ class Grant:
     scope: str
 
 
+@dataclass(frozen=True)
+class IssuedCode:
+    grant: Grant
+    redirect_uri: str
+    expires_at: float
+    #: The S256 challenge sent with the authorize request, if any.
+    code_challenge: str | None = None
+
+
+def s256(verifier: str) -> str:
+    """``BASE64URL(SHA256(verifier))`` without padding (RFC 7636 §4.2)."""
+    digest = hashlib.sha256(verifier.encode("utf-8")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def verifier_matches(issued: IssuedCode, verifier: str | None) -> bool:
+    if issued.code_challenge is None:
+        # A verifier for a code issued without a challenge is a client confused about its
+        # own flow; IdentityServer refuses it rather than ignore it.
+        return verifier is None
+    if not verifier:
+        return False
+    return hmac.compare_digest(s256(verifier).encode(), issued.code_challenge.encode())
+
+
 @dataclass
 class TokenIssuer:
     client_id: str
     client_secret: str
     clock: Callable[[], float] = time.time
-    _codes: dict[str, tuple[Grant, str, float]] = field(default_factory=dict)
+    _codes: dict[str, IssuedCode] = field(default_factory=dict)
     _access: dict[str, tuple[Grant, float]] = field(default_factory=dict)
     _refresh: dict[str, Grant] = field(default_factory=dict)
 
     def _now(self) -> float:
         return self.clock()
 
-    def new_code(self, grant: Grant, redirect_uri: str) -> str:
+    def new_code(self, grant: Grant, redirect_uri: str, code_challenge: str | None = None) -> str:
         code = secrets.token_urlsafe(24)
-        self._codes[code] = (grant, redirect_uri, self._now() + CODE_LIFETIME_S)
+        expires_at = self._now() + CODE_LIFETIME_S
+        self._codes[code] = IssuedCode(grant, redirect_uri, expires_at, code_challenge)
         return code
 
     def grant_for(self, access_token: str) -> Grant | None:
@@ -77,14 +114,17 @@ class TokenIssuer:
             "scope": grant.scope,
         }
 
-    def exchange_code(self, code: str, redirect_uri: str | None) -> dict[str, object] | None:
-        entry = self._codes.pop(code, None)  # a code is single-use
-        if entry is None:
+    def exchange_code(
+        self, code: str, redirect_uri: str | None, code_verifier: str | None = None
+    ) -> dict[str, object] | None:
+        issued = self._codes.pop(code, None)  # a code is single-use, even on a failed attempt
+        if issued is None or issued.expires_at <= self._now():
             return None
-        grant, expected_redirect, expires_at = entry
-        if expires_at <= self._now() or (redirect_uri and redirect_uri != expected_redirect):
+        if redirect_uri and redirect_uri != issued.redirect_uri:
             return None
-        return self._issue(grant)
+        if not verifier_matches(issued, code_verifier):
+            return None
+        return self._issue(issued.grant)
 
     def refresh(self, refresh_token: str) -> dict[str, object] | None:
         grant = self._refresh.pop(refresh_token, None)
@@ -125,8 +165,13 @@ async def authorize(request: Request) -> Response:
     company = sim.companies.get(query.get("company"))
     if company is None:
         return oauth_error("invalid_request", description="unknown company")
+    challenge = query.get("code_challenge")
+    if challenge is not None and query.get("code_challenge_method") != "S256":
+        return oauth_error("invalid_request", description="code_challenge_method must be S256")
+    if challenge is not None and not PKCE_CHALLENGE.fullmatch(challenge):
+        return oauth_error("invalid_request", description="code_challenge is not S256 output")
     grant = Grant(sim.tokens.client_id, company.id, query.get("scope") or DEFAULT_SCOPE)
-    params = {"code": sim.tokens.new_code(grant, redirect_uri)}
+    params = {"code": sim.tokens.new_code(grant, redirect_uri, challenge)}
     if "state" in query:
         params["state"] = query["state"]
     separator = "&" if "?" in redirect_uri else "?"
@@ -141,7 +186,9 @@ async def token(request: Request) -> Response:
         return oauth_error("invalid_client", status=401)
     grant_type = form.get("grant_type")
     if grant_type == "authorization_code":
-        answer = sim.tokens.exchange_code(form.get("code", ""), form.get("redirect_uri"))
+        answer = sim.tokens.exchange_code(
+            form.get("code", ""), form.get("redirect_uri"), form.get("code_verifier")
+        )
     elif grant_type == "refresh_token":
         answer = sim.tokens.refresh(form.get("refresh_token", ""))
     else:
