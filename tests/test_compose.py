@@ -1,6 +1,8 @@
 """docker-compose.yml and the Dockerfile: Compose accepts the file, every Koppel service runs
 a real ``koppel`` command, consumers cover every queue and can be scaled, and the image is
-built from every package as a non-root user.
+built from every package as a non-root user. No credential is written in the file (they come
+from the environment or ``.env``, documented by ``.env.example``) and no published port is
+reachable from beyond this machine.
 
 No Docker engine is needed: ``docker-compose config`` (Debian's package, which ``.ci/run``
 installs) or ``docker compose config`` only reads and resolves the file. Without either the
@@ -15,11 +17,13 @@ import shutil
 import subprocess
 import tempfile
 import tomllib
+from pathlib import Path
 from typing import Any
 
 import click
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
 from config import Settings
 from contracts import queues
@@ -30,6 +34,16 @@ CONSUMERS = {"contacts", "invoices", "credit-notes", "payments"}
 #: Services that may run more than once (``--scale``).
 SCALABLE = {"poller", *CONSUMERS}
 A_TEST_KEY = "not-a-real-key-only-for-compose-config"
+#: What Compose refuses to start without, with the values the checks below give it.
+SECRETS = {
+    "KOPPEL_TOKEN_KEY": A_TEST_KEY,
+    "POSTGRES_PASSWORD": "pgTestPassword1",
+    "RABBITMQ_PASSWORD": "mqTestPassword2",
+}
+ENV_EXAMPLE = ROOT / ".env.example"
+#: The variables this file reads; a developer's own must not change what is checked.
+OWN_VARIABLES = ("KOPPEL_", "POSTGRES_", "RABBITMQ_")
+LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 def compose_command() -> list[str]:
@@ -44,8 +58,8 @@ def compose_command() -> list[str]:
     )
 
 
-def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("KOPPEL_")}
+def compose_config(env_file: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(OWN_VARIABLES)}
     # An empty env file instead of ./.env: a developer's own must not change what is checked.
     with tempfile.NamedTemporaryFile(suffix=".env") as no_env_file:
         return subprocess.run(
@@ -54,7 +68,7 @@ def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
                 "--file",
                 str(ROOT / "docker-compose.yml"),
                 "--env-file",
-                no_env_file.name,
+                str(env_file or no_env_file.name),
                 "config",
             ],
             cwd=ROOT,
@@ -67,7 +81,7 @@ def compose_config(**env: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def services() -> dict[str, dict[str, Any]]:
-    result = compose_config(KOPPEL_TOKEN_KEY=A_TEST_KEY)
+    result = compose_config(**SECRETS)
     assert result.returncode == 0, result.stderr
     return yaml.safe_load(result.stdout)["services"]
 
@@ -152,15 +166,94 @@ def test_the_migration_runs_once_before_every_sync_process(
         assert depends_on["rabbitmq"]["condition"] == "service_healthy", name
 
 
-def test_the_token_key_comes_only_from_the_environment(
+def test_the_token_key_and_passwords_come_only_from_the_environment(
     services: dict[str, dict[str, Any]],
 ) -> None:
+    postgres, rabbitmq = SECRETS["POSTGRES_PASSWORD"], SECRETS["RABBITMQ_PASSWORD"]
     for name, service in koppel_services(services).items():
-        assert service["environment"]["KOPPEL_TOKEN_KEY"] == A_TEST_KEY, name
-    # Without it, Compose refuses to start anything and says what to set.
-    refused = compose_config()
-    assert refused.returncode != 0
-    assert "KOPPEL_TOKEN_KEY" in refused.stderr
+        environment = service["environment"]
+        assert environment["KOPPEL_TOKEN_KEY"] == A_TEST_KEY, name
+        assert environment["KOPPEL_DATABASE_URL"].startswith(f"postgresql://koppel:{postgres}@")
+        assert environment["KOPPEL_BROKER_URL"].startswith(f"amqp://koppel:{rabbitmq}@")
+    # The servers are set up with the same users and passwords Koppel logs in with.
+    assert services["postgres"]["environment"]["POSTGRES_USER"] == "koppel"
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == postgres
+    assert services["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_USER"] == "koppel"
+    assert services["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_PASS"] == rabbitmq
+    # Without any one of them, Compose refuses to start anything and says what to set.
+    for missing in SECRETS:
+        given = {name: value for name, value in SECRETS.items() if name != missing}
+        refused = compose_config(**given)
+        assert refused.returncode != 0, missing
+        assert missing in refused.stderr, missing
+
+
+def published_host_ips(service: dict[str, Any]) -> list[str]:
+    """The host address of each published port ("" for every interface), from either form
+    ``config`` prints: ``"127.0.0.1:15672:15672/tcp"`` or ``{host_ip, published, target}``."""
+    addresses = []
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            addresses.append(str(port.get("host_ip") or ""))
+        else:
+            parts = str(port).rsplit(":", 2)
+            addresses.append(parts[0].strip("[]") if len(parts) == 3 else "")
+    return addresses
+
+
+def test_no_published_port_is_reachable_from_beyond_this_machine(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    published = {name: published_host_ips(s) for name, s in services.items() if s.get("ports")}
+    # The RabbitMQ UI, both simulators and the webhook receiver (behind a TLS proxy) only.
+    assert set(published) == {"rabbitmq", "sandbox", "webhooks"}
+    for name, addresses in published.items():
+        assert addresses and set(addresses) <= LOOPBACK, f"{name} publishes on {addresses}"
+    # PostgreSQL publishes nothing at all: only the services reach it.
+    assert "ports" not in services["postgres"]
+
+
+def test_no_password_or_key_is_written_in_the_file() -> None:
+    raw = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    found: list[str] = []
+
+    def walk(node: Any, key: str = "") -> None:
+        if isinstance(node, dict):
+            for child_key, child in node.items():
+                walk(child, str(child_key))
+        elif isinstance(node, list):
+            for child in node:
+                walk(child, key)
+        elif isinstance(node, str):
+            # Each ${...} (with its default or error text) stands for what the environment
+            # gives; whatever else is left is written in the file.
+            masked = re.sub(r"\$\{[^}]*\}", "<variable>", node)
+            if re.search(r"PASS|SECRET|TOKEN_KEY", key) and masked != "<variable>":
+                found.append(f"{key}: {node}")
+            # The password of user:password@ in a URL must be a variable too.
+            for secret in re.findall(r"://[^:/@\s]*:([^@\s/]*)@", masked):
+                if secret != "<variable>":
+                    found.append(f"{key}: {node}")
+
+    walk(raw)
+    assert found == []
+
+
+def test_compose_accepts_the_file_with_only_the_example_env_file() -> None:
+    # Given nothing but .env.example (as a new install copies it to .env)
+    result = compose_config(env_file=ENV_EXAMPLE)
+    assert result.returncode == 0, result.stderr
+    # Then every variable the file reads is documented there, and a real .env is not committed
+    read = set(re.findall(r"\$\{(\w+)", (ROOT / "docker-compose.yml").read_text()))
+    example = ENV_EXAMPLE.read_text()
+    documented = set(re.findall(r"^(\w+)=", example, flags=re.MULTILINE))
+    assert read == documented
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+    # And its token key is no key at all, so nothing runs before a real one is set
+    key = re.search(r"^KOPPEL_TOKEN_KEY=(.*)$", example, flags=re.MULTILINE)
+    assert key is not None
+    with pytest.raises(ValueError):
+        Fernet(key.group(1))
 
 
 def test_the_image_holds_every_package_and_runs_as_a_non_root_user() -> None:
