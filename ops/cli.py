@@ -67,6 +67,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "ops.processes.poll:poll_command",
         "Publish what changed in Teamleader and Visma; exit 1 after --once if a stream failed.",
     ),
+    "reconcile": (
+        "ops.reconcile.command:reconcile_command",
+        "Compare Teamleader and Visma per document, to the cent; exit 1 when anything differs.",
+    ),
     "sandbox": (
         "ops.dev.sandbox_command:sandbox_command",
         "Serve the Teamleader and Visma simulators over HTTP until interrupted.",

@@ -23,6 +23,8 @@ Every control takes an optional ``?account=<id>`` (default: the default account)
 * ``POST /_sandbox/invoices/{id}/credit`` ``{"lines"?: [...], "discounts"?: [...], "on"?:
   date}`` → a booked credit note for all lines (with the invoice's discounts), or for the
   given compact lines and discounts (``creditNote.booked``).
+* ``POST /_sandbox/invoices/{id}/delete`` → ``{"id", "deleted": true}``: gone from ``.list``
+  and ``.info`` (404) (``invoice.deleted``); minimal, for ``koppel reconcile``'s tests.
 * ``GET /_sandbox/webhooks/deliveries`` → ``{"data": [{account_id, url, body, status,
   error}]}``; ``DELETE`` forgets them.
 """
@@ -176,6 +178,11 @@ async def credit_invoice(sim: Simulator, request: Request) -> Response:
     return _changed(sim, account, result)
 
 
+async def delete_invoice(sim: Simulator, request: Request) -> Response:
+    account = _account(sim, request)
+    return _changed(sim, account, account.delete_invoice(request.path_params["id"]))
+
+
 async def deliveries(sim: Simulator, request: Request) -> Response:
     if request.method == "DELETE":
         sim.webhooks.deliveries.clear()
@@ -197,6 +204,7 @@ def routes(sim: Simulator) -> list[Route]:
         ("/_sandbox/invoices/{id}/book", book_invoice, ["POST"]),
         ("/_sandbox/invoices/{id}/update", update_invoice, ["POST"]),
         ("/_sandbox/invoices/{id}/credit", credit_invoice, ["POST"]),
+        ("/_sandbox/invoices/{id}/delete", delete_invoice, ["POST"]),
         ("/_sandbox/webhooks/deliveries", deliveries, ["GET", "DELETE"]),
     ]
     return [

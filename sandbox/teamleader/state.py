@@ -250,6 +250,14 @@ class Account:
         info["updated_at"] = bumped(info["updated_at"])
         return info, [("invoice.booked", ref("invoice", id_))]
 
+    def delete_invoice(self, id_: str) -> tuple[dict, list[Event]]:
+        """A person deletes the invoice in Teamleader: later ``invoices.info`` answers 404
+        and ``invoices.list`` leaves it out (a minimal control for ``koppel reconcile``'s
+        tests; see ASSUMPTIONS.md)."""
+        self.find("invoices", id_)
+        del self.invoices[id_]
+        return {"id": id_, "deleted": True}, [("invoice.deleted", ref("invoice", id_))]
+
     def update_invoice(self, id_: str, body: Mapping[str, Any]) -> tuple[dict, list[Event]]:
         info = self.find("invoices", id_)
         if "customer" in body:

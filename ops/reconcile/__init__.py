@@ -1,0 +1,1 @@
+"""``koppel reconcile``: both books compared, per document, to the cent."""

@@ -1,0 +1,187 @@
+"""Reading both books for a reconciliation (``ops/reconcile/compare.py`` compares them).
+
+Cost, in API calls (bench/reconcile.py measures it): Teamleader one ``invoices.list`` call
+per 100 booked invoices of the period and one ``creditNotes.list`` call per 100 credit
+notes (100 is the largest page; the list items carry every total, tax and paid amount that
+is compared), plus one ``.info`` per posted document that no longer appears (to tell a
+deletion, 404, from a change of date or status); Visma one call per 1,000 ledger items of
+the period and per 1,000 customers. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+
+from clients.errors import NotFound
+from clients.teamleader.models import CreditNote, Invoice
+from clients.visma.client import odata_datetime
+from clients.visma.models import Customer, CustomerLedgerItem
+from ops.reconcile.compare import (
+    Books,
+    Posted,
+    TeamleaderDocument,
+    VismaCustomer,
+    VismaItem,
+)
+from producers.poller import BOOKED_INVOICE_STATUSES
+from store import reconcile_runs
+from store.api_clients import ApiClients
+from store.connections import Connection
+from store.db import Pool
+from translation.customers import REFERENCE_FIELD
+
+#: Teamleader's list page (docs/api-facts.md, Teamleader §2) and Visma's largest one.
+TEAMLEADER_PAGE = 100
+VISMA_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Read:
+    books: Books
+    teamleader_calls: int
+    visma_calls: int
+
+
+def _pages(count: int, size: int) -> int:
+    """List calls for ``count`` items: pages until a short one (an exact multiple needs one
+    more, empty, page)."""
+    return count // size + 1 if size else 0
+
+
+def teamleader_document(document: Invoice | CreditNote) -> TeamleaderDocument:
+    total = document.total
+    payable = total.payable.amount
+    if isinstance(document, Invoice):
+        kind, number, day = "invoice", document.invoice_number, document.invoice_date
+        due = total.due.amount if total.due is not None else payable
+        paid = payable - due
+        credits = None
+    else:
+        kind, number, day = "credit_note", document.credit_note_number, document.credit_note_date
+        paid = Decimal(0)
+        credits = document.invoice.id if document.invoice is not None else None
+    return TeamleaderDocument(
+        kind=kind,
+        id=document.id,
+        number=number or document.id,
+        day=day,
+        currency=(document.currency or total.payable.currency or "?").upper(),
+        payable=payable,
+        vat=sum((t.tax.amount for t in total.taxes), Decimal(0)),
+        paid=paid,
+        updated_at=document.updated_at,
+        customer=(document.invoicee.customer.type or "company", document.invoicee.customer.id),
+        credits=credits,
+    )
+
+
+def visma_item(item: CustomerLedgerItem) -> VismaItem:
+    return VismaItem(
+        id=(item.Id or "").lower(),
+        number=item.InvoiceNumber,
+        customer_id=item.CustomerId.lower(),
+        day=item.InvoiceDate,
+        currency=item.CurrencyCode,
+        total=item.TotalAmountInvoiceCurrency,
+        vat=item.VATAmountInvoiceCurrency or Decimal(0),
+        remaining=item.RemainingAmountInvoiceCurrency,
+    )
+
+
+def visma_customer(customer: Customer) -> VismaCustomer:
+    reference = (customer.model_extra or {}).get(REFERENCE_FIELD)
+    return VismaCustomer(
+        id=(customer.Id or "").lower(),
+        name=customer.Name,
+        vat_number=customer.VatNumber,
+        reference=reference if isinstance(reference, str) and reference else None,
+    )
+
+
+def read_books(pool: Pool, connection: Connection, api: ApiClients, start: date, end: date) -> Read:
+    """Both books of ``start``…``end`` (inclusive) and Koppel's links."""
+    department = connection.teamleader_department_id
+    invoices = list(
+        api.teamleader.invoices(
+            status=BOOKED_INVOICE_STATUSES,
+            department_id=department,
+            invoice_date_after=start,
+            invoice_date_before=end,
+        )
+    )
+    # creditNotes.list's upper bound is exclusive.
+    notes_listed = list(
+        api.teamleader.credit_notes(
+            department_id=department,
+            credit_note_date_after=start,
+            credit_note_date_before=end + timedelta(days=1),
+        )
+    )
+    notes = [n for n in notes_listed if n.status != "draft"]
+    teamleader_calls = _pages(len(invoices), TEAMLEADER_PAGE) + _pages(
+        len(notes_listed), TEAMLEADER_PAGE
+    )
+    first = datetime.combine(start, time.min, tzinfo=UTC)
+    last = datetime.combine(end, time.min, tzinfo=UTC)
+    items = [
+        visma_item(i)
+        for i in api.visma.ledger_items(
+            f"InvoiceDate ge {odata_datetime(first)} and InvoiceDate le {odata_datetime(last)}"
+        )
+    ]
+    customers = [visma_customer(c) for c in api.visma.customers()]
+    visma_calls = max(1, math.ceil(len(items) / VISMA_PAGE)) + max(
+        1, math.ceil(len(customers) / VISMA_PAGE)
+    )
+
+    rows = reconcile_runs.document_links(pool, connection.id)
+    posted = [
+        Posted(
+            teamleader_type=r.teamleader_type,
+            teamleader_id=r.teamleader_id,
+            visma_id=r.visma_id.lower(),
+            visma_number=int(r.visma_number) if (r.visma_number or "").isdigit() else None,
+            posted_at=r.created_at,
+        )
+        for r in rows
+        if r.visma_type == "ledger_item"
+    ]
+    customer_links = {
+        r.visma_id.lower(): (r.teamleader_type, r.teamleader_id)
+        for r in rows
+        if r.visma_type == "customer"
+    }
+    listed = {d.id for d in invoices} | {n.id for n in notes}
+    in_period = {i.id for i in items}
+    deleted: set[str] = set()
+    for link in posted:
+        if link.teamleader_id in listed or link.visma_id not in in_period:
+            continue
+        teamleader_calls += 1
+        try:
+            if link.teamleader_type == "invoice":
+                api.teamleader.invoice(link.teamleader_id)
+            else:
+                api.teamleader.credit_note(link.teamleader_id)
+        except NotFound:
+            deleted.add(link.teamleader_id)
+    documents = [teamleader_document(d) for d in [*invoices, *notes]]
+    books = Books(
+        start=start,
+        end=end,
+        documents=documents,
+        items=items,
+        posted=posted,
+        customers=customers,
+        customer_links=customer_links,
+        deleted=frozenset(deleted),
+        invoices_posted=frozenset(
+            p.teamleader_id for p in posted if p.teamleader_type == "invoice"
+        ),
+        invoice_number_rule=connection.invoice_number_rule,
+        credit_note_number_rule=connection.credit_note_number_rule,
+    )
+    return Read(books, teamleader_calls, visma_calls)
