@@ -266,6 +266,7 @@ def compare(books: Books) -> Result:
     differences: list[Difference] = []
     differing: set[str] = set()
     listed_ids = {d.id for d in books.documents}
+    mains: dict[str, tuple[TeamleaderDocument, VismaItem]] = {}
     posted_invoices = set(books.invoices_posted)
 
     # Numbers first, so a credit note can see whether its invoice (in the period) is posted.
@@ -295,39 +296,55 @@ def compare(books: Books) -> Result:
         if link is not None:
             claimed.add(link.visma_id)
         found = _document_differences(document, number, items, link, posted_invoices)
+        main = next((i for i in items if link is not None and i.id == link.visma_id), None)
+        if main is not None or items:
+            mains[document.id] = (document, main or items[0])
         if found:
             differing.add(document.id)
             differences.extend(found)
 
     # Postings Koppel made whose document is no longer among the booked ones of the period.
+    items_by_id = {i.id: i for i in books.items}
     for link in books.posted:
         if link.teamleader_id in listed_ids or link.teamleader_type == "customer":
             continue
-        item = next((i for i in books.items if i.id == link.visma_id), None)
-        if item is None:
+        posting = items_by_id.get(link.visma_id)
+        if posting is None:
             continue  # posted in another period
-        claimed.add(item.id)
+        claimed.add(posting.id)
         shown = f"{link.teamleader_type.replace('_', ' ')} {link.teamleader_id}"
         if link.teamleader_id in books.deleted:
-            detail = f"deleted in Teamleader; Visma still has ledger item {item.number}"
+            detail = f"deleted in Teamleader; Visma still has ledger item {posting.number}"
             differences.append(
                 Difference(
-                    DELETED, shown, detail, link.teamleader_id, link.teamleader_type, (item.id,)
+                    DELETED, shown, detail, link.teamleader_id, link.teamleader_type, (posting.id,)
                 )
             )
         else:
             detail = (
                 f"no longer booked in Teamleader in {books.start}…{books.end} (its date or status "
-                f"changed); Visma has ledger item {item.number} dated {item.day}"
+                f"changed); Visma has ledger item {posting.number} dated {posting.day}"
             )
             differences.append(
                 Difference(
-                    CHANGED, shown, detail, link.teamleader_id, link.teamleader_type, (item.id,)
+                    CHANGED, shown, detail, link.teamleader_id, link.teamleader_type, (posting.id,)
                 )
             )
 
+    # Visma numbers a posting keyed by hand itself: a second posting of a document has
+    # another number but the same customer, date and amount.
+    identity = {(i.customer_id, i.day, i.total): d for d, i in mains.values()}
     for item in books.items:
         if item.id in claimed:
+            continue
+        twin = identity.get((item.customer_id, item.day, item.total))
+        if twin is not None:
+            detail = (
+                f"ledger item {item.number} ({item.id}) has the customer, date and amount "
+                f"({item.currency} {item.total}) of this document's posting"
+            )
+            differences.append(_about(twin, DUPLICATE, detail, item.id))
+            differing.add(twin.id)
             continue
         detail = f"{item.currency} {item.total} dated {item.day}, matching no Teamleader document"
         differences.append(
@@ -366,6 +383,8 @@ def _document_differences(
                 f"credits Teamleader invoice {document.credits}, which has no posting in Visma",
             )
         )
+    if not items and document.payable == ZERO and document.vat == ZERO:
+        return found  # nothing to post: the consumer records it as skipped
     if not items:
         detail = f"no ledger item {number} in Visma" + (
             " (Koppel linked one that is gone)" if link is not None else ""

@@ -143,7 +143,9 @@ def read_books(pool: Pool, connection: Connection, api: ApiClients, start: date,
             teamleader_type=r.teamleader_type,
             teamleader_id=r.teamleader_id,
             visma_id=r.visma_id.lower(),
-            visma_number=int(r.visma_number) if (r.visma_number or "").isdigit() else None,
+            visma_number=int(r.visma_number)
+            if r.visma_number and r.visma_number.isdigit()
+            else None,
             posted_at=r.created_at,
         )
         for r in rows
@@ -168,7 +170,7 @@ def read_books(pool: Pool, connection: Connection, api: ApiClients, start: date,
                 api.teamleader.credit_note(link.teamleader_id)
         except NotFound:
             deleted.add(link.teamleader_id)
-    documents = [teamleader_document(d) for d in [*invoices, *notes]]
+    documents = [teamleader_document(i) for i in invoices] + [teamleader_document(n) for n in notes]
     books = Books(
         start=start,
         end=end,
