@@ -73,14 +73,18 @@ def save(
     )
 
 
-def latest(db: Db, connection_ids: list[uuid.UUID]) -> dict[uuid.UUID, Run]:
-    """Each connection's latest run (connections never reconciled are absent)."""
+def latest(
+    db: Db, connection_ids: list[uuid.UUID], *, trigger: str | None = None
+) -> dict[uuid.UUID, Run]:
+    """Each connection's latest run, of ``trigger`` when given (connections never
+    reconciled are absent)."""
     rows = run(
         db,
         "SELECT DISTINCT ON (connection_id) connection_id, trigger, period_from, period_to,"
         " documents, matching, differences, counts, finished_at FROM reconcile_runs"
-        " WHERE connection_id = ANY(%s) ORDER BY connection_id, finished_at DESC, id DESC",
-        [connection_ids],
+        " WHERE connection_id = ANY(%s) AND (%s::text IS NULL OR trigger = %s)"
+        " ORDER BY connection_id, finished_at DESC, id DESC",
+        [connection_ids, trigger, trigger],
     )
     return {row["connection_id"]: Run(**row) for row in rows}
 

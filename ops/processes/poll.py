@@ -10,8 +10,10 @@ SIGINT, polling each connection when it is due (its ``poll_interval_s``, or
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import click
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -20,10 +22,13 @@ from ops.console import new_console
 from ops.lookups import chosen_connections
 from ops.options import only_connection_option
 from ops.processes.polling import poll_due, run_forever, stop_on_signals
+from ops.reconcile.run import Reconciled
+from ops.reconcile.schedule import DailyReconciler
 from producers import metrics
 from producers.pokes import PokeListener
 from producers.poller import PollReport
 from store.api_clients import ClientCache
+from store.connections import Connection
 from store.db import open_pool
 
 
@@ -49,6 +54,13 @@ def report_table(report: PollReport) -> Table:
             Text(stream.error, style="red") if stream.error else "",
         )
     return table
+
+
+def _print_reconciled(console: Console) -> Callable[[Connection, Reconciled], None]:
+    def printed(connection: Connection, done: Reconciled) -> None:
+        console.print(f"{connection.name}: reconciled, {done.result.summary()}")
+
+    return printed
 
 
 @click.command("poll")
@@ -81,6 +93,8 @@ def poll_command(once: bool, connection_name: str | None, interval_s: float | No
         woken = threading.Event()
         # Webhooks (``koppel webhooks serve``) poke a connection to be polled at once.
         pokes = PokeListener(settings.database_url, woken.set).start()
+        # Once a day per connection, in a quiet round, sharing its clients' rate budget.
+        daily = DailyReconciler(pool, cache, on_done=_print_reconciled(console))
         try:
             with stop_on_signals() as stop:
                 metrics.serve(settings)
@@ -97,9 +111,11 @@ def poll_command(once: bool, connection_name: str | None, interval_s: float | No
                     interval_s=interval_s,
                     pokes=pokes,
                     woken=woken,
+                    daily=daily,
                 )
         finally:
             pokes.stop()
+            daily.close()
         console.print("koppel poll: stopped")
     finally:
         cache.close()

@@ -25,6 +25,7 @@ from config import Settings
 from config.unreachable import ServiceUnreachable
 from contracts.broker import make_broker
 from ops.lookups import chosen_connections
+from ops.reconcile.schedule import DailyReconciler
 from producers import metrics
 from producers.pokes import PokeListener
 from producers.poller import STREAMS, PollReport, poll_connection
@@ -115,9 +116,11 @@ def run_forever(
     interval_s: float | None,
     pokes: PokeListener | None = None,
     woken: threading.Event | None = None,
+    daily: DailyReconciler | None = None,
 ) -> None:
     """Poll each connection when it is due, or at once when a webhook poked it (``pokes``
-    sets ``woken``), until ``stop`` is set."""
+    sets ``woken``), until ``stop`` is set; ``daily`` reconciles each connection once a day
+    in a quiet round (ops/reconcile/schedule.py)."""
     next_due: dict[uuid.UUID, float] = {}  # time.monotonic() seconds
     woken = woken or threading.Event()
     failed_rounds = 0  # rounds PostgreSQL failed in a row
@@ -145,6 +148,10 @@ def run_forever(
                 if connection.id not in partial:
                     next_due[connection.id] = finished + (interval_s or connection.poll_interval_s)
                 _print_summary(console, report)
+            if daily is not None:
+                busy = {r.connection.id for r in reports if any(s.published for s in r.streams)}
+                for name in daily.consider(chosen, busy):
+                    console.print(f"{name}: daily reconciliation started")
             wake = min((next_due.get(c.id, now) for c in chosen), default=now + MAX_SLEEP_S)
             failed_rounds = 0
         except (psycopg.Error, ServiceUnreachable) as error:

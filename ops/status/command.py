@@ -11,7 +11,7 @@ The default view fits 80 columns (times relative, a stream's error cut to one li
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import click
 from rich.console import Console
@@ -111,6 +111,17 @@ def _queues_table(status: Status) -> Table:
     return table
 
 
+def reconciled(row: ConnectionHealth, now: datetime) -> str:
+    """``last reconciled 03:12, 0 differences`` (UTC; with the date when not today's)."""
+    if row.reconciled_at is None:
+        return "never reconciled (`koppel reconcile`)"
+    at = row.reconciled_at.astimezone(UTC)
+    shown = at.strftime("%H:%M") if at.date() == now.astimezone(UTC).date() else when(at)
+    n = row.reconcile_differences or 0
+    advice = " — see `koppel reconcile`" if n else ""
+    return f"last reconciled {shown}, {n} difference{'' if n == 1 else 's'}{advice}"
+
+
 def render(console: Console, status: Status, wide: bool = False) -> None:
     console.print(f"koppel status at {when(status.now)}")
     if not status.connections:
@@ -132,6 +143,7 @@ def render(console: Console, status: Status, wide: bool = False) -> None:
             + (" — see `koppel dlq`" if row.failures_open or row.failures_attention else ""),
             soft_wrap=False,
         )
+        console.print(f"{row.name}: {reconciled(row, status.now)}", soft_wrap=False)
     console.print(_queues_table(status))
     if status.orphan_failures:
         console.print(

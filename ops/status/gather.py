@@ -33,7 +33,7 @@ from ops.status import queue_depths
 from ops.status.queue_depths import QueueDepths
 from ops.time_text import duration, when
 from producers.poller import STREAMS
-from store import cursors, document_history, health, token_store
+from store import cursors, document_history, health, reconcile_runs, token_store
 from store.api_clients import ClientCache
 from store.connections import Connection
 from store.db import Pool
@@ -106,6 +106,10 @@ class ConnectionHealth:
     problems: list[str] = field(default_factory=list)
     #: "active", or "paused" / "removed" (`koppel connections`): not polled on purpose.
     state: str = "active"
+    #: The last reconciliation (``koppel reconcile`` or the poller's daily one): when it
+    #: finished and how many differences it found; None: never reconciled.
+    reconciled_at: datetime | None = None
+    reconcile_differences: int | None = None
 
 
 @dataclass(frozen=True)
@@ -304,6 +308,7 @@ def _connection(
         token_rows.append(TokenHealth(service, expires_at, refreshed_at, check))
     backlog = health.backlog(pool, connection.id)
     counts = health.failure_counts(pool, connection.id)
+    reconciled = reconcile_runs.latest(pool, [connection.id]).get(connection.id)
     row = ConnectionHealth(
         name=connection.name,
         id=str(connection.id),
@@ -318,6 +323,8 @@ def _connection(
         failures_open=counts.get("open", 0),
         failures_attention=counts.get("attention", 0),
         state=connection.state,
+        reconciled_at=reconciled.finished_at if reconciled else None,
+        reconcile_differences=reconciled.differences if reconciled else None,
     )
     # A paused connection is quiet on purpose: its silence is no problem.
     if connection.syncing:

@@ -8,20 +8,26 @@ deletion), by the bank (a payment), or by a lost message."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+import random
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from psycopg_pool import ConnectionPool
 
 from config import Settings
 from contracts import queues
 from contracts.messages import InvoiceChanged
 from ops.connect.connecting import Connected
+from ops.reconcile.schedule import DailyReconciler, is_due, last_slot, slot_s
 from producers.poller import record_sent
-from store import links
+from store import links, reconcile_runs
+from store.api_clients import ClientCache
 from tests.conftest import TODAY, Sandbox
 from tests.pipeline.support import (
     booked,
@@ -238,3 +244,48 @@ def test_fix_posts_the_missing_document_once_and_a_second_fix_does_nothing(
     assert visma["ledger_items"] == before + 1
     assert visma["duplicate_ledger_items"] == 0
     assert links.get(pool, connection.id, "invoice", lost["id"]) is not None
+
+
+def test_connections_are_spread_over_the_day_and_each_is_due_once_after_its_moment() -> None:
+    # Given a thousand connections
+    ids = [uuid.UUID(int=random.Random(n).getrandbits(128)) for n in range(1000)]
+    # Then their moments fill every hour of the day, none more than twice its share
+    per_hour = Counter(slot_s(i) // 3600 for i in ids)
+    assert len(per_hour) == 24 and max(per_hour.values()) < 2 * 1000 / 24
+    # And one is due once its moment passed after its last run, not again that day
+    connection_id = ids[0]
+    moment = last_slot(connection_id, datetime(2026, 6, 15, 23, 59, 59, tzinfo=UTC))
+    assert is_due(connection_id, moment, None)
+    assert is_due(connection_id, moment, moment - timedelta(seconds=1))
+    assert not is_due(connection_id, moment + timedelta(hours=23), moment)
+    assert is_due(connection_id, moment + timedelta(days=1), moment)
+
+
+def test_the_poller_reconciles_each_connection_once_a_day_in_a_quiet_round_and_status_shows_it(
+    connected: Connected,
+    pool: ConnectionPool,
+    settings: Settings,
+    koppel_env: dict[str, str],
+) -> None:
+    clean_sync(koppel_env)
+    connection = connected.connection
+    cache = ClientCache(settings, pool)
+    daily = DailyReconciler(pool, cache)
+    try:
+        # A round that published something is no quiet round: the reconciliation waits
+        assert daily.consider([connection], busy={connection.id}) == []
+        # A quiet one starts it, once
+        assert daily.consider([connection], busy=set()) == [connection.name]
+        daily.wait()
+        assert daily.consider([connection], busy=set()) == []
+    finally:
+        daily.close()
+        cache.close()
+    run = reconcile_runs.latest(pool, [connection.id], trigger="schedule")[connection.id]
+    assert (run.differences, run.documents > 0) == (0, True)
+    # The metric says 0 of every kind, and status shows when and what
+    labels = {"connection": connection.name, "kind": "missing"}
+    assert REGISTRY.get_sample_value("koppel_reconcile_differences", labels) == 0
+    status = koppel_cli(koppel_env, "status")
+    at = run.finished_at.astimezone(UTC).strftime("%H:%M")
+    assert f"test: last reconciled {at}, 0 differences" in status.stdout, status.stdout
