@@ -46,6 +46,7 @@ from ops.console import new_console
 from ops.dev.demo_place import demo_place, free_port
 from ops.dev.sandbox_session import running_sandbox
 from ops.processes.outcome_table import outcome_table
+from ops.reconcile.run import reconcile
 from producers.poller import STREAMS
 from store import cursors, document_history, failures, links, message_log
 from store.api_clients import ClientCache
@@ -363,6 +364,26 @@ def demo_command(seed: int, size: str, keep: bool) -> None:
         sys.exit(1)
 
 
+def reconciled(settings: Settings, pool: Pool, connection: Connection) -> str:
+    """``koppel reconcile`` over everything the demo synced: its summary line, and the
+    kinds of what differs with what to do (ops/reconcile/)."""
+    cache = ClientCache(settings, pool)
+    try:
+        done = reconcile(
+            pool,
+            connection,
+            cache.for_connection(connection),
+            connection.sync_from,
+            calendar.today(),
+        )
+    finally:
+        cache.close()
+    lines = [f"reconcile: {done.result.summary()}"]
+    for difference in done.result.differences:
+        lines.append(f"  {difference.title}: {difference.subject}: {difference.detail}")
+    return "\n".join(lines)
+
+
 def run_demo(settings: Settings, seed: int, size: str, console: Console) -> tuple[Result, Path]:
     """The sync and the week after it, in the place ``settings`` point at: the result and
     the folder of the processes' logs."""
@@ -409,6 +430,8 @@ def run_demo(settings: Settings, seed: int, size: str, console: Console) -> tupl
                 f"http://{api.sandbox_host}:{api.sandbox_visma_port}/_sandbox/summary",
                 timeout=10,
             ).json()
-            return report(pool, connection, visma_summary, console), log_folder
+            result = report(pool, connection, visma_summary, console)
+            console.print(reconciled(settings, pool, connection), markup=False, highlight=False)
+            return result, log_folder
     finally:
         pool.close()
