@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
@@ -23,12 +24,14 @@ from psycopg_pool import ConnectionPool
 from config import Settings
 from contracts import queues
 from contracts.messages import InvoiceChanged
-from ops.connect.connecting import Connected
+from ops.connect.connecting import Connected, connect_sandbox
+from ops.reconcile.run import reconcile as run_reconcile
 from ops.reconcile.schedule import DailyReconciler, is_due, last_slot, slot_s
 from producers.poller import record_sent
 from store import links, reconcile_runs
 from store.api_clients import ClientCache
 from tests.conftest import TODAY, Sandbox
+from tests.pipeline.conftest import generated
 from tests.pipeline.support import (
     booked,
     connection_clients,
@@ -289,3 +292,54 @@ def test_the_poller_reconciles_each_connection_once_a_day_in_a_quiet_round_and_s
     status = koppel_cli(koppel_env, "status")
     at = run.finished_at.astimezone(UTC).strftime("%H:%M")
     assert f"test: last reconciled {at}, 0 differences" in status.stdout, status.stdout
+
+
+def test_reconciling_5000_documents_stays_under_the_rate_limit_in_the_time_its_calls_need(
+    pool: ConnectionPool, settings: Settings, sandbox: Sandbox
+) -> None:
+    # Given a Teamleader department with 5,000 booked invoices (copies of a generated one,
+    # each numbered on its own) and the real rate limits (the session's simulators)
+    data = generated()
+    teamleader = data["teamleader"]
+    dutch = next(d["id"] for d in teamleader["departments"] if d["address"]["country"] == "NL")
+    like = next(
+        i
+        for i in teamleader["invoices"]
+        if i["status"] == "outstanding" and i["department"]["id"] == dutch
+    )
+    teamleader["invoices"] = [
+        {
+            **like,
+            "id": str(uuid.UUID(int=n + 1)),
+            "invoice_number": f"2025 / {n + 1}",
+            "invoice_date": "2025-06-01",
+        }
+        for n in range(5000)
+    ]
+    teamleader["creditNotes"] = []
+    # (the fixture reset Visma; Teamleader's reset of 5,000 invoices may take a while)
+    httpx.post(
+        f"{sandbox.teamleader_url}/_sandbox/reset", json=teamleader, timeout=300
+    ).raise_for_status()
+    connection = connect_sandbox(
+        settings, pool, name="many", sync_from=TODAY - timedelta(days=800)
+    ).connection
+    httpx.delete(f"{sandbox.teamleader_url}/_sandbox/stats", timeout=5).raise_for_status()
+    cache = ClientCache(settings, pool)
+    try:
+        # When the year is reconciled
+        started = time.monotonic()
+        done = run_reconcile(
+            pool, connection, cache.for_connection(connection), date(2025, 1, 1), TODAY
+        )
+        elapsed_s = time.monotonic() - started
+    finally:
+        cache.close()
+    stats = httpx.get(f"{sandbox.teamleader_url}/_sandbox/stats", timeout=5).json()
+    # Then every document was compared (each missing: Visma has none), in one list call per
+    # 100 documents, none refused with 429, in no more time than those calls at 200 a
+    # minute, plus 10 %
+    assert done.result.documents == 5000
+    assert stats["calls"] == 5000 // 100 + 2  # the short last pages of both lists
+    assert stats["by_status"].get("429", 0) == 0
+    assert elapsed_s <= stats["calls"] * 60 / 200 * 1.10
