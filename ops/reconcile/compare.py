@@ -110,6 +110,8 @@ class TeamleaderDocument:
     customer: tuple[str, str]
     #: A credit note's invoice (Teamleader id).
     credits: str | None = None
+    #: ``total.taxes[]``: (rate as a fraction, taxable) per VAT rate.
+    taxable: tuple[tuple[Decimal, Decimal], ...] = ()
 
     @property
     def label(self) -> str:
@@ -128,6 +130,7 @@ class VismaItem:
     total: Decimal
     vat: Decimal
     remaining: Decimal
+    voucher_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,11 @@ class Books:
     #: Teamleader invoice ids whose posting exists (credit notes of invoices outside the
     #: period are checked against these).
     invoices_posted: frozenset[str] = frozenset()
+    #: Voucher id → VAT rate (a fraction) → revenue booked at it (credit − debit of the rows
+    #: with that rate's VAT code), in the company currency.
+    revenue_by_voucher: Mapping[str, Mapping[Decimal, Decimal]] = field(default_factory=dict)
+    #: Visma's company currency: only documents in it are compared row by row.
+    company_currency: str | None = None
     invoice_number_rule: str = "{year}{number:05d}"
     credit_note_number_rule: str = "{year}9{number:04d}"
 
@@ -295,7 +303,7 @@ def compare(books: Books) -> Result:
         claimed.update(item.id for item in items)
         if link is not None:
             claimed.add(link.visma_id)
-        found = _document_differences(document, number, items, link, posted_invoices)
+        found = _document_differences(document, number, items, link, posted_invoices, books)
         main = next((i for i in items if link is not None and i.id == link.visma_id), None)
         if main is not None or items:
             mains[document.id] = (document, main or items[0])
@@ -373,6 +381,7 @@ def _document_differences(
     items: list[VismaItem],
     link: Posted | None,
     posted_invoices: set[str],
+    books: Books,
 ) -> list[Difference]:
     found: list[Difference] = []
     if document.credits is not None and document.credits not in posted_invoices:
@@ -399,18 +408,32 @@ def _document_differences(
         )
         found.append(_about(document, DUPLICATE, detail, *(i.id for i in extra)))
     sign = Decimal(-1) if document.kind == "credit_note" else Decimal(1)
-    wanted = {
+    wanted: dict[str, object] = {
         "total": _cents(sign * document.payable),
         "VAT": _cents(sign * document.vat),
         "currency": document.currency.upper(),
         "date": document.day,
     }
-    has = {
+    has: dict[str, object] = {
         "total": _cents(main.total),
         "VAT": _cents(main.vat),
         "currency": main.currency.upper(),
         "date": main.day,
     }
+    revenue = books.revenue_by_voucher.get((main.voucher_id or "").lower())
+    if revenue is not None and document.currency.upper() == (books.company_currency or "").upper():
+        # The voucher's revenue per VAT rate against Teamleader's taxable per rate (rates
+        # above 0: a 0 % line may book without a VAT code).
+        theirs: dict[Decimal, Decimal] = defaultdict(Decimal)
+        for rate, taxable in document.taxable:
+            theirs[rate.normalize()] += taxable
+        ours = {rate.normalize(): amount for rate, amount in revenue.items()}
+        for rate in sorted(set(theirs) | set(ours)):
+            if rate <= ZERO:
+                continue
+            name = f"revenue at {(rate * 100).normalize():f} %"
+            wanted[name] = _cents(sign * theirs.get(rate, ZERO))
+            has[name] = _cents(ours.get(rate, ZERO))
     unequal = [name for name in wanted if wanted[name] != has[name]]
     if unequal:
         detail = "; ".join(f"{n} {wanted[n]} in Teamleader, {has[n]} in Visma" for n in unequal)
