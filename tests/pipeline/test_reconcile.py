@@ -7,6 +7,7 @@ deletion), by the bank (a payment), or by a lost message."""
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 import time
@@ -14,6 +15,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -129,6 +131,7 @@ def test_reconcile_finds_nothing_after_a_clean_sync_of_the_demo_data(
 
 
 def test_reconcile_finds_every_kind_of_difference_with_its_advice(
+    tmp_path: Path,
     connected: Connected,
     pool: ConnectionPool,
     sandbox: Sandbox,
@@ -211,6 +214,12 @@ def test_reconcile_finds_every_kind_of_difference_with_its_advice(
     # customer is no document)
     assert result["documents"] - result["matching"] == 4
     assert ", 4 differ: " in result["summary"]
+    # And --csv writes the same six rows for a spreadsheet
+    sheet = tmp_path / "differences.csv"
+    koppel_cli(koppel_env, "reconcile", "--from", SINCE, "--csv", str(sheet))
+    rows = list(csv.DictReader(sheet.open(encoding="utf-8")))
+    assert sorted(r["kind"] for r in rows) == sorted(d["kind"] for d in result["differences"])
+    assert all(r["advice"] and r["connection"] == "test" for r in rows)
 
 
 def test_fix_posts_the_missing_document_once_and_a_second_fix_does_nothing(
