@@ -16,6 +16,7 @@ wrongly shows in ``koppel mappings check``.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -41,6 +42,15 @@ from translation.customers import REFERENCE_FIELD
 #: Teamleader's list page (docs/api-facts.md, Teamleader §2) and Visma's largest one.
 TEAMLEADER_PAGE = 100
 VISMA_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class _VismaSide:
+    items: list[VismaItem]
+    customers: list[VismaCustomer]
+    revenue: dict[str, dict[Decimal, Decimal]]
+    currency: str | None
+    calls: int
 
 
 @dataclass(frozen=True)
@@ -122,51 +132,70 @@ def visma_customer(customer: Customer) -> VismaCustomer:
 def read_books(pool: Pool, connection: Connection, api: ApiClients, start: date, end: date) -> Read:
     """Both books of ``start``…``end`` (inclusive) and Koppel's links."""
     department = connection.teamleader_department_id
-    invoices = list(
-        api.teamleader.invoices(
-            status=BOOKED_INVOICE_STATUSES,
-            department_id=department,
-            invoice_date_after=start,
-            invoice_date_before=end,
+    first = datetime.combine(start, time.min, tzinfo=UTC)
+    last = datetime.combine(end, time.min, tzinfo=UTC)
+
+    def read_invoices() -> list[Invoice]:
+        return list(
+            api.teamleader.invoices(
+                status=BOOKED_INVOICE_STATUSES,
+                department_id=department,
+                invoice_date_after=start,
+                invoice_date_before=end,
+            )
         )
-    )
-    # creditNotes.list's upper bound is exclusive.
-    notes_listed = list(
-        api.teamleader.credit_notes(
-            department_id=department,
-            credit_note_date_after=start,
-            credit_note_date_before=end + timedelta(days=1),
+
+    def read_notes() -> list[CreditNote]:
+        # creditNotes.list's upper bound is exclusive.
+        return list(
+            api.teamleader.credit_notes(
+                department_id=department,
+                credit_note_date_after=start,
+                credit_note_date_before=end + timedelta(days=1),
+            )
         )
-    )
+
+    def read_visma() -> _VismaSide:
+        items = [
+            visma_item(i)
+            for i in api.visma.ledger_items(
+                f"InvoiceDate ge {odata_datetime(first)} and InvoiceDate le {odata_datetime(last)}"
+            )
+        ]
+        customers = [visma_customer(c) for c in api.visma.customers()]
+        # The vouchers of the period (a posting's voucher is dated like its ledger item),
+        # their VAT codes' rates and the company currency: revenue per rate, row by row.
+        rates = {c.Id.lower(): c.VatRate / 100 for c in api.visma.vat_codes()}
+        vouchers = list(
+            api.visma.vouchers(
+                f"VoucherDate ge {odata_datetime(first)} and VoucherDate le {odata_datetime(last)}"
+            )
+        )
+        currency = api.visma.company_settings().CurrencyCode
+        calls = sum(max(1, math.ceil(n / VISMA_PAGE)) for n in (len(items), len(customers)))
+        return _VismaSide(
+            items=items,
+            customers=customers,
+            revenue={(v.Id or "").lower(): revenue_per_rate(v, rates) for v in vouchers},
+            currency=currency,
+            calls=calls + max(1, math.ceil(len(vouchers) / VISMA_PAGE)) + 2,
+        )
+
+    # The three reads at once: each client paces itself (the same limiters as the polls),
+    # and one side's answers are parsed while the other's server works: 5,250 documents in
+    # 9.5 s instead of 18.9 s one after the other (bench/RESULTS.md, "Reconcile").
+    with ThreadPoolExecutor(3, thread_name_prefix="reconcile-read") as executor:
+        invoices_read = executor.submit(read_invoices)
+        notes_read = executor.submit(read_notes)
+        visma = executor.submit(read_visma).result()
+        invoices = invoices_read.result()
+        notes_listed = notes_read.result()
     notes = [n for n in notes_listed if n.status != "draft"]
     teamleader_calls = _pages(len(invoices), TEAMLEADER_PAGE) + _pages(
         len(notes_listed), TEAMLEADER_PAGE
     )
-    first = datetime.combine(start, time.min, tzinfo=UTC)
-    last = datetime.combine(end, time.min, tzinfo=UTC)
-    items = [
-        visma_item(i)
-        for i in api.visma.ledger_items(
-            f"InvoiceDate ge {odata_datetime(first)} and InvoiceDate le {odata_datetime(last)}"
-        )
-    ]
-    customers = [visma_customer(c) for c in api.visma.customers()]
-    # The vouchers of the period (a posting's voucher is dated like its ledger item), their
-    # VAT codes' rates and the company currency: revenue per rate, compared row by row.
-    rates = {c.Id.lower(): c.VatRate / 100 for c in api.visma.vat_codes()}
-    vouchers = list(
-        api.visma.vouchers(
-            f"VoucherDate ge {odata_datetime(first)} and VoucherDate le {odata_datetime(last)}"
-        )
-    )
-    company_currency = api.visma.company_settings().CurrencyCode
-    revenue = {(v.Id or "").lower(): revenue_per_rate(v, rates) for v in vouchers}
-    visma_calls = (
-        max(1, math.ceil(len(items) / VISMA_PAGE))
-        + max(1, math.ceil(len(customers) / VISMA_PAGE))
-        + max(1, math.ceil(len(vouchers) / VISMA_PAGE))
-        + 2
-    )
+    items, customers = visma.items, visma.customers
+    visma_calls = visma.calls
 
     rows = reconcile_runs.document_links(pool, connection.id)
     posted = [
@@ -214,8 +243,8 @@ def read_books(pool: Pool, connection: Connection, api: ApiClients, start: date,
         invoices_posted=frozenset(
             p.teamleader_id for p in posted if p.teamleader_type == "invoice"
         ),
-        revenue_by_voucher=revenue,
-        company_currency=company_currency,
+        revenue_by_voucher=visma.revenue,
+        company_currency=visma.currency,
         invoice_number_rule=connection.invoice_number_rule,
         credit_note_number_rule=connection.credit_note_number_rule,
     )
