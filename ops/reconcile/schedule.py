@@ -2,7 +2,8 @@
 
 Each connection has its own moment of the day (:func:`slot_s`: from its id, so a thousand
 connections spread evenly over 24 hours and the same connection keeps its moment across
-restarts). When that moment has passed since its last scheduled run, the poller reconciles
+restarts). When that moment has passed since its last scheduled run (or, never run, since
+the poller started), the poller reconciles
 the open period (this quarter, the VAT return's) on one background thread, one connection
 at a time, through the connection's own clients: the same rate limiters the polls use, so
 it shares the connection's budget. It yields to live changes: a connection whose round just
@@ -64,12 +65,16 @@ class DailyReconciler:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         today: Callable[[], date] = calendar.today,
         on_done: Callable[[Connection, Reconciled], None] | None = None,
+        started: datetime | None = None,
     ) -> None:
         self.pool = pool
         self.cache = cache
         self.now = now
         self.today = today
         self.on_done = on_done
+        #: A connection never reconciled waits for its first moment after this: a poller
+        #: started beside a thousand connections does not reconcile them all at once.
+        self.started = started or now()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="reconcile")
         self._running: dict[uuid.UUID, Future[None]] = {}
         self._lock = threading.Lock()
@@ -90,7 +95,7 @@ class DailyReconciler:
                 if connection.id in self._running and not self._running[connection.id].done():
                     continue
                 run = last.get(connection.id)
-                if not is_due(connection.id, now, run.finished_at if run else None):
+                if not is_due(connection.id, now, run.finished_at if run else self.started):
                     continue
                 backlog = health.backlog(self.pool, connection.id)
                 if backlog.oldest is not None and backlog.oldest > now - LIVE_WINDOW:

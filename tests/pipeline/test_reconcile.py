@@ -282,8 +282,14 @@ def test_the_poller_reconciles_each_connection_once_a_day_in_a_quiet_round_and_s
     clean_sync(koppel_env)
     connection = connected.connection
     cache = ClientCache(settings, pool)
-    daily = DailyReconciler(pool, cache)
+    # A poller started just before the connection's moment of the day
+    moment = last_slot(connection.id, datetime.now(UTC))
+    clock = [moment - timedelta(seconds=1)]
+    daily = DailyReconciler(pool, cache, now=lambda: clock[0])
     try:
+        # Before the moment, nothing is due (connections never reconciled wait for theirs)
+        assert daily.consider([connection], busy=set()) == []
+        clock[0] = moment + timedelta(seconds=1)
         # A round that published something is no quiet round: the reconciliation waits
         assert daily.consider([connection], busy={connection.id}) == []
         # A quiet one starts it, once
