@@ -75,7 +75,10 @@ def reconcile_command(
     results = []
     differs = False
     try:
-        for connection in chosen_connections(pool, connection_name):
+        chosen = chosen_connections(pool, connection_name)
+        if not chosen and not as_json:
+            out.print("No active connections: create one with koppel connect.")
+        for connection in chosen:
             api = cache.for_connection(connection)
             needs_years = (from_ or "").strip().lower() == "fiscal-year"
             try:
