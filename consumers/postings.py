@@ -156,6 +156,24 @@ def other_department(job: Job, document: Document, label: str) -> Outcome | None
     return Outcome(OutcomeName.SKIPPED, f"{label} belongs to another department")
 
 
+def dated_before_start(job: Job, document_type: str, day: date | None) -> Outcome | None:
+    """The skip of a document dated before the connection's start (``sync_from``).
+
+    The cut-over is a document date: a firm switching on 1 January booked its older
+    invoices by hand or with another connector, and a payment that bumps an old invoice's
+    ``updated_at`` past the cut-over must not post it again (issue 13, point 6)."""
+    start = job.connection.sync_from
+    if day is None or day >= start:
+        return None
+    return Outcome(
+        OutcomeName.SKIPPED,
+        f"dated before the connection's start ({start.isoformat()}): this "
+        f"{document_type.replace('_', ' ')} of {day.isoformat()} was booked elsewhere, so "
+        "Koppel does not post it",
+        {"before_start": True, "document_date": day.isoformat()},
+    )
+
+
 def _customer_of(job: Job, document: Document) -> str:
     """The Visma customer id of the document's invoicee.
 

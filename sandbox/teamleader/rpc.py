@@ -11,6 +11,7 @@ from sandbox.teamleader import filters as f
 from sandbox.teamleader.objects import (
     COMPANY_LIST_KEYS,
     CONTACT_LIST_KEYS,
+    as_sent,
     credit_note_list_item,
     customer_list_item,
     invoice_list_item,
@@ -254,7 +255,8 @@ def invoices_list(account: Account, body: Body) -> Result:
 
 
 def invoices_info(account: Account, body: Body) -> Result:
-    return account.find("invoices", _id(body)), []
+    info = account.find("invoices", _id(body))
+    return as_sent(dict(info), info), []
 
 
 def invoices_register_payment(account: Account, body: Body) -> Result:
@@ -312,7 +314,8 @@ def credit_notes_list(account: Account, body: Body) -> Result:
 
 def credit_notes_info(account: Account, body: Body) -> Result:
     """``data`` is an array, as the description says (see ASSUMPTIONS.md)."""
-    return [account.find("credit_notes", _id(body))], []
+    info = account.find("credit_notes", _id(body))
+    return [as_sent(dict(info), info)], []
 
 
 def _webhook(body: Body) -> tuple[str, list[str]]:

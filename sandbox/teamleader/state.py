@@ -272,6 +272,20 @@ class Account:
         info["updated_at"] = bumped(info["updated_at"])
         return info, [("invoice.updated", ref("invoice", id_))]
 
+    def plant(self, collection: str, id_: str, fields: Mapping[str, Any]) -> tuple[dict, list]:
+        """Raw fields laid over what ``.list`` and ``.info`` send for a document, as they are
+        (``{}`` takes them away); ``updated_at`` bumped, as any change bumps it."""
+        from sandbox.teamleader.objects import PLANTED
+
+        info = self.find(collection, id_)
+        if fields:
+            info[PLANTED] = dict(fields)
+        else:
+            info.pop(PLANTED, None)
+        info["updated_at"] = bumped(info["updated_at"])
+        kind = "invoice" if collection == "invoices" else "creditNote"
+        return info, [(f"{kind}.updated", ref(kind, id_))]
+
     def register_payment(
         self, id_: str, amount: Decimal, currency: str, paid_at: datetime
     ) -> tuple[dict, list[Event]]:
