@@ -32,7 +32,7 @@ from translation.errors import (
     UnmappedTaxRate,
     UnsupportedDocument,
 )
-from translation.ledger_items import fingerprint
+from translation.ledger_items import conversion_of, fingerprint
 from translation.posting_map import PostingMap
 
 Translate = Callable[[str, PostingMap], CustomerLedgerItemWithVoucher]
@@ -144,6 +144,7 @@ def post_document(
             "visma_customer_id": customer_id,
             "total": str(posting.TotalAmountInvoiceCurrency),
             "currency": posting.CurrencyCode,
+            **({"conversion": conversion} if (conversion := conversion_of(posting)) else {}),
             **(facts or {}),
         },
     )
