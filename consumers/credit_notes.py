@@ -79,8 +79,8 @@ def handle(job: Job, message: CreditNoteChanged) -> Outcome:
         document=credit_note,
         number=number,
         day=credit_note.credit_note_date,
-        translate=lambda customer_id, posting_map: posting_for_credit_note(
-            credit_note, customer_id, posting_map, credited_number
+        translate=lambda customer_id, posting_map, visma_number: posting_for_credit_note(
+            credit_note, customer_id, posting_map, credited_number, visma_number
         ),
         facts=facts,
     )

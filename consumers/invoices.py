@@ -24,8 +24,8 @@ def handle(job: Job, message: InvoiceChanged) -> Outcome:
         document=invoice,
         number=invoice.invoice_number or invoice.id,
         day=invoice.invoice_date,
-        translate=lambda customer_id, posting_map: posting_for_invoice(
-            invoice, customer_id, posting_map
+        translate=lambda customer_id, posting_map, visma_number: posting_for_invoice(
+            invoice, customer_id, posting_map, visma_number
         ),
     )
 

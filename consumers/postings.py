@@ -22,7 +22,7 @@ from consumers.errors import PermanentFailure
 from consumers.reference_data import reference_data
 from contracts import keys
 from contracts.outcome_names import OutcomeName
-from store import links
+from store import links, numbers
 from store.db import Conn
 from store.links import Link
 from store.writes import document_lock, write_once
@@ -33,9 +33,12 @@ from translation.errors import (
     UnsupportedDocument,
 )
 from translation.ledger_items import conversion_of, fingerprint
+from translation.numbers import fiscal_year_name, in_image, rule_number
 from translation.posting_map import PostingMap
 
-Translate = Callable[[str, PostingMap], CustomerLedgerItemWithVoucher]
+#: (Visma customer id, the connection's posting map, the Visma number Koppel allocated or
+#: None for the rule's) → the posting.
+Translate = Callable[[str, PostingMap, int | None], CustomerLedgerItemWithVoucher]
 
 
 def post_document(
@@ -62,8 +65,12 @@ def post_document(
     key = keys.posting(connection.id, document_type, document.id)
     customer_id = _customer_of(job, document)
     with document_lock(pool, key) as conn:
+
+        def allocate(posting_map: PostingMap) -> int | None:
+            return _allocated_number(conn, job, document_type, document, number, posting_map)
+
         try:
-            posting = _translate(job, customer_id, day, translate)
+            posting = _translate(job, customer_id, day, translate, allocate)
         except NothingToPost as nothing:
             return Outcome(OutcomeName.SKIPPED, nothing.reason)
         print_ = fingerprint(posting)
@@ -189,14 +196,48 @@ def _customer_of(job: Job, document: Document) -> str:
     return ensure_customer(job, kind, invoicee.id).visma_id
 
 
+def _allocated_number(
+    conn: Conn,
+    job: Job,
+    document_type: str,
+    document: Document,
+    number: str,
+    posting_map: PostingMap,
+) -> int | None:
+    """None when the connection's rule represents Teamleader's ``number``; else the Visma
+    number Koppel's sequence gives the document (once: ``store/numbers.py``). An invoice
+    number the credit-note rule could also give is not the rule's (issue 13, point 2)."""
+    invoice_rule = posting_map.invoice_number_rule
+    credit_rule = posting_map.credit_note_number_rule
+    if document_type == "invoice":
+        if rule_number(number, invoice_rule, avoid_rule=credit_rule) is not None:
+            return None
+    elif rule_number(number, credit_rule) is not None:
+        return None
+    if fiscal_year_name(number) is None:
+        return None  # no number at all (a draft): the translation refuses it by name
+    return numbers.allocate(
+        conn,
+        job.connection.id,
+        document_type,
+        document.id,
+        number,
+        acceptable=lambda n: not in_image(n, invoice_rule) and not in_image(n, credit_rule),
+    )
+
+
 def _translate(
-    job: Job, customer_id: str, day: date, translate: Translate
+    job: Job,
+    customer_id: str,
+    day: date,
+    translate: Translate,
+    allocate: Callable[[PostingMap], int | None],
 ) -> CustomerLedgerItemWithVoucher:
     """Translate; on a missing mapping or account, once more with fresh reference data."""
     for attempt in (1, 2):
         posting_map = reference_data.posting_map(job.connection, job.clients, day)
         try:
-            return translate(customer_id, posting_map)
+            return translate(customer_id, posting_map, allocate(posting_map))
         except (UnmappedTaxRate, MissingAccount):
             if attempt == 2 or not reference_data.invalidate(job.connection.id):
                 raise

@@ -79,9 +79,16 @@ def round2(amount: Decimal) -> Decimal:
 
 
 def posting_for_invoice(
-    invoice: Invoice, customer_id: str, posting_map: PostingMap
+    invoice: Invoice,
+    customer_id: str,
+    posting_map: PostingMap,
+    visma_number: int | None = None,
 ) -> CustomerLedgerItemWithVoucher:
-    """The posting of a booked Teamleader invoice (a negative one becomes a credit invoice)."""
+    """The posting of a booked Teamleader invoice (a negative one becomes a credit invoice).
+
+    ``visma_number``: the number Koppel allocated where the rule cannot represent
+    Teamleader's (``translation/numbers.py`` ``rule_number``); else the rule's. Teamleader's
+    own number stays in the voucher text either way."""
     label = f"Teamleader invoice {invoice.invoice_number or invoice.id}"
     if invoice.status == "draft" or invoice.invoice_number is None:
         raise UnsupportedDocument(
@@ -91,7 +98,7 @@ def posting_for_invoice(
         raise UnsupportedDocument(
             f"{label} has no invoice date, so it has no period in Visma; book it in Teamleader."
         )
-    number = _number(label, invoice.invoice_number, posting_map.invoice_number_rule)
+    number = visma_number or _number(label, invoice.invoice_number, posting_map.invoice_number_rule)
     text = f"Teamleader factuur {invoice.invoice_number}"
     with _arithmetic(label):
         return _posting(
@@ -113,6 +120,7 @@ def posting_for_credit_note(
     customer_id: str,
     posting_map: PostingMap,
     credited_invoice_number: int | None,
+    visma_number: int | None = None,
 ) -> CustomerLedgerItemWithVoucher:
     """The posting of a Teamleader credit note: its positive amounts become negative.
 
@@ -125,7 +133,9 @@ def posting_for_credit_note(
         )
     if credit_note.credit_note_date is None:
         raise UnsupportedDocument(f"{label} has no credit note date, so it has no period in Visma.")
-    number = _number(label, credit_note.credit_note_number, posting_map.credit_note_number_rule)
+    number = visma_number or _number(
+        label, credit_note.credit_note_number, posting_map.credit_note_number_rule
+    )
     text = f"Teamleader creditnota {credit_note.credit_note_number}"
     if credited_invoice_number is not None:
         text += f" op factuur {credited_invoice_number}"

@@ -201,11 +201,13 @@ def companies_info(account: Account, body: Body) -> Result:
     return account.find("companies", _id(body)), []
 
 
-def _number_key(number: str | None) -> tuple[int, int] | None:
+def _number_key(number: str | None) -> tuple[str, int, int] | None:
+    """Fiscal-year name (a year sorts as its digits: names are free text), then sequence."""
     if not number:
         return None
-    year, _, sequence = number.partition("/")
-    return int(year.strip()), int(sequence.strip())
+    name, _, sequence = number.rpartition("/")
+    digits = sequence.strip()
+    return name.strip(), len(digits), int(digits) if digits.isdigit() else 0
 
 
 def invoices_list(account: Account, body: Body) -> Result:
@@ -307,7 +309,7 @@ def credit_notes_list(account: Account, body: Body) -> Result:
         items = (c for c in items if c["credit_note_date"] and c["credit_note_date"] < before)
     # No sort option is documented: by number, drafts last (there are none).
     ordered = sorted(
-        items, key=lambda c: (_number_key(c["credit_note_number"]) or (9999, 0), c["id"])
+        items, key=lambda c: (_number_key(c["credit_note_number"]) or ("\uffff", 0, 0), c["id"])
     )
     return [credit_note_list_item(c) for c in f.page_of(ordered, body)], []
 

@@ -107,3 +107,68 @@ def test_a_payment_moves_an_old_invoices_updated_at_past_a_cut_over_but_not_its_
 
     assert item["invoice_date"] == "2025-12-04"
     assert item["status"] == "matched"
+
+
+# -- numbering as accounts have it -----------------------------------------------------------
+def test_a_fiscal_year_name_and_start_number_set_by_control_number_the_next_invoices(
+    sandbox: Sandbox, data: dict[str, Any], api: httpx.Client
+) -> None:
+    department = nl_department(data)["id"]
+    control(
+        sandbox,
+        "numbering",
+        {"department_id": department, "year": 2026, "name": "FY2026", "start": 17000056},
+    )
+    control(
+        sandbox,
+        "numbering",
+        {"department_id": department, "kind": "creditNotes", "year": 2026, "name": "CN 2026"},
+    )
+
+    first = new_invoice(sandbox, data, "2026-03-02")
+    second = new_invoice(sandbox, data, "2026-03-03")
+    credit = control(sandbox, f"invoices/{first['id']}/credit", {"on": "2026-03-04"})
+
+    assert [first["invoice_number"], second["invoice_number"]] == [
+        "FY2026 / 17000056",
+        "FY2026 / 17000057",
+    ]
+    assert credit["credit_note_number"] == "CN 2026 / 1"
+    (item,) = listed(api, second["id"])
+    assert item["invoice_number"] == "FY2026 / 17000057"
+
+
+def test_a_data_set_carries_numbering_and_a_bad_one_is_refused_naming_the_field(
+    sandbox: Sandbox, data: dict[str, Any]
+) -> None:
+    department = nl_department(data)["id"]
+    numbering = [{"department_id": department, "year": 2026, "name": "2025-2026", "start": 500}]
+    control(sandbox, "reset", {**DATASET, "numbering": numbering})
+
+    invoice = new_invoice(sandbox, data, "2026-05-02")
+
+    assert invoice["invoice_number"] == "2025-2026 / 500"
+    refused = httpx.post(
+        f"{sandbox.teamleader_url}/_sandbox/numbering",
+        json={"department_id": department, "year": 2026, "name": "a/b"},
+    )
+    assert refused.status_code == 400 and "name" in refused.text
+
+
+def test_the_generator_can_name_the_belgian_fiscal_years_and_leaves_the_rest_unchanged() -> None:
+    named = generate_teamleader(7, "small", fiscal_year_names=True)
+    plain = DATASET
+    be = next(d["id"] for d in named["departments"] if d["address"]["country"] == "BE")
+
+    be_numbers = [
+        i["invoice_number"]
+        for i in named["invoices"]
+        if i["department"]["id"] == be and i["invoice_number"]
+    ]
+    credit_numbers = [
+        c["credit_note_number"] for c in named["creditNotes"] if c["department"]["id"] == be
+    ]
+    assert be_numbers and all(n.startswith("Boekjaar ") for n in be_numbers)
+    assert credit_numbers and all(n.startswith("CN ") for n in credit_numbers)
+    assert {n["year"] for n in named["numbering"]} and "numbering" not in plain
+    assert [i["id"] for i in named["invoices"]] == [i["id"] for i in plain["invoices"]]
