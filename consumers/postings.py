@@ -33,7 +33,7 @@ from translation.errors import (
     UnsupportedDocument,
 )
 from translation.ledger_items import conversion_of, fingerprint
-from translation.numbers import fiscal_year_name, in_image, rule_number
+from translation.numbers import free_for_koppel, koppel_numbers
 from translation.posting_map import PostingMap
 
 #: (Visma customer id, the connection's posting map, the Visma number Koppel allocated or
@@ -209,20 +209,15 @@ def _allocated_number(
     number the credit-note rule could also give is not the rule's (issue 13, point 2)."""
     invoice_rule = posting_map.invoice_number_rule
     credit_rule = posting_map.credit_note_number_rule
-    if document_type == "invoice":
-        if rule_number(number, invoice_rule, avoid_rule=credit_rule) is not None:
-            return None
-    elif rule_number(number, credit_rule) is not None:
+    if not koppel_numbers(document_type, number, invoice_rule, credit_rule):
         return None
-    if fiscal_year_name(number) is None:
-        return None  # no number at all (a draft): the translation refuses it by name
     return numbers.allocate(
         conn,
         job.connection.id,
         document_type,
         document.id,
         number,
-        acceptable=lambda n: not in_image(n, invoice_rule) and not in_image(n, credit_rule),
+        acceptable=lambda n: free_for_koppel(n, invoice_rule, credit_rule),
     )
 
 

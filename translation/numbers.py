@@ -147,3 +147,22 @@ def fiscal_year_name(teamleader_number: str) -> str | None:
     """The fiscal-year name of a Teamleader number ("FY2026" of "FY2026 / 3")."""
     match = _NAMED.match(teamleader_number or "")
     return match.group(1) if match else None
+
+
+def koppel_numbers(
+    document_type: str, number: str | None, invoice_rule: str, credit_rule: str
+) -> bool:
+    """Whether Koppel's sequence numbers the document in Visma (not the rule): its number
+    is not the rule's to represent, or, for an invoice, the credit-note rule could give
+    the same number to another document. False for no number at all (a draft: the
+    translation refuses it by name)."""
+    if number is None or fiscal_year_name(number) is None:
+        return False
+    if document_type == "invoice":
+        return rule_number(number, invoice_rule, avoid_rule=credit_rule) is None
+    return rule_number(number, credit_rule) is None
+
+
+def free_for_koppel(number: int, invoice_rule: str, credit_rule: str) -> bool:
+    """A number neither rule can give: one Koppel's sequence may allocate."""
+    return not in_image(number, invoice_rule) and not in_image(number, credit_rule)

@@ -37,7 +37,7 @@ from translation.errors import (
     UnmappedTaxRate,
 )
 from translation.ledger_items import conversion_of, posting_for_credit_note, posting_for_invoice
-from translation.numbers import fiscal_year_name, rule_number
+from translation.numbers import koppel_numbers
 from translation.posting_map import PostingMap
 
 #: The named starts ``--from`` accepts (besides a date, YYYY-MM-DD).
@@ -254,14 +254,13 @@ def assess(
 
 def _koppel_numbered(document_type: str, number: str, posting_map: PostingMap) -> bool:
     """Whether the run gives the document a number of Koppel's sequence (as the consumer
-    decides, ``consumers/postings.py``): its number is not the rule's to represent."""
-    if fiscal_year_name(number) is None:
-        return False  # no number: the translation refuses it by name
-    invoice_rule = posting_map.invoice_number_rule
-    credit_rule = posting_map.credit_note_number_rule
-    if document_type == "invoice":
-        return rule_number(number, invoice_rule, avoid_rule=credit_rule) is None
-    return rule_number(number, credit_rule) is None
+    decides, ``consumers/postings.py``)."""
+    return koppel_numbers(
+        document_type,
+        number,
+        posting_map.invoice_number_rule,
+        posting_map.credit_note_number_rule,
+    )
 
 
 # -- customers --------------------------------------------------------------------------------

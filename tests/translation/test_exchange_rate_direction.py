@@ -64,3 +64,19 @@ def test_a_document_in_the_companys_currency_shows_no_conversion() -> None:
     posting = post(Invoice.model_validate(body))
 
     assert conversion_of(posting) is None and " at " not in posting.Voucher.VoucherText
+
+
+def test_a_number_koppel_allocated_is_posted_and_teamleaders_stays_in_the_voucher_text() -> None:
+    body = document([line("Advies", "1", "100", "tr-0")])
+    body["invoice_number"] = "FY2026 / 3"
+
+    posting = post_numbered(Invoice.model_validate(body), 1_000_000_001)
+
+    assert posting.InvoiceNumber == 1_000_000_001
+    assert posting.Voucher.VoucherText.startswith("Teamleader factuur FY2026 / 3")
+
+
+def post_numbered(invoice: Invoice, number: int) -> CustomerLedgerItemWithVoucher:
+    posting = posting_for_invoice(invoice, CUSTOMER_ID, posting_map(), number)
+    check(company(), posting)
+    return posting
