@@ -11,11 +11,13 @@ from datetime import date
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from psycopg_pool import ConnectionPool
 
 from config import Settings
 from consumers.app import get_broker
 from contracts import queues
+from ops.cli import main
 from ops.connect.connecting import Connected
 from producers.poller import CREDIT_NOTES, INVOICES, PollReport, StreamReport, poll_connection
 from store import connections, document_history, failures, links
@@ -212,3 +214,33 @@ def test_a_credit_note_of_an_invoice_from_before_the_start_needs_attention_with_
     # Then it is posted
     events = document_history.timeline(pool, account.connection.id, "credit_note", credit["id"])
     assert links.get(pool, account.connection.id, "credit_note", credit["id"]) is not None, events
+
+
+# -- point 4: the conversion a bookkeeper can check ------------------------------------------
+@pytest.mark.usefixtures("wide_terminal")
+def test_history_shows_the_conversion_a_dollar_invoice_was_posted_with(
+    account: Connected, pool: ConnectionPool, sandbox: Sandbox, settings: Settings
+) -> None:
+    # Given a dollar invoice whose rate is labelled from the company's currency (EUR→USD)
+    dollars = book(sandbox, account, "2026-03-10", price=5000)
+    control(
+        sandbox,
+        f"invoices/{dollars['id']}/plant",
+        {
+            "currency": "USD",
+            "currency_exchange_rate": {"from": "EUR", "to": "USD", "rate": 1.0845},
+            "total": {
+                **dollars["total"],
+                **{
+                    key: {**dollars["total"][key], "currency": "USD"}
+                    for key in ("tax_exclusive", "tax_inclusive", "payable", "due")
+                },
+            },
+        },
+    )
+    # When it is polled and posted, and its history asked
+    poll_and_consume(settings, pool, account, INVOICES)
+    result = CliRunner().invoke(main, ["history", dollars["id"]], catch_exceptions=False)
+    # Then the history names the conversion: EUR = USD × 1.0845, read from the labels
+    assert result.exit_code == 0, result.output
+    assert "converted USD 6,050.00 at 1.0845 = EUR 6,561.23" in result.output
