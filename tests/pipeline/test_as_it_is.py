@@ -94,6 +94,7 @@ def malformed_failures(pool: ConnectionPool, connected: Connected) -> list[failu
 
 
 # -- point 3: one bad record must not stop a stream ------------------------------------------
+@pytest.mark.usefixtures("wide_terminal")
 def test_an_invoice_with_an_impossible_date_is_a_failure_and_the_rest_of_the_page_is_posted(
     account: Connected, pool: ConnectionPool, sandbox: Sandbox, settings: Settings
 ) -> None:
@@ -116,6 +117,10 @@ def test_an_invoice_with_an_impossible_date_is_a_failure_and_the_rest_of_the_pag
     assert failure.document_id == bad["id"] and failure.status == "attention"
     assert bad["id"] in failure.reason and "invoice_date" in failure.reason
     assert failure.message["raw"]["invoice_date"] == "2026-02-30"
+    listed = CliRunner().invoke(main, ["dlq", "list", "--wide"], catch_exceptions=False)
+    assert "invoice_date" in listed.output and bad["id"][:8] in listed.output, listed.output
+    shown = CliRunner().invoke(main, ["dlq", "show", str(failure.id)], catch_exceptions=False)
+    assert '"2026-02-30"' in shown.output, shown.output
     # When Teamleader's next version of it fits
     control(sandbox, f"invoices/{bad['id']}/plant", {})
     poll_and_consume(settings, pool, account, INVOICES)
@@ -244,3 +249,39 @@ def test_history_shows_the_conversion_a_dollar_invoice_was_posted_with(
     # Then the history names the conversion: EUR = USD × 1.0845, read from the labels
     assert result.exit_code == 0, result.output
     assert "converted USD 6,050.00 at 1.0845 = EUR 6,561.23" in result.output
+
+
+@pytest.mark.usefixtures("wide_terminal")
+def test_backfill_dry_run_shows_the_conversion_and_the_documents_koppel_numbers(
+    account: Connected, sandbox: Sandbox
+) -> None:
+    # Given a dollar invoice (USD→EUR 1.0845) in a fiscal year named "FY2026"
+    control(
+        sandbox,
+        "numbering",
+        {"department_id": account.department.id, "year": 2026, "name": "FY2026"},
+    )
+    dollars = book(sandbox, account, "2026-03-10", price=6050)
+    control(
+        sandbox,
+        f"invoices/{dollars['id']}/plant",
+        {
+            "currency": "USD",
+            "currency_exchange_rate": {"from": "USD", "to": "EUR", "rate": 1.0845},
+            "total": {
+                **dollars["total"],
+                **{
+                    key: {**dollars["total"][key], "currency": "USD"}
+                    for key in ("tax_exclusive", "tax_inclusive", "payable", "due")
+                },
+            },
+        },
+    )
+    # When the backfill is previewed
+    result = CliRunner().invoke(
+        main, ["backfill", "--from", "2026-01-01", "--dry-run"], catch_exceptions=False
+    )
+    # Then it shows the conversion a bookkeeper checks and that Koppel numbers the invoice
+    assert "USD 7,320.50 at 1.0845 = EUR 6,750.12" in result.output, result.output
+    assert "Numbered by Koppel: 1" in result.output
+    assert "invoice FY2026 / 1" in result.output
