@@ -139,6 +139,7 @@ def _build(connection: Connection, clients: ApiClients, fiscal_year_id: str | No
         company_currency=company.CurrencyCode or "EUR",
         invoice_number_rule=connection.invoice_number_rule,
         credit_note_number_rule=connection.credit_note_number_rule,
+        exchange_rate_reading=connection.exchange_rate_reading,
         tax_rates={rate.id: rate for rate in clients.teamleader.tax_rates(department)},
     )
 

@@ -44,6 +44,10 @@ class Connection:
     paused_at: datetime | None = None
     #: Set by ``koppel connections remove``; never cleared.
     removed_at: datetime | None = None
+    #: "attention" or "post": a credit of an invoice dated before ``sync_from`` (0013).
+    credits_of_earlier_invoices: str = "attention"
+    #: "labels" or "flipped": how ``currency_exchange_rate`` is read (migration 0013).
+    exchange_rate_reading: str = "labels"
 
     @property
     def state(self) -> State:
@@ -61,7 +65,7 @@ _COLUMNS = (
     "id, name, sandbox, teamleader_account_id, teamleader_department_id, visma_company_id, "
     "sync_from, poll_interval_s, receivables_account, invoice_number_rule, "
     "credit_note_number_rule, default_terms_of_payment_id, active, reference_changed_at, "
-    "paused_at, removed_at"
+    "paused_at, removed_at, credits_of_earlier_invoices, exchange_rate_reading"
 )
 
 #: The shortest id prefix a command accepts (shorter ones would match by chance).
@@ -194,6 +198,8 @@ def update(pool: Pool, connection_id: uuid.UUID, **values: object) -> Connection
         "sync_from",
         "active",
         "visma_company_id",
+        "credits_of_earlier_invoices",
+        "exchange_rate_reading",
     }
     unknown = set(values) - allowed
     if unknown:
