@@ -23,6 +23,9 @@ Every control takes an optional ``?account=<id>`` (default: the default account)
 * ``POST /_sandbox/invoices/{id}/credit`` ``{"lines"?: [...], "discounts"?: [...], "on"?:
   date}`` → a booked credit note for all lines (with the invoice's discounts), or for the
   given compact lines and discounts (``creditNote.booked``).
+* ``POST /_sandbox/invoices/{id}/delete`` / ``/_sandbox/credit-notes/{id}/delete``
+  (``?any_booked=true``: any booked one, as the web app) → ``{"deleted": id}``
+  (``invoice.deleted`` / ``creditNote.deleted``); without it, only a draft or the last booked.
 * ``GET /_sandbox/webhooks/deliveries`` → ``{"data": [{account_id, url, body, status,
   error}]}``; ``DELETE`` forgets them.
 """
@@ -176,6 +179,24 @@ async def credit_invoice(sim: Simulator, request: Request) -> Response:
     return _changed(sim, account, result)
 
 
+def _deleting(collection: str) -> Control:
+    """The web app's delete (``?any_booked=true``: any booked document, as Teamleader's
+    support pages tell users to do; without it, the API's rule)."""
+
+    async def delete(sim: Simulator, request: Request) -> Response:
+        account = _account(sim, request)
+        any_booked = request.query_params.get("any_booked") == "true"
+        id_ = request.path_params["id"]
+        if collection == "invoices":
+            result = account.delete_invoice(id_, any_booked=any_booked)
+        else:
+            result = account.delete_credit_note(id_, any_booked=any_booked)
+        sim.webhooks.fire(account, result[1])
+        return json_response({"deleted": id_})
+
+    return delete
+
+
 async def deliveries(sim: Simulator, request: Request) -> Response:
     if request.method == "DELETE":
         sim.webhooks.deliveries.clear()
@@ -197,6 +218,8 @@ def routes(sim: Simulator) -> list[Route]:
         ("/_sandbox/invoices/{id}/book", book_invoice, ["POST"]),
         ("/_sandbox/invoices/{id}/update", update_invoice, ["POST"]),
         ("/_sandbox/invoices/{id}/credit", credit_invoice, ["POST"]),
+        ("/_sandbox/invoices/{id}/delete", _deleting("invoices"), ["POST"]),
+        ("/_sandbox/credit-notes/{id}/delete", _deleting("credit_notes"), ["POST"]),
         ("/_sandbox/webhooks/deliveries", deliveries, ["GET", "DELETE"]),
     ]
     return [

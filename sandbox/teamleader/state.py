@@ -335,6 +335,59 @@ class Account:
         self.credit_notes[cn_id] = info
         return info, [("creditNote.booked", ref("creditNote", cn_id))]
 
+    # -- deletions --------------------------------------------------------------------------
+    def delete_invoice(self, id_: str, *, any_booked: bool = False) -> tuple[None, list[Event]]:
+        """``invoices.delete``: "only possible for draft invoices or the last booked invoice"
+        (the official description). ``any_booked``: as Teamleader's web app, which deletes
+        any booked invoice (users are told to delete and book a copy to renumber)."""
+        info = self.find("invoices", id_)
+        if info["status"] != "draft" and not any_booked:
+            self._refuse_unless_last("invoices", info, "invoice")
+        del self.invoices[id_]
+        return None, [("invoice.deleted", ref("invoice", id_))]
+
+    def delete_credit_note(self, id_: str, *, any_booked: bool = False) -> tuple[None, list[Event]]:
+        """Deleting a credit note: the API describes no ``creditNotes.delete``, only the
+        ``creditNote.deleted`` webhook, so this is the web app's action (a control); the
+        invoices' rule applies unless ``any_booked`` (ASSUMPTIONS.md, "Deletions")."""
+        info = self.find("credit_notes", id_)
+        if not any_booked:
+            self._refuse_unless_last("credit_notes", info, "credit note")
+        del self.credit_notes[id_]
+        return None, [("creditNote.deleted", ref("creditNote", id_))]
+
+    def remove_payments(self, id_: str) -> tuple[dict, list[Event]]:
+        """``invoices.removePayments``: unpaid again, every payment gone."""
+        info = self.find("invoices", id_)
+        if info["status"] == "draft":
+            raise Problem(400, "a draft invoice has no payments", "id")
+        info["payments"] = []
+        self._refresh_due(info)
+        info["updated_at"] = bumped(info["updated_at"])
+        return info, [("invoice.paymentRemoved", ref("invoice", id_))]
+
+    def delete_customer(self, kind: str, id_: str) -> tuple[None, list[Event]]:
+        """``contacts.delete`` / ``companies.delete``: the customer goes; documents keep
+        their invoicee block and its id (ASSUMPTIONS.md, "Deletions")."""
+        self.find("contacts" if kind == "contact" else "companies", id_)
+        del self._customers(kind)[id_]
+        return None, [(f"{kind}.deleted", ref(kind, id_))]
+
+    def _refuse_unless_last(self, collection: str, info: Mapping[str, Any], noun: str) -> None:
+        field_name = "invoice_number" if collection == "invoices" else "credit_note_number"
+        number = info.get(field_name)
+        if not number:
+            return
+        year = int(number.partition("/")[0].strip())
+        if int(number.partition("/")[2].strip()) != self._highest_number(
+            collection, info["department"]["id"], year
+        ):
+            raise Problem(
+                400, f"only a draft {noun} or the last booked {noun} can be deleted", "id"
+            )
+        # The number is free again: the next one booked reuses it.
+        self._last_numbers.pop((collection, info["department"]["id"], year), None)
+
     # -- helpers ----------------------------------------------------------------------------
     def _set_lines(self, info: dict[str, Any], lines: Any, *, credit_note: bool) -> None:
         if lines is None and info["grouped_lines"]:
