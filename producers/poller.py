@@ -48,8 +48,16 @@ from contracts.messages import (
     SyncMessage,
 )
 from contracts.statuses import BOOKED_INVOICE_STATUSES
-from contracts.streams import COMPANIES, CONTACTS, CREDIT_NOTES, INVOICES, VISMA_LEDGER_ITEMS
-from store import connections, cursors, document_history, links, message_log
+from contracts.streams import (
+    COMPANIES,
+    CONTACTS,
+    CREDIT_NOTES,
+    DELETIONS,
+    INVOICES,
+    VISMA_LEDGER_ITEMS,
+)
+from producers.deletion_check import check_connection
+from store import connections, cursors, deletions, document_history, links, message_log
 from store.api_clients import ApiClients
 from store.connections import Connection
 from store.db import Pool
@@ -88,6 +96,10 @@ class PollReport:
     polled_elsewhere: bool = False
     #: "paused" or "removed": the connection is not synced, so it was not polled.
     stopped: str | None = None
+    #: (Teamleader type, id) of what the round's deletion check found deleted.
+    deleted: list[tuple[str, str]] = field(default_factory=list)
+    #: Why the round's deletion check failed (it runs again the next round).
+    deletion_error: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -451,6 +463,27 @@ def _poll_locked(
             moves,
         )
         for stream in streams
+        if stream != DELETIONS
     ]
     cursors.advance_many(pool, connection.id, moves, interval_s)
-    return PollReport(connection, reports)
+    deleted, error = _check_deletions(settings, pool, connection, clients, DELETIONS in streams)
+    return PollReport(connection, reports, deleted=deleted, deletion_error=error)
+
+
+def _check_deletions(
+    settings: Settings, pool: Pool, connection: Connection, clients: ApiClients, poked: bool
+) -> tuple[list[tuple[str, str]], str | None]:
+    """The deletion check, when a webhook asked for it or it is due; never fails a round."""
+    now = document_history.database_now(pool)
+    if not poked and not deletions.check_due(
+        pool, connection.id, settings.deletion_check_interval_s, now
+    ):
+        return [], None
+    try:
+        report = check_connection(pool, connection, clients, "webhook" if poked else "poller")
+    except Exception as error:  # the streams' results stand; the next round checks again
+        explanation = _explain(settings, connection, INVOICES, error)
+        logger.warning("%s deletion check: %s", connection.name, explanation)
+        return [], explanation
+    deletions.checked(pool, connection.id, now)
+    return report.found, None
