@@ -3,10 +3,12 @@ real RabbitMQ, PostgreSQL and both simulators over HTTP (docs/architecture.md#de
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from psycopg_pool import ConnectionPool
@@ -16,10 +18,12 @@ from contracts import queues
 from contracts.messages import InvoiceChanged
 from contracts.streams import DELETIONS
 from ops.connect.connecting import Connected
+from producers.pokes import PokeListener
 from producers.poller import poll_connection
+from producers.webhook_receiver import webhook_path
 from store import document_history, failures, links
 from store.api_clients import ApiClients
-from tests.conftest import TODAY, Sandbox
+from tests.conftest import TEST_TOKEN_KEY, TODAY, Sandbox
 from tests.pipeline.support import (
     connection_clients,
     consumers_running,
@@ -30,7 +34,10 @@ from tests.pipeline.support import (
     teamleader_part,
     wait_settled,
 )
+from tests.pipeline.test_webhooks import Listening, event, receiver
 from tests.teamleader.support import control
+
+__all__ = ["receiver"]  # the webhook receiver fixture, used below
 
 pytestmark = pytest.mark.usefixtures("checked_runtime")
 
@@ -247,3 +254,26 @@ def test_a_linked_customer_deleted_in_teamleader_keeps_its_visma_record_and_hist
     assert events[-1].event == "deleted in Teamleader"
     assert "is kept" in events[-1].detail["detail"]
     assert attention(pool, connected) == []
+
+
+@pytest.mark.parametrize("kind", ["invoice.deleted", "company.deleted"])
+def test_a_deletion_webhook_pokes_the_deletion_check_of_its_connection(
+    connected: Connected, koppel_env: dict[str, str], receiver: str, kind: str
+) -> None:
+    path = webhook_path(TEST_TOKEN_KEY, connected.connection.id)
+    listening = Listening(koppel_env["KOPPEL_DATABASE_URL"])
+    try:
+        accepted = httpx.post(receiver + path, json=event(kind), timeout=5)
+        assert accepted.status_code == 202
+        assert listening.received(within_s=5.0) == [f"{connected.connection.id} {DELETIONS}"]
+    finally:
+        listening.close()
+
+
+def test_the_poller_keeps_a_deletion_poke_as_its_own_check_not_a_whole_round() -> None:
+    connection_id = uuid.uuid4()
+    listener = PokeListener("unused", lambda: None)
+
+    listener._add(f"{connection_id} {DELETIONS}")
+
+    assert listener.take() == {connection_id: {DELETIONS}}
