@@ -129,6 +129,17 @@ def _detail(kind: str, number: str | None, link: Link | None, noticed_by: str) -
     return out
 
 
+def found(db: Db, connection_id: uuid.UUID, teamleader_type: str) -> list[str]:
+    """Teamleader ids of this type recorded as deleted."""
+    rows = run(
+        db,
+        "SELECT teamleader_id FROM teamleader_deletions WHERE connection_id = %s"
+        " AND teamleader_type = %s ORDER BY noticed_at",
+        [connection_id, teamleader_type],
+    )
+    return [str(row["teamleader_id"]) for row in rows]
+
+
 def numbers_of_deleted(db: Db, connection_id: uuid.UUID) -> set[str]:
     """Visma invoice numbers held by posted documents Teamleader has since deleted."""
     rows = run(
