@@ -20,6 +20,7 @@ from consumers.base import Job, Outcome
 from consumers.customer_sync import ensure_customer, ensure_customer_of_invoicee
 from consumers.errors import PermanentFailure
 from consumers.reference_data import reference_data
+from consumers.reversal import reverse
 from contracts import keys
 from contracts.outcome_names import OutcomeName
 from store import deletions, links
@@ -152,9 +153,10 @@ def post_document(
 
 
 #: A document that reuses the number of a deleted, posted one gets the Visma number with
-#: one more digit, 1 to 9 (202600005 → 2026000051): still under 2^31 (Visma's integer)
+#: one more digit, 1 to 8 (202600005 → 2026000051): still under 2^31 (Visma's integer)
 #: for years up to 2147, and the Teamleader number stays in the voucher text.
-REUSE_SUFFIXES = range(1, 10)
+#: (9 is the reversal's: translation/reversal.py).
+REUSE_SUFFIXES = range(1, 9)
 
 
 def _renumbered(
@@ -223,6 +225,9 @@ def deleted_in_teamleader(job: Job, document_type: str, document_id: str) -> Out
     noun = document_type.replace("_", " ")
     if linked is None:
         return Outcome(OutcomeName.SKIPPED, f"{noun} was deleted in Teamleader before posting")
+    if deletions.policy(pool, job.connection.id) == deletions.REVERSE:
+        number = deletions.teamleader_number(pool, job.connection.id, document_type, document_id)
+        return reverse(job, document_type, document_id, linked, number or document_id)
     return Outcome(
         OutcomeName.SKIPPED,
         f"{noun} was deleted in Teamleader after Koppel posted it as Visma invoice"

@@ -329,6 +329,12 @@ def _explain(settings: Settings, connection: Connection, stream: str, error: Exc
     )
 
 
+def _reversal_message(connection: Connection, kind: str, id_: str, at: datetime) -> SyncMessage:
+    if kind == "credit_note":
+        return CreditNoteChanged(connection_id=connection.id, teamleader_id=id_, updated_at=at)
+    return InvoiceChanged(connection_id=connection.id, teamleader_id=id_, updated_at=at)
+
+
 # -- polling ----------------------------------------------------------------------------------
 def poll_stream(
     settings: Settings,
@@ -466,14 +472,24 @@ def _poll_locked(
         if stream != DELETIONS
     ]
     cursors.advance_many(pool, connection.id, moves, interval_s)
-    deleted, error = _check_deletions(settings, pool, connection, clients, DELETIONS in streams)
+    poked = DELETIONS in streams
+    deleted, error = _check_deletions(settings, pool, broker, connection, clients, poked)
     return PollReport(connection, reports, deleted=deleted, deletion_error=error)
 
 
 def _check_deletions(
-    settings: Settings, pool: Pool, connection: Connection, clients: ApiClients, poked: bool
+    settings: Settings,
+    pool: Pool,
+    broker: dramatiq.Broker,
+    connection: Connection,
+    clients: ApiClients,
+    poked: bool,
 ) -> tuple[list[tuple[str, str]], str | None]:
-    """The deletion check, when a webhook asked for it or it is due; never fails a round."""
+    """The deletion check, when a webhook asked for it or it is due; never fails a round.
+
+    With ``on_teamleader_delete = reverse``, each posted document found deleted gets a
+    message (versioned by the moment it was found), whose consumer posts the reversing
+    credit once (``consumers/reversal.py``)."""
     now = document_history.database_now(pool)
     if not poked and not deletions.check_due(
         pool, connection.id, settings.deletion_check_interval_s, now
@@ -481,6 +497,20 @@ def _check_deletions(
         return [], None
     try:
         report = check_connection(pool, connection, clients, "webhook" if poked else "poller")
+        if report.found and deletions.policy(pool, connection.id) == deletions.REVERSE:
+            reversals = [
+                _reversal_message(connection, kind, id_, now)
+                for kind, id_ in report.found
+                if kind in deletions.DOCUMENT_TYPES
+                and links.get(pool, connection.id, kind, id_) is not None
+            ]
+            sent = []
+            try:
+                for message in reversals:
+                    publish(broker, message)
+                    sent.append(message)
+            finally:
+                record_sent(pool, connection.id, sent, now)
     except Exception as error:  # the streams' results stand; the next round checks again
         explanation = _explain(settings, connection, INVOICES, error)
         logger.warning("%s deletion check: %s", connection.name, explanation)

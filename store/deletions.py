@@ -25,6 +25,27 @@ CUSTOMER_TYPES = ("contact", "company")
 
 EVENT = "deleted in Teamleader"
 
+#: ``connections.on_teamleader_delete``: list the deletion as needing attention, or post
+#: the reversing credit in Visma.
+ATTENTION = "attention"
+REVERSE = "reverse"
+POLICIES = (ATTENTION, REVERSE)
+
+
+def policy(db: Db, connection_id: uuid.UUID) -> str:
+    rows = run(db, "SELECT on_teamleader_delete FROM connections WHERE id = %s", [connection_id])
+    return str(rows[0]["on_teamleader_delete"]) if rows else ATTENTION
+
+
+def set_policy(db: Db, connection_id: uuid.UUID, value: str) -> None:
+    if value not in POLICIES:
+        raise ValueError(f"on_teamleader_delete is attention or reverse, not {value!r}")
+    run(
+        db,
+        "UPDATE connections SET on_teamleader_delete = %s WHERE id = %s",
+        [value, connection_id],
+    )
+
 
 def linked(db: Db, connection_id: uuid.UUID, teamleader_type: str) -> list[str]:
     """Teamleader ids of this type Koppel linked and has not yet found deleted."""
@@ -77,9 +98,10 @@ def notice(
         if inserted is None:
             return False
         number = teamleader_number(conn, connection_id, teamleader_type, teamleader_id)
-        detail = _detail(teamleader_type, number, link, noticed_by)
+        reverse = policy(conn, connection_id) == REVERSE
+        detail = _detail(teamleader_type, number, link, noticed_by, reverse)
         document_history.record(conn, connection_id, teamleader_type, teamleader_id, EVENT, detail)
-        if link is not None and link.visma_type == links.LEDGER_ITEM:
+        if link is not None and link.visma_type == links.LEDGER_ITEM and not reverse:
             failures.record(
                 conn,
                 connection_id=connection_id,
@@ -102,11 +124,19 @@ def notice(
         return True
 
 
-def _detail(kind: str, number: str | None, link: Link | None, noticed_by: str) -> dict[str, str]:
+def _detail(
+    kind: str, number: str | None, link: Link | None, noticed_by: str, reverse: bool
+) -> dict[str, str]:
     noun = kind.replace("_", " ")
     name = f"Teamleader {noun} {number}" if number else f"Teamleader {noun}"
     if link is None:
         text = f"{name} was deleted in Teamleader before Koppel posted it; nothing is in Visma."
+    elif link.visma_type == links.LEDGER_ITEM and reverse:
+        text = (
+            f"{name} was deleted in Teamleader after Koppel posted it as Visma invoice"
+            f" {link.visma_number} (customer ledger item {link.visma_id}); the connection"
+            " says reverse, so Koppel posts the reversing credit in Visma."
+        )
     elif link.visma_type == links.LEDGER_ITEM:
         text = (
             f"{name} was deleted in Teamleader after Koppel posted it as Visma invoice"

@@ -20,3 +20,8 @@ CREATE TABLE deletion_checks (
     connection_id uuid PRIMARY KEY REFERENCES connections ON DELETE CASCADE,
     checked_at timestamptz NOT NULL
 );
+
+-- What Koppel does with a posted document deleted in Teamleader: list it as needing
+-- attention (the default), or post the reversing credit in Visma itself.
+ALTER TABLE connections ADD COLUMN on_teamleader_delete text NOT NULL DEFAULT 'attention'
+    CHECK (on_teamleader_delete IN ('attention', 'reverse'));

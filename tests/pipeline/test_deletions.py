@@ -277,3 +277,43 @@ def test_the_poller_keeps_a_deletion_poke_as_its_own_check_not_a_whole_round() -
     listener._add(f"{connection_id} {DELETIONS}")
 
     assert listener.take() == {connection_id: {DELETIONS}}
+
+
+def test_with_reverse_the_reversing_credit_is_posted_once_and_nothing_needs_attention(
+    settings: Settings,
+    pool: ConnectionPool,
+    sandbox: Sandbox,
+    connected: Connected,
+    clients: ApiClients,
+    broker: RabbitmqBroker,
+    koppel_env: dict[str, str],
+) -> None:
+    # Given a connection set to reverse, and a posted invoice deleted in Teamleader
+    chosen = koppel_cli(koppel_env, "connections", "on-delete", "test", "reverse")
+    assert chosen.returncode == 0, chosen.stderr
+    invoice = new_invoice(sandbox, connected)
+    post(pool, connected, invoice)
+    link = links.get(pool, connected.connection.id, "invoice", invoice["id"])
+    assert link is not None and link.visma_number is not None
+    control(sandbox, f"invoices/{invoice['id']}/delete?any_booked=true")
+
+    # When the check finds it and the invoices consumer handles what it published, and the
+    # check and the message come again
+    with consumers_running(queues.INVOICES):
+        found = poll_connection(settings, pool, broker, connected.connection, clients, [DELETIONS])
+        wait_settled(pool)
+        poll_connection(settings, pool, broker, connected.connection, clients, [DELETIONS])
+        send(pool, message_of(connected, invoice))
+        wait_settled(pool)
+
+    # Then Visma has one reversing credit: the opposite total, under the number plus a 9
+    assert found.deleted == [("invoice", invoice["id"])]
+    visma = summary(sandbox)
+    assert visma["ledger_items"] == 2
+    credit = clients.visma.find_ledger_item(int(f"{link.visma_number}9"))
+    assert credit is not None and credit.IsCreditInvoice
+    original = clients.visma.ledger_item(link.visma_id)
+    assert credit.TotalAmountInvoiceCurrency == -original.TotalAmountInvoiceCurrency
+    assert attention(pool, connected) == []
+    events = document_history.timeline(pool, connected.connection.id, "invoice", invoice["id"])
+    assert [e.event for e in events].count("reversed in Visma") == 1
