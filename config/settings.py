@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     #: older timestamp is still seen (docs/architecture.md#cursors); the duplicates it
     #: causes are absorbed.
     poll_overlap_s: float = Field(default=300.0, ge=0)
+    #: How often (s) a round also checks that the documents and customers Koppel linked
+    #: still exist in Teamleader (one list call per 100 of each); a deletion webhook asks
+    #: for the check at once (docs/architecture.md#deletions).
+    deletion_check_interval_s: float = Field(default=3600.0, ge=0)
     #: Connections one poller polls at once. A connection's round is five API calls that
     #: mostly wait on the network (~100 ms each), so 1,000 connections one after the other
     #: would take over 8 minutes (bench/many_connections.py). Each thread holds up to

@@ -13,6 +13,7 @@ from consumers.customer_sync import ensure_customer
 from contracts import queues
 from contracts.messages import CustomerChanged
 from contracts.outcome_names import OutcomeName
+from store import deletions
 from translation.customers import CustomerNotFound
 
 
@@ -20,6 +21,10 @@ def handle(job: Job, message: CustomerChanged) -> Outcome:
     try:
         result = ensure_customer(job, message.kind, message.teamleader_id)
     except CustomerNotFound as gone:
+        # Its Visma customer, if any, is kept; its history notes the deletion.
+        deletions.notice(
+            job.runtime.pool, job.connection.id, message.kind, message.teamleader_id, "consumer"
+        )
         return Outcome(OutcomeName.SKIPPED, gone.reason)
     return Outcome(
         result.outcome,

@@ -3,12 +3,18 @@ the credited invoice (its Visma number in the voucher text, and a link)."""
 
 from __future__ import annotations
 
+from clients.errors import NotFound
 from clients.teamleader.models import CreditNote
 from config import get_settings
 from consumers import app
 from consumers.base import Consumer, Job, Outcome
 from consumers.errors import NotYetPossible, Wait, WaitingFor
-from consumers.postings import dated_before_start, other_department, post_document
+from consumers.postings import (
+    dated_before_start,
+    deleted_in_teamleader,
+    other_department,
+    post_document,
+)
 from contracts import queues
 from contracts.messages import CreditNoteChanged
 from contracts.outcome_names import OutcomeName
@@ -48,7 +54,10 @@ def handle(job: Job, message: CreditNoteChanged) -> Outcome:
     if known_invoice and links.get(job.runtime.pool, job.connection.id, "invoice", known_invoice):
         known_invoice = None  # posted meanwhile: go on
     _wait_while_invoice_queued(job, message.teamleader_id, known_invoice)
-    credit_note = job.clients.teamleader.credit_note(message.teamleader_id)
+    try:
+        credit_note = job.clients.teamleader.credit_note(message.teamleader_id)
+    except NotFound:
+        return deleted_in_teamleader(job, "credit_note", message.teamleader_id)
     number = credit_note.credit_note_number or credit_note.id
     if elsewhere := other_department(job, credit_note, f"credit note {number}"):
         return elsewhere

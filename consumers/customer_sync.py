@@ -30,14 +30,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from clients.errors import DataError, NotFound
-from clients.teamleader.models import Company, Contact
+from clients.teamleader.models import Company, Contact, Invoicee
 from clients.visma import VismaClient, odata_text
 from clients.visma.models import Customer as VismaCustomer
 from consumers.base import Job
 from consumers.reference_data import reference_data
 from contracts import keys
 from contracts.outcome_names import OutcomeName
-from store import links
+from store import deletions, links
 from store.db import Conn
 from store.links import Link
 from store.writes import document_lock, write_once
@@ -56,6 +56,7 @@ from translation.customers import (
     customer_body,
     describe,
     fingerprint,
+    from_invoicee,
     normalized_vat,
     read_fingerprint,
     reference_for,
@@ -101,6 +102,26 @@ def ensure_customer(job: Job, kind: str, teamleader_id: str) -> CustomerResult:
         if current is not None:
             return current
         return _apply(job, conn, known, customer, link)
+
+
+def ensure_customer_of_invoicee(job: Job, kind: str, invoicee: Invoicee) -> CustomerResult:
+    """The Visma customer of a document whose Teamleader customer was deleted before Koppel
+    linked it: made once from the invoicee block (``translation.customers.from_invoicee``),
+    and the deletion noted in the customer's history (docs/architecture.md#deletions)."""
+    known: Kind = "contact" if kind == "contact" else "company"
+    pool = job.runtime.pool
+    connection_id = job.connection.id
+    customer = from_invoicee(known, invoicee)
+    with document_lock(pool, keys.customer(connection_id, known, customer.id)) as conn:
+        link = _customer_link(links.get(conn, connection_id, known, customer.id))
+        if link is not None:
+            result = CustomerResult(
+                link.visma_id, OutcomeName.UNCHANGED, "linked already", link.visma_number
+            )
+        else:
+            result = _apply(job, conn, known, customer, None)
+    deletions.notice(pool, connection_id, known, customer.id, "consumer")
+    return result
 
 
 def _read(job: Job, kind: str, teamleader_id: str) -> Contact | Company:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from clients.errors import NotFound
 from consumers import app
 from consumers.base import Consumer, Job, Outcome
-from consumers.postings import dated_before_start, post_document
+from consumers.postings import dated_before_start, deleted_in_teamleader, post_document
 from contracts import queues
 from contracts.messages import InvoiceChanged
 from contracts.outcome_names import OutcomeName
@@ -13,7 +14,10 @@ from translation.ledger_items import posting_for_invoice
 
 
 def handle(job: Job, message: InvoiceChanged) -> Outcome:
-    invoice = job.clients.teamleader.invoice(message.teamleader_id)
+    try:
+        invoice = job.clients.teamleader.invoice(message.teamleader_id)
+    except NotFound:
+        return deleted_in_teamleader(job, "invoice", message.teamleader_id)
     if invoice.status not in BOOKED_INVOICE_STATUSES:
         return Outcome(OutcomeName.SKIPPED, f"invoice is {invoice.status}, not booked")
     if before_start := dated_before_start(job, "invoice", invoice.invoice_date):

@@ -13,19 +13,21 @@ from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
-from clients.errors import Conflict
+from clients.errors import Conflict, NotFound
 from clients.teamleader.models import Document
 from clients.visma.models import CustomerLedgerItem, CustomerLedgerItemWithVoucher
 from consumers.base import Job, Outcome
-from consumers.customer_sync import ensure_customer
+from consumers.customer_sync import ensure_customer, ensure_customer_of_invoicee
 from consumers.errors import PermanentFailure
 from consumers.reference_data import reference_data
+from consumers.reversal import reverse
 from contracts import keys
 from contracts.outcome_names import OutcomeName
-from store import links, numbers
+from store import deletions, links, numbers
 from store.db import Conn
 from store.links import Link
 from store.writes import document_lock, write_once
+from translation.customers import CustomerNotFound
 from translation.errors import (
     MissingAccount,
     NothingToPost,
@@ -73,6 +75,7 @@ def post_document(
             posting = _translate(job, customer_id, day, translate, allocate)
         except NothingToPost as nothing:
             return Outcome(OutcomeName.SKIPPED, nothing.reason)
+        posting = _renumbered(job, conn, document_type, document.id, posting)
         print_ = fingerprint(posting)
         linked = links.get(conn, connection.id, document_type, document.id)
         if linked is not None:
@@ -157,6 +160,90 @@ def post_document(
     )
 
 
+#: A document that reuses the number of a deleted, posted one gets the Visma number with
+#: one more digit, 1 to 8 (202600005 → 2026000051): still under 2^31 (Visma's integer)
+#: for years up to 2147, and the Teamleader number stays in the voucher text.
+#: (9 is the reversal's: translation/reversal.py).
+REUSE_SUFFIXES = range(1, 9)
+
+
+def _renumbered(
+    job: Job,
+    conn: Conn,
+    document_type: str,
+    document_id: str,
+    posting: CustomerLedgerItemWithVoucher,
+) -> CustomerLedgerItemWithVoucher:
+    """The posting under a Visma number no deleted document holds.
+
+    Teamleader frees a deleted invoice's number and books the next one under it, while
+    Visma keeps the deleted one's ledger item (docs/architecture.md#deletions). The same
+    document always gets the same number: its own link's, else the first suffix free."""
+    connection_id = job.connection.id
+    base = str(posting.InvoiceNumber)
+    holder = links.by_visma_number(conn, connection_id, links.LEDGER_ITEM, base)
+    if holder is None or (holder.teamleader_type, holder.teamleader_id) == (
+        document_type,
+        document_id,
+    ):
+        return posting
+    if base not in deletions.numbers_of_deleted(conn, connection_id):
+        # Noticed here first when the new document's message comes before the check.
+        if not _still_in_teamleader(job, holder):
+            deletions.notice(
+                conn, connection_id, holder.teamleader_type, holder.teamleader_id, "consumer"
+            )
+        else:
+            return posting  # a live document holds it: posting refuses it as before
+    candidates = [f"{base}{n}" for n in REUSE_SUFFIXES]
+    own = links.get(conn, connection_id, document_type, document_id)
+    if own is not None and own.visma_number in candidates:
+        chosen: str | None = own.visma_number
+    else:
+        used = deletions.visma_numbers_in_use(conn, connection_id, candidates)
+        chosen = next((c for c in candidates if c not in used), None)
+    if chosen is None:
+        raise PermanentFailure(
+            "InvoiceNumberTaken",
+            f"Visma invoice number {base} and its reuse numbers {candidates[0]} to"
+            f" {candidates[-1]} are all held by documents deleted in Teamleader.",
+        )
+    return posting.model_copy(update={"InvoiceNumber": int(chosen)})
+
+
+def _still_in_teamleader(job: Job, link: Link) -> bool:
+    teamleader = job.clients.teamleader
+    try:
+        if link.teamleader_type == "credit_note":
+            teamleader.credit_note(link.teamleader_id)
+        else:
+            teamleader.invoice(link.teamleader_id)
+    except NotFound:
+        return False
+    return True
+
+
+def deleted_in_teamleader(job: Job, document_type: str, document_id: str) -> Outcome:
+    """The outcome of a message whose document Teamleader answers 404 for: recorded as
+    deleted once (``store/deletions.py``: a posted one needs attention there), never a
+    failure to retry (docs/architecture.md#deletions)."""
+    pool = job.runtime.pool
+    deletions.notice(pool, job.connection.id, document_type, document_id, "consumer")
+    linked = links.get(pool, job.connection.id, document_type, document_id)
+    noun = document_type.replace("_", " ")
+    if linked is None:
+        return Outcome(OutcomeName.SKIPPED, f"{noun} was deleted in Teamleader before posting")
+    if deletions.policy(pool, job.connection.id) == deletions.REVERSE:
+        number = deletions.teamleader_number(pool, job.connection.id, document_type, document_id)
+        return reverse(job, document_type, document_id, linked, number or document_id)
+    return Outcome(
+        OutcomeName.SKIPPED,
+        f"{noun} was deleted in Teamleader after Koppel posted it as Visma invoice"
+        f" {linked.visma_number}; listed as needing attention",
+        {"visma_ledger_item_id": linked.visma_id, "visma_number": linked.visma_number},
+    )
+
+
 def other_department(job: Job, document: Document, label: str) -> Outcome | None:
     """The skip of a document another department booked (a connection is one department)."""
     if document.department.id == job.connection.teamleader_department_id:
@@ -193,7 +280,11 @@ def _customer_of(job: Job, document: Document) -> str:
     linked = links.get(job.runtime.pool, job.connection.id, kind, invoicee.id)
     if linked is not None and linked.visma_type == links.CUSTOMER:
         return linked.visma_id
-    return ensure_customer(job, kind, invoicee.id).visma_id
+    try:
+        return ensure_customer(job, kind, invoicee.id).visma_id
+    except CustomerNotFound:
+        # Deleted in Teamleader (or merged away) after the document was booked.
+        return ensure_customer_of_invoicee(job, kind, document.invoicee).visma_id
 
 
 def _allocated_number(

@@ -36,3 +36,13 @@ def payment(connection_id: uuid.UUID, ledger_item_id: str, remaining: Decimal) -
     """The write key of the payment registered for one observed remaining amount of a
     Visma ledger item (its id in lower case)."""
     return f"{payment_lock(connection_id, ledger_item_id)}:{remaining.quantize(CENT)}"
+
+
+def deletion(connection_id: uuid.UUID, document_type: str, document_id: str) -> str:
+    """The attention a posted document deleted in Teamleader raises (one per document)."""
+    return f"deleted:{connection_id}:{document_type}:{document_id}"
+
+
+def reversal(connection_id: uuid.UUID, document_type: str, document_id: str) -> str:
+    """The reversing credit of a posted document deleted in Teamleader (written once)."""
+    return f"reversal:{connection_id}:{document_type}:{document_id}"

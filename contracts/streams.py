@@ -18,3 +18,9 @@ VISMA_LEDGER_ITEMS = "visma_ledger_items"
 
 #: Every stream, in the order a round polls them (customers before the documents naming them).
 ALL: tuple[str, ...] = (CONTACTS, COMPANIES, INVOICES, CREDIT_NOTES, VISMA_LEDGER_ITEMS)
+
+#: Not a stream with a cursor: a webhook's "something was deleted" asks the poller to check
+#: the connection's linked documents and customers at once (``producers/deletion_check.py``).
+DELETIONS = "deletions"
+#: What a poke may name.
+POKEABLE: tuple[str, ...] = (*ALL, DELETIONS)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 import psycopg
 
 from config.unreachable import ServiceUnreachable
+from contracts.streams import POKEABLE
 from producers.poller import STREAMS
 from store.db import Db, run
 
@@ -178,6 +179,6 @@ class PokeListener:
         with self._lock:
             # A stream this poller does not know (a newer receiver): poll them all.
             self._poked.setdefault(connection_id, set()).update(
-                [stream] if stream in STREAMS else STREAMS
+                [stream] if stream in POKEABLE else STREAMS
             )
         self._on_poke()

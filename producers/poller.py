@@ -50,8 +50,16 @@ from contracts.messages import (
     SyncMessage,
 )
 from contracts.statuses import BOOKED_INVOICE_STATUSES
-from contracts.streams import COMPANIES, CONTACTS, CREDIT_NOTES, INVOICES, VISMA_LEDGER_ITEMS
-from store import connections, cursors, document_history, links, message_log
+from contracts.streams import (
+    COMPANIES,
+    CONTACTS,
+    CREDIT_NOTES,
+    DELETIONS,
+    INVOICES,
+    VISMA_LEDGER_ITEMS,
+)
+from producers.deletion_check import check_connection
+from store import connections, cursors, deletions, document_history, links, message_log
 from store import malformed as malformed_store
 from store.api_clients import ApiClients
 from store.connections import Connection
@@ -96,6 +104,10 @@ class PollReport:
     polled_elsewhere: bool = False
     #: "paused" or "removed": the connection is not synced, so it was not polled.
     stopped: str | None = None
+    #: (Teamleader type, id) of what the round's deletion check found deleted.
+    deleted: list[tuple[str, str]] = field(default_factory=list)
+    #: Why the round's deletion check failed (it runs again the next round).
+    deletion_error: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -369,6 +381,12 @@ def _explain(settings: Settings, connection: Connection, stream: str, error: Exc
     )
 
 
+def _reversal_message(connection: Connection, kind: str, id_: str, at: datetime) -> SyncMessage:
+    if kind == "credit_note":
+        return CreditNoteChanged(connection_id=connection.id, teamleader_id=id_, updated_at=at)
+    return InvoiceChanged(connection_id=connection.id, teamleader_id=id_, updated_at=at)
+
+
 # -- polling ----------------------------------------------------------------------------------
 def poll_stream(
     settings: Settings,
@@ -538,6 +556,51 @@ def _poll_locked(
             moves,
         )
         for stream in streams
+        if stream != DELETIONS
     ]
     cursors.advance_many(pool, connection.id, moves, interval_s)
-    return PollReport(connection, reports)
+    poked = DELETIONS in streams
+    deleted, error = _check_deletions(settings, pool, broker, connection, clients, poked)
+    return PollReport(connection, reports, deleted=deleted, deletion_error=error)
+
+
+def _check_deletions(
+    settings: Settings,
+    pool: Pool,
+    broker: dramatiq.Broker,
+    connection: Connection,
+    clients: ApiClients,
+    poked: bool,
+) -> tuple[list[tuple[str, str]], str | None]:
+    """The deletion check, when a webhook asked for it or it is due; never fails a round.
+
+    With ``on_teamleader_delete = reverse``, each posted document found deleted gets a
+    message (versioned by the moment it was found), whose consumer posts the reversing
+    credit once (``consumers/reversal.py``)."""
+    now = document_history.database_now(pool)
+    if not poked and not deletions.check_due(
+        pool, connection.id, settings.deletion_check_interval_s, now
+    ):
+        return [], None
+    try:
+        report = check_connection(pool, connection, clients, "webhook" if poked else "poller")
+        if report.found and deletions.policy(pool, connection.id) == deletions.REVERSE:
+            reversals = [
+                _reversal_message(connection, kind, id_, now)
+                for kind, id_ in report.found
+                if kind in deletions.DOCUMENT_TYPES
+                and links.get(pool, connection.id, kind, id_) is not None
+            ]
+            sent = []
+            try:
+                for message in reversals:
+                    publish(broker, message)
+                    sent.append(message)
+            finally:
+                record_sent(pool, connection.id, sent, now)
+    except Exception as error:  # the streams' results stand; the next round checks again
+        explanation = _explain(settings, connection, INVOICES, error)
+        logger.warning("%s deletion check: %s", connection.name, explanation)
+        return [], explanation
+    deletions.checked(pool, connection.id, now)
+    return report.found, None

@@ -39,7 +39,7 @@ from starlette.routing import Route
 
 from config import Settings, get_settings
 from config.unreachable import ServiceUnreachable
-from contracts.streams import COMPANIES, CONTACTS, CREDIT_NOTES, INVOICES
+from contracts.streams import COMPANIES, CONTACTS, CREDIT_NOTES, DELETIONS, INVOICES
 from producers.pokes import GappedPoker
 from producers.webhook_body import Refusal, read_body
 from store import connections, webhook_secrets
@@ -60,6 +60,13 @@ STREAM_OF_EVENT = {
     "contact.updated": CONTACTS,
     "company.added": COMPANIES,
     "company.updated": COMPANIES,
+    # A deletion leaves the lists, so no cursor sees it: check what Koppel linked.
+    "invoice.deleted": DELETIONS,
+    "creditNote.deleted": DELETIONS,
+    "contact.deleted": DELETIONS,
+    "company.deleted": DELETIONS,
+    # Payments removed in Teamleader change the invoice's updated_at.
+    "invoice.paymentRemoved": INVOICES,
 }
 EVENT_TYPES = tuple(STREAM_OF_EVENT)
 

@@ -66,6 +66,18 @@ def by_visma(db: Db, connection_id: uuid.UUID, visma_type: str, visma_id: str) -
     return Link(**rows[0]) if rows else None
 
 
+def by_visma_number(
+    db: Db, connection_id: uuid.UUID, visma_type: str, visma_number: str
+) -> Link | None:
+    rows = run(
+        db,
+        f"SELECT {_COLUMNS} FROM links WHERE connection_id = %s AND visma_type = %s"
+        " AND visma_number = %s ORDER BY created_at LIMIT 1",
+        [connection_id, visma_type, visma_number],
+    )
+    return Link(**rows[0]) if rows else None
+
+
 def remaining_by_visma_id(
     db: Db, connection_id: uuid.UUID, visma_type: str, visma_ids: Sequence[str] | None = None
 ) -> dict[str, Decimal | None]:

@@ -35,7 +35,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from clients.errors import DataError
-from clients.teamleader.models import Company, Contact, PaymentTerm
+from clients.teamleader.models import Company, Contact, Invoicee, PaymentTerm
 from clients.visma.models import Customer as VismaCustomer
 from clients.visma.models import TermsOfPayment
 from translation.clean_text import clean
@@ -389,3 +389,29 @@ def _same(ours: Any, theirs: Any) -> bool:
 
 def _looks_like_uuid(text: str) -> bool:
     return bool(re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", text))
+
+
+#: Visma requires an invoicing postal code and city, and a document's invoicee block has
+#: no address: a customer made from it says so where the bookkeeper sees the address.
+UNKNOWN_POSTAL_CODE = "-"
+UNKNOWN_CITY = "Unknown (deleted in Teamleader)"
+
+
+def from_invoicee(kind: str, invoicee: Invoicee) -> Contact | Company:
+    """A Teamleader customer made from a document's invoicee block, for a customer deleted
+    in Teamleader before Koppel linked it (docs/architecture.md#deletions): its id, name,
+    VAT number and e-mail, and an address that says it is unknown."""
+    fields: dict[str, Any] = {
+        "id": invoicee.customer.id,
+        "vat_number": invoicee.vat_number,
+        "emails": [{"type": "invoicing", "email": invoicee.email}] if invoicee.email else [],
+        "addresses": [
+            {
+                "type": "invoicing",
+                "address": {"postal_code": UNKNOWN_POSTAL_CODE, "city": UNKNOWN_CITY},
+            }
+        ],
+    }
+    if kind == "contact":
+        return Contact.model_validate(fields | {"last_name": invoicee.name})
+    return Company.model_validate(fields | {"name": invoicee.name})

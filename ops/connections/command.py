@@ -142,6 +142,15 @@ def resume_command(connection: str) -> None:
     _act(connection, lifecycle.resume, "resume")
 
 
+@connections_command.command("on-delete")
+@click.argument("connection")
+@click.argument("policy", type=click.Choice(["attention", "reverse"]))
+def on_delete_command(connection: str, policy: str) -> None:
+    """A posted document deleted in Teamleader: list it as needing attention (the default),
+    or post the reversing credit in Visma."""
+    _act(connection, lifecycle.on_delete(policy), "on-delete")
+
+
 @connections_command.command("remove")
 @click.argument("connection")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

@@ -8,13 +8,14 @@ tokens and cursors deleted and its history kept (``store/connections.py``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from config.errors import NeedsPerson
 from ops.time_text import duration, when
-from store import connections
+from store import connections, deletions
 from store.connections import Connection, Listed
 from store.db import Pool
 
@@ -90,6 +91,26 @@ def pause(pool: Pool, connection: Connection) -> Done:
         f"Paused {label(connection)}: it is not polled, and its queued messages are"
         f" skipped until `koppel connections resume {connection.name}`.",
     )
+
+
+def on_delete(policy: str) -> Callable[[Pool, Connection], Done]:
+    """What Koppel does with a posted document deleted in Teamleader (``attention`` or
+    ``reverse``; docs/architecture.md#deletions)."""
+
+    def act(pool: Pool, connection: Connection) -> Done:
+        _refuse_removed(connection, "changed")
+        deletions.set_policy(pool, connection.id, policy)
+        what = (
+            "posts the reversing credit in Visma"
+            if policy == deletions.REVERSE
+            else "lists it as needing attention (koppel dlq list --status attention)"
+        )
+        return Done(
+            True,
+            f"{label(connection)}: a posted document deleted in Teamleader now {what}.",
+        )
+
+    return act
 
 
 def resume(pool: Pool, connection: Connection) -> Done:

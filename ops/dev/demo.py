@@ -48,7 +48,7 @@ from ops.dev.sandbox_session import running_sandbox
 from ops.processes.outcome_table import outcome_table
 from ops.reconcile.run import reconcile
 from producers.poller import STREAMS
-from store import cursors, document_history, failures, links, message_log
+from store import cursors, deletions, document_history, failures, links, message_log
 from store.api_clients import ClientCache
 from store.connections import Connection
 from store.db import Pool, check_reachable, open_pool
@@ -57,6 +57,9 @@ from store.token_store import new_key
 
 #: The poller's interval in the demo (seconds): short, so the demo takes a minute, not 15.
 DEMO_POLL_INTERVAL_S = 2
+#: How often the demo's poller checks for documents deleted in Teamleader (seconds; the
+#: demo registers no webhook, which would ask at once).
+DEMO_DELETION_CHECK_S = 6
 #: Give up waiting for the pipeline to settle after this long (seconds).
 SETTLE_TIMEOUT_S = 240.0
 
@@ -141,6 +144,21 @@ class Activity:
     customers_fixed: list[str] = field(default_factory=list)
     #: The fiscal year's new name in Teamleader (not a year: Koppel numbers its documents).
     fiscal_year_name: str | None = None
+    #: Teamleader ids of the posted invoices deleted in Teamleader.
+    deleted: list[str] = field(default_factory=list)
+
+
+def wait_noticed(pool: Pool, connection: Connection, deleted: list[str], log_folder: Path) -> None:
+    """Until the poller's deletion check (every :data:`DEMO_DELETION_CHECK_S`) has found
+    every deleted invoice."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while set(deleted) - set(deletions.found(pool, connection.id, "invoice")):
+        if time.monotonic() > deadline:
+            raise click.ClickException(
+                f"the deleted invoice was not noticed within {SETTLE_TIMEOUT_S:.0f} s; "
+                f"the processes' output is in {log_folder}"
+            )
+        time.sleep(DEMO_POLL_INTERVAL_S)
 
 
 def life_goes_on(settings: Settings, pool: Pool, connection: Connection) -> Activity:
@@ -234,6 +252,11 @@ def life_goes_on(settings: Settings, pool: Pool, connection: Connection) -> Acti
                 },
             )
         )
+    if len(posted) > 8:
+        # One posted invoice is deleted in Teamleader's web app (its support pages tell
+        # users to delete and book a copy to renumber): Koppel lists it as needing attention.
+        controls.append((f"invoices/{posted[8]['teamleader_id']}/delete?any_booked=true", {}))
+        activity.deleted.append(str(posted[8]["teamleader_id"]))
     if len(posted) > 10:
         # One invoice is credited in full; another gets a discount after it was posted.
         controls.append((f"invoices/{posted[9]['teamleader_id']}/credit", {"on": today}))
@@ -426,7 +449,8 @@ def run_demo(settings: Settings, seed: int, size: str, console: Console) -> tupl
             workers = [["work", "--queues", queue, "--threads", "4"] for queue in queues.ALL]
             poller = ["poll", "--interval-s", str(DEMO_POLL_INTERVAL_S)]
             log_folder = Path(tempfile.mkdtemp(prefix="koppel-demo-"))
-            with processes([*workers, poller], dict(os.environ), log_folder):
+            env = {**os.environ, "KOPPEL_DELETION_CHECK_INTERVAL_S": str(DEMO_DELETION_CHECK_S)}
+            with processes([*workers, poller], env, log_folder):
                 console.print("first sync: the poller and 4 consumer processes are running…")
                 wait_settled(pool, connection, log_folder)
                 activity = life_goes_on(settings, pool, connection)
@@ -436,11 +460,13 @@ def run_demo(settings: Settings, seed: int, size: str, console: Console) -> tupl
                     f"{activity.payments_partial} in part in Visma; "
                     f"{activity.teamleader_changes} changes in Teamleader (this fiscal year "
                     f"renamed {activity.fiscal_year_name!r}); the bookkeeper "
-                    f"completed the address of {fixed}, which Koppel had refused…",
+                    f"completed the address of {fixed}, which Koppel had refused; "
+                    f"{len(activity.deleted)} posted invoice deleted in Teamleader…",
                     markup=False,
                     highlight=False,
                 )
                 wait_settled(pool, connection, log_folder)
+                wait_noticed(pool, connection, activity.deleted, log_folder)
             visma_summary = httpx.get(
                 f"http://{api.sandbox_host}:{api.sandbox_visma_port}/_sandbox/summary",
                 timeout=10,

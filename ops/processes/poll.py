@@ -57,6 +57,17 @@ def report_table(report: PollReport) -> Table:
             watermark,
             Text(stream.error, style="red") if stream.error else "",
         )
+    if report.deleted or report.deletion_error:
+        # The deletion check: what it found deleted now needs attention (koppel dlq).
+        error = report.deletion_error
+        table.add_row(
+            "deleted in Teamleader",
+            str(len(report.deleted)),
+            "",
+            "",
+            "",
+            Text(error, style="red") if error else "",
+        )
     return table
 
 

@@ -201,3 +201,11 @@ def _print_summary(console: Console, report: PollReport) -> None:
         if stream.error:
             line = f"{report.connection.name} {stream.stream}: {stream.error}"
             console.print(Text(line, style="red"))
+    if report.deleted:
+        line = (
+            f"{report.connection.name}: {len(report.deleted)} deleted in Teamleader"
+            " (see koppel dlq list --status attention)"
+        )
+        console.print(Text(line, style="yellow"))
+    if report.deletion_error:
+        console.print(Text(f"{report.connection.name} deletions: {report.deletion_error}", "red"))

@@ -23,8 +23,9 @@ Every control takes an optional ``?account=<id>`` (default: the default account)
 * ``POST /_sandbox/invoices/{id}/credit`` ``{"lines"?: [...], "discounts"?: [...], "on"?:
   date}`` → a booked credit note for all lines (with the invoice's discounts), or for the
   given compact lines and discounts (``creditNote.booked``).
-* ``POST /_sandbox/invoices/{id}/delete`` → ``{"id", "deleted": true}``: gone from ``.list``
-  and ``.info`` (404) (``invoice.deleted``); minimal, for ``koppel reconcile``'s tests.
+* ``POST /_sandbox/invoices/{id}/delete`` / ``/_sandbox/credit-notes/{id}/delete``
+  (``?any_booked=true``: any booked one, as the web app) → ``{"deleted": id}``
+  (``invoice.deleted`` / ``creditNote.deleted``); without it, only a draft or the last booked.
 * ``POST /_sandbox/invoices/{id}/plant`` / ``/_sandbox/creditNotes/{id}/plant`` body = raw
   fields → laid over what ``.list`` and ``.info`` answer for it, as they are (an impossible
   date, a wrong type, NUL bytes: records a real account returns); ``{}`` takes them away.
@@ -185,11 +186,6 @@ async def credit_invoice(sim: Simulator, request: Request) -> Response:
     return _changed(sim, account, result)
 
 
-async def delete_invoice(sim: Simulator, request: Request) -> Response:
-    account = _account(sim, request)
-    return _changed(sim, account, account.delete_invoice(request.path_params["id"]))
-
-
 async def numbering(sim: Simulator, request: Request) -> Response:
     account = _account(sim, request)
     return json_response(account.set_numbering(await read_object(request)))
@@ -204,6 +200,24 @@ def _plant_control(collection: str) -> Control:
         return json_response({"id": info["id"], "updated_at": info["updated_at"]})
 
     return plant
+
+
+def _deleting(collection: str) -> Control:
+    """The web app's delete (``?any_booked=true``: any booked document, as Teamleader's
+    support pages tell users to do; without it, the API's rule)."""
+
+    async def delete(sim: Simulator, request: Request) -> Response:
+        account = _account(sim, request)
+        any_booked = request.query_params.get("any_booked") == "true"
+        id_ = request.path_params["id"]
+        if collection == "invoices":
+            result = account.delete_invoice(id_, any_booked=any_booked)
+        else:
+            result = account.delete_credit_note(id_, any_booked=any_booked)
+        sim.webhooks.fire(account, result[1])
+        return json_response({"deleted": id_})
+
+    return delete
 
 
 async def deliveries(sim: Simulator, request: Request) -> Response:
@@ -227,7 +241,8 @@ def routes(sim: Simulator) -> list[Route]:
         ("/_sandbox/invoices/{id}/book", book_invoice, ["POST"]),
         ("/_sandbox/invoices/{id}/update", update_invoice, ["POST"]),
         ("/_sandbox/invoices/{id}/credit", credit_invoice, ["POST"]),
-        ("/_sandbox/invoices/{id}/delete", delete_invoice, ["POST"]),
+        ("/_sandbox/invoices/{id}/delete", _deleting("invoices"), ["POST"]),
+        ("/_sandbox/credit-notes/{id}/delete", _deleting("credit_notes"), ["POST"]),
         ("/_sandbox/numbering", numbering, ["POST"]),
         ("/_sandbox/invoices/{id}/plant", _plant_control("invoices"), ["POST"]),
         ("/_sandbox/creditNotes/{id}/plant", _plant_control("credit_notes"), ["POST"]),

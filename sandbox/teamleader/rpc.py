@@ -289,6 +289,23 @@ def invoices_register_payment(account: Account, body: Body) -> Result:
     return None, events
 
 
+def invoices_delete(account: Account, body: Body) -> Result:
+    return account.delete_invoice(_id(body))
+
+
+def invoices_remove_payments(account: Account, body: Body) -> Result:
+    _, events = account.remove_payments(_id(body))
+    return None, events
+
+
+def contacts_delete(account: Account, body: Body) -> Result:
+    return account.delete_customer("contact", _id(body))
+
+
+def companies_delete(account: Account, body: Body) -> Result:
+    return account.delete_customer("company", _id(body))
+
+
 def credit_notes_list(account: Account, body: Body) -> Result:
     filters = f.filter_of(body)
     items = f.updated_since(f.by_ids(account.credit_notes.values(), filters), filters)
@@ -360,11 +377,15 @@ ENDPOINTS: dict[str, Handler] = {
     "paymentMethods.list": payment_methods_list,
     "contacts.list": contacts_list,
     "contacts.info": contacts_info,
+    "contacts.delete": contacts_delete,
     "companies.list": companies_list,
     "companies.info": companies_info,
+    "companies.delete": companies_delete,
     "invoices.list": invoices_list,
     "invoices.info": invoices_info,
     "invoices.registerPayment": invoices_register_payment,
+    "invoices.removePayments": invoices_remove_payments,
+    "invoices.delete": invoices_delete,
     "creditNotes.list": credit_notes_list,
     "creditNotes.info": credit_notes_info,
     "webhooks.register": webhooks_register,

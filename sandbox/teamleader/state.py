@@ -286,14 +286,6 @@ class Account:
         info["updated_at"] = bumped(info["updated_at"])
         return info, [("invoice.booked", ref("invoice", id_))]
 
-    def delete_invoice(self, id_: str) -> tuple[dict, list[Event]]:
-        """A person deletes the invoice in Teamleader: later ``invoices.info`` answers 404
-        and ``invoices.list`` leaves it out (a minimal control for ``koppel reconcile``'s
-        tests; see ASSUMPTIONS.md)."""
-        self.find("invoices", id_)
-        del self.invoices[id_]
-        return {"id": id_, "deleted": True}, [("invoice.deleted", ref("invoice", id_))]
-
     def update_invoice(self, id_: str, body: Mapping[str, Any]) -> tuple[dict, list[Event]]:
         info = self.find("invoices", id_)
         if "customer" in body:
@@ -392,6 +384,62 @@ class Account:
         info["credit_note_number"] = self._next_number("credit_notes", info, credited_on.year)
         self.credit_notes[cn_id] = info
         return info, [("creditNote.booked", ref("creditNote", cn_id))]
+
+    # -- deletions --------------------------------------------------------------------------
+    def delete_invoice(self, id_: str, *, any_booked: bool = False) -> tuple[None, list[Event]]:
+        """``invoices.delete``: "only possible for draft invoices or the last booked invoice"
+        (the official description). ``any_booked``: as Teamleader's web app, which deletes
+        any booked invoice (users are told to delete and book a copy to renumber)."""
+        info = self.find("invoices", id_)
+        if info["status"] != "draft" and not any_booked:
+            self._refuse_unless_last("invoices", info, "invoice")
+        del self.invoices[id_]
+        return None, [("invoice.deleted", ref("invoice", id_))]
+
+    def delete_credit_note(self, id_: str, *, any_booked: bool = False) -> tuple[None, list[Event]]:
+        """Deleting a credit note: the API describes no ``creditNotes.delete``, only the
+        ``creditNote.deleted`` webhook, so this is the web app's action (a control); the
+        invoices' rule applies unless ``any_booked`` (ASSUMPTIONS.md, "Deletions")."""
+        info = self.find("credit_notes", id_)
+        if not any_booked:
+            self._refuse_unless_last("credit_notes", info, "credit note")
+        del self.credit_notes[id_]
+        return None, [("creditNote.deleted", ref("creditNote", id_))]
+
+    def remove_payments(self, id_: str) -> tuple[dict, list[Event]]:
+        """``invoices.removePayments``: unpaid again, every payment gone."""
+        info = self.find("invoices", id_)
+        if info["status"] == "draft":
+            raise Problem(400, "a draft invoice has no payments", "id")
+        info["payments"] = []
+        self._refresh_due(info)
+        info["updated_at"] = bumped(info["updated_at"])
+        return info, [("invoice.paymentRemoved", ref("invoice", id_))]
+
+    def delete_customer(self, kind: str, id_: str) -> tuple[None, list[Event]]:
+        """``contacts.delete`` / ``companies.delete``: the customer goes; documents keep
+        their invoicee block and its id (ASSUMPTIONS.md, "Deletions")."""
+        self.find("contacts" if kind == "contact" else "companies", id_)
+        del self._customers(kind)[id_]
+        return None, [(f"{kind}.deleted", ref(kind, id_))]
+
+    def _refuse_unless_last(self, collection: str, info: Mapping[str, Any], noun: str) -> None:
+        field_name = "invoice_number" if collection == "invoices" else "credit_note_number"
+        number = info.get(field_name)
+        if not number:
+            return
+        # Numbers read "<fiscal year name> / n", and the name need not be a year.
+        name, _, sequence = number.rpartition("/")
+        name = name.strip()
+        department_id = info["department"]["id"]
+        if int(sequence.strip()) != self._highest_number(collection, department_id, name):
+            raise Problem(
+                400, f"only a draft {noun} or the last booked {noun} can be deleted", "id"
+            )
+        # The number is free again: the next one booked reuses it.
+        for key in [k for k in self._last_numbers if k[:2] == (collection, department_id)]:
+            if str((self.numbering.get(key) or {}).get("name") or key[2]) == name:
+                del self._last_numbers[key]
 
     # -- helpers ----------------------------------------------------------------------------
     def _set_lines(self, info: dict[str, Any], lines: Any, *, credit_note: bool) -> None:
