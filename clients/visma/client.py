@@ -1,8 +1,10 @@
 """``VismaClient``: the Visma eAccounting API v2 calls Koppel makes, typed.
 
-One client per connection. It paces itself per endpoint (600 calls per window, the limiter
-key is the connection id + the normalised path, so a shared limiter keeps many processes of
-one connection under Visma's per-endpoint limit), refreshes tokens through the store, and
+One client per connection. It paces itself per endpoint (600 calls per window). Visma
+counts "per client and per endpoint/URL", so the limiter key is the OAuth application (its
+client id) + the normalised path, shared by every connection of that application (or, with
+``visma_rate_scope=company``, the connection too): a shared limiter keeps every process and
+connection under Visma's limit together. It refreshes tokens through the store, and
 sorts failures with :func:`clients.visma.errors.error_for`. Lists follow ``Meta`` page by
 page (``CurrentPage < TotalNumberOfPages``).
 """
@@ -42,8 +44,9 @@ from config import Settings
 Model = TypeVar("Model", bound=BaseModel)
 Body = BaseModel | Mapping[str, Any]
 
-#: Visma's largest page (undocumented; the sandbox caps at the same value).
-DEFAULT_PAGE_SIZE = 1000
+#: Rows per page unless the settings say otherwise (``visma_page_size``; Visma's maximum is
+#: undocumented, a third-party client caps at 200, and so does the sandbox by default).
+DEFAULT_PAGE_SIZE = 200
 _ID_SEGMENT = re.compile(
     r"^(\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 )
@@ -53,6 +56,13 @@ def endpoint_key(path: str) -> str:
     """``/v2/customers/3fa8…`` → ``/v2/customers/{id}``: what Visma counts a limit on."""
     segments = path.rstrip("/").split("/")
     return "/".join("{id}" if _ID_SEGMENT.match(s) else s.lower() for s in segments)
+
+
+def budget_key(settings: Settings, connection_id: str, path: str) -> str:
+    """What one call spends: ``visma:<client id>:<endpoint>`` — the application's budget
+    for the endpoint — or, counting per company, ``visma:<client id>:<connection>:<endpoint>``."""
+    company = f"{connection_id}:" if settings.visma_rate_scope == "company" else ""
+    return f"visma:{settings.visma_client_id}:{company}{endpoint_key(path)}"
 
 
 def odata_text(value: str) -> str:
@@ -110,7 +120,7 @@ class VismaClient:
         limiter: Limiter | None = None,
         transport: httpx.BaseTransport | None = None,
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        page_size: int | None = None,
     ) -> VismaClient:
         """A client for one connection; ``limiter`` may be shared by many clients."""
         auth = RefreshingAuth(
@@ -122,14 +132,14 @@ class VismaClient:
             error_for=error_for,
             limiter=limiter
             or SlidingWindowLimiter(settings.visma_calls_per_window, settings.visma_window_s),
-            limit_key=lambda request: f"{connection_id}:{endpoint_key(request.url.path)}",
+            limit_key=lambda request: budget_key(settings, connection_id, request.url.path),
             auth=auth,
             retry=RetryPolicy.from_settings(settings),
             timeout_s=settings.http_timeout_s,
             transport=transport,
             event_hooks=event_hooks,
         )
-        return cls(session, page_size=page_size)
+        return cls(session, page_size=page_size or settings.visma_page_size)
 
     def close(self) -> None:
         self.session.close()
