@@ -11,6 +11,7 @@ page (``CurrentPage < TotalNumberOfPages``).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -20,12 +21,13 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel
 
+from clients.errors import DataError
 from clients.http import ApiSession, RetryPolicy, decode_json
 from clients.oauth import RefreshingAuth
 from clients.ratelimit import Limiter, SlidingWindowLimiter
 from clients.tokens import TokenStore
 from clients.visma.auth import visma_oauth_app
-from clients.visma.errors import SERVICE, error_for
+from clients.visma.errors import QUERY_PARAMETER_ERROR, SERVICE, error_for
 from clients.visma.models import (
     Account,
     CompanySettings,
@@ -41,6 +43,7 @@ from clients.visma.models import (
 )
 from config import Settings
 
+logger = logging.getLogger(__name__)
 Model = TypeVar("Model", bound=BaseModel)
 Body = BaseModel | Mapping[str, Any]
 
@@ -63,6 +66,13 @@ def budget_key(settings: Settings, connection_id: str, path: str) -> str:
     for the endpoint — or, counting per company, ``visma:<client id>:<connection>:<endpoint>``."""
     company = f"{connection_id}:" if settings.visma_rate_scope == "company" else ""
     return f"visma:{settings.visma_client_id}:{company}{endpoint_key(path)}"
+
+
+def _same_vat(found: str | None, wanted: str) -> bool:
+    def bare(value: str) -> str:
+        return "".join(value.split()).replace(".", "").upper()
+
+    return found is not None and bare(found) == bare(wanted)
 
 
 def odata_text(value: str) -> str:
@@ -199,7 +209,14 @@ class VismaClient:
             clauses.append(f"CustomerNumber eq {odata_text(customer_number)}")
         if not clauses:
             raise ValueError("find_customers needs vat_number or customer_number")
-        return list(self.customers(_and(*clauses)))
+
+        def same(customer: Customer) -> bool:
+            # Compared here too: a filter Visma ignored or read loosely adopts nobody.
+            return (vat_number is None or _same_vat(customer.VatNumber, vat_number)) and (
+                customer_number is None or customer.CustomerNumber == customer_number
+            )
+
+        return [c for c in self._filtered(self.customers, _and(*clauses)) if same(c)]
 
     # -- customer ledger items ---------------------------------------------------------
     def ledger_items(
@@ -213,10 +230,30 @@ class VismaClient:
     def ledger_item(self, item_id: str) -> CustomerLedgerItem:
         return CustomerLedgerItem.model_validate(self._get(f"/customerledgeritems/{item_id}"))
 
+    def find_ledger_items(self, invoice_number: int) -> list[CustomerLedgerItem]:
+        """The ledger items with this invoice number (the lookup after an ambiguous write);
+        more than one only where Visma accepts duplicate numbers."""
+        number = int(invoice_number)
+        found = self._filtered(self.ledger_items, f"InvoiceNumber eq {number}")
+        return [item for item in found if item.InvoiceNumber == number]
+
     def find_ledger_item(self, invoice_number: int) -> CustomerLedgerItem | None:
-        """The ledger item with this invoice number (the lookup after an ambiguous write)."""
-        found = list(self.ledger_items(f"InvoiceNumber eq {int(invoice_number)}"))
+        found = self.find_ledger_items(invoice_number)
         return found[0] if found else None
+
+    def _filtered(
+        self, listing: Callable[[str | None], Iterator[Model]], filter: str | None
+    ) -> list[Model]:
+        """``listing`` with ``filter``, or — should Visma refuse to filter on that property
+        (6000) — every item, page by page; the caller compares the identifying fields
+        either way."""
+        try:
+            return list(listing(filter))
+        except DataError as refused:
+            if refused.code != QUERY_PARAMETER_ERROR:
+                raise
+            logger.info("Visma refused the filter %r (%s); reading every item", filter, refused)
+            return list(listing(None))
 
     def create_ledger_item_with_voucher(
         self, body: CustomerLedgerItemWithVoucher | Mapping[str, Any]

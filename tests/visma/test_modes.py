@@ -12,9 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
+from clients.errors import DataError
 from clients.visma import VismaClient
 from tests.conftest import Sandbox, bearer_headers
-from tests.visma.support import THIS_YEAR, posting_body
+from tests.spec_check import SpecChecker
+from tests.visma.support import THIS_YEAR, connect, posting_body
 
 POSTINGS = "/customerledgeritems/customerledgeritemswithvoucher"
 
@@ -138,3 +140,38 @@ def test_a_reset_puts_the_default_modes_back(sandbox: Sandbox) -> None:
     sandbox.reset()
     modes = httpx.get(f"{sandbox.visma_url}/_sandbox/modes").json()
     assert (modes["rate_limit_scope"], modes["max_page_size"]) == ("application", 200)
+
+
+def test_the_client_names_the_field_of_a_refusal_in_either_error_shape(
+    sandbox: Sandbox, customer_id: str
+) -> None:
+    # Not spec-checked: the ErrorMessages shape is not in the description.
+    client, _ = connect(sandbox, SpecChecker("visma", prefix="/v2"))
+    _modes(sandbox, error_shape="ErrorMessages")
+    body = posting_body(customer_id, 70005)
+    body["Voucher"]["Rows"] = []
+    with pytest.raises(DataError) as refused:
+        client.create_ledger_item_with_voucher(body)
+    assert refused.value.fields == ["Voucher.Rows"]
+    assert "A voucher needs at least one row." in refused.value.reason
+    assert "Voucher.Rows" in refused.value.reason
+
+
+def test_lookups_still_find_their_item_when_visma_refuses_the_filter(
+    sandbox: Sandbox, client: VismaClient, customer_id: str
+) -> None:
+    # Given a posted item, and Visma refusing to filter ledger items and customers on
+    # anything but their timestamps
+    client.create_ledger_item_with_voucher(posting_body(customer_id, 70006))
+    client.create_ledger_item_with_voucher(posting_body(customer_id, 70007))
+    _modes(
+        sandbox,
+        filterable={"/v2/customerledgeritems": ["ModifiedUtc"], "/v2/customers": ["ChangedUtc"]},
+    )
+    # When Koppel looks them up by invoice number and customer number
+    item = client.find_ledger_item(70007)
+    customers = client.find_customers(customer_number=client.customer(customer_id).CustomerNumber)
+    # Then it found exactly those, by comparing the fields itself
+    assert item is not None and item.InvoiceNumber == 70007
+    assert [c.Id for c in customers] == [customer_id]
+    assert client.find_ledger_item(70999) is None

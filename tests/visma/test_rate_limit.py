@@ -93,9 +93,11 @@ def _calls_to_one_endpoint(sandbox: Sandbox, spec: SpecChecker, tokens: list[str
     statuses: list[int] = []
     for token in tokens:
         headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(headers=headers, event_hooks=spec.hooks()) as http:
-            with ThreadPoolExecutor(8) as pool:
-                statuses += list(pool.map(lambda _: http.get(url).status_code, range(300)))
+        with (
+            httpx.Client(headers=headers, event_hooks=spec.hooks()) as http,
+            ThreadPoolExecutor(8) as pool,
+        ):
+            statuses += list(pool.map(lambda _: http.get(url).status_code, range(300)))
     headers = {"Authorization": f"Bearer {tokens[-1]}"}
     with httpx.Client(headers=headers, event_hooks=spec.hooks()) as http:
         statuses.append(http.get(url).status_code)
