@@ -125,6 +125,8 @@ class Settings(BaseSettings):
     wait_for_invoice_max_s: float = Field(default=7 * 86_400.0, gt=0)
     wait_for_busy_document_max_s: float = Field(default=600.0, gt=0)
     wait_for_rate_limit_max_s: float = Field(default=3_600.0, gt=0)
+    #: Past ``visma_listing_delay_s`` the write goes ahead, so this is only a backstop.
+    wait_for_listing_max_s: float = Field(default=3_600.0, gt=0)
     #: An actor that runs longer than this is interrupted (and retried).
     actor_time_limit_ms: int = Field(default=300_000, gt=0)
     #: Most sessions one process's pool opens (on demand; it keeps one). A worker thread
