@@ -230,6 +230,12 @@ class VismaClient:
     def ledger_item(self, item_id: str) -> CustomerLedgerItem:
         return CustomerLedgerItem.model_validate(self._get(f"/customerledgeritems/{item_id}"))
 
+    def open_ledger_items(self) -> list[CustomerLedgerItem]:
+        """Every ledger item with an amount still open (read whole should Visma refuse the
+        filter)."""
+        found = self._filtered(self.ledger_items, "RemainingAmountInvoiceCurrency ne 0")
+        return [item for item in found if item.RemainingAmountInvoiceCurrency != 0]
+
     def find_ledger_items(self, invoice_number: int) -> list[CustomerLedgerItem]:
         """The ledger items with this invoice number (the lookup after an ambiguous write);
         more than one only where Visma accepts duplicate numbers."""

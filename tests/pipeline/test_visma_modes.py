@@ -4,21 +4,31 @@ payments that leave a ledger item's ``ModifiedUtc`` alone."""
 
 from __future__ import annotations
 
+import time
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from psycopg_pool import ConnectionPool
 
+from config import get_settings
 from contracts import queues
+from contracts.broker import make_broker
+from contracts.messages import PaymentObserved
+from contracts.streams import VISMA_LEDGER_ITEMS
 from ops.connect.connecting import Connected
+from producers.poller import poll_connection
+from store import links
 from tests.conftest import Sandbox
 from tests.pipeline.support import (
     booked,
     changed,
+    connection_clients,
     consumers_running,
     fault,
     outcome,
+    pay_in_visma,
     send,
     summary,
     wait_settled,
@@ -52,3 +62,47 @@ def test_a_posting_whose_answer_was_lost_is_posted_once_in_either_mode(
     visma_now = summary(sandbox)
     assert (visma_now["ledger_items"], visma_now["duplicate_ledger_items"]) == (1, 0)
     assert outcome(pool, message) == "posted"
+
+
+def test_a_payment_that_leaves_modified_utc_alone_is_still_seen_by_the_open_items_pass(
+    connected: Connected,
+    pool: ConnectionPool,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given Visma not moving ModifiedUtc on a payment, and an open-items pass due every second
+    modes(sandbox, payments_touch_modified=False)
+    monkeypatch.setenv("KOPPEL_VISMA_OPEN_ITEMS_EVERY_S", "1")
+    get_settings.cache_clear()
+    settings = get_settings()
+    invoice = next(
+        i for i in booked(connected) if i["status"] == "outstanding" and not i["payments"]
+    )
+    with consumers_running(queues.INVOICES):
+        send(pool, changed(connected, invoice))
+        wait_settled(pool)
+    link = links.get(pool, connected.connection.id, "invoice", invoice["id"])
+    assert link is not None and link.remaining
+    broker = make_broker(settings)
+    try:
+        with connection_clients(settings, pool, connected.connection) as clients:
+            poll_connection(
+                settings, pool, broker, connected.connection, clients, [VISMA_LEDGER_ITEMS]
+            )
+            # When the bank pays part of it, after the change poll's overlap has passed
+            time.sleep(settings.poll_overlap_s + 1.5)
+            pay_in_visma(sandbox, link.visma_id, Decimal("10.00"))
+            report = poll_connection(
+                settings, pool, broker, connected.connection, clients, [VISMA_LEDGER_ITEMS]
+            )
+    finally:
+        broker.close()
+    # Then the round published the payment all the same
+    assert report.streams[0].error is None
+    assert report.streams[0].published == 1
+    with pool.connection() as conn:
+        row = conn.execute(
+            "SELECT version FROM messages WHERE document_type = %s AND document_id = %s",
+            [PaymentObserved.document_type, link.visma_id.lower()],
+        ).fetchone()
+    assert row is not None and Decimal(row["version"]) == link.remaining - Decimal("10.00")
