@@ -109,3 +109,25 @@ def test_a_payment_that_leaves_modified_utc_alone_is_still_seen_by_the_open_item
             [PaymentObserved.document_type, link.visma_id.lower()],
         ).fetchone()
     assert row is not None and Decimal(row["version"]) == link.remaining - Decimal("10.00")
+
+
+def test_lookups_work_when_visma_refuses_to_filter_on_the_identifying_fields(
+    connected: Connected, pool: ConnectionPool, sandbox: Sandbox
+) -> None:
+    # Given Visma filtering ledger items and customers only on their timestamps, and losing
+    # the answer to the next posting
+    modes(
+        sandbox,
+        filterable={"/v2/customerledgeritems": ["ModifiedUtc"], "/v2/customers": ["ChangedUtc"]},
+    )
+    fault(sandbox, timeout_after_apply=1, hang_s=8, path_contains="customerledgeritems")
+    message = changed(connected, booked(connected)[2])
+    # When the invoice goes through the invoices queue
+    with consumers_running(queues.INVOICES):
+        send(pool, message)
+        wait_settled(pool, timeout_s=120)
+    # Then the retry found the posting by reading the items and comparing them, and the
+    # invoice is posted once
+    visma_now = summary(sandbox)
+    assert (visma_now["ledger_items"], visma_now["duplicate_ledger_items"]) == (1, 0)
+    assert outcome(pool, message) == "posted"
