@@ -82,10 +82,11 @@ class Settings(BaseSettings):
     #: Visma's lists before it posts again: a new item may show in lists only after a delay
     #: (docs/architecture.md#exactly-once).
     visma_listing_delay_s: float = Field(default=120.0, ge=0)
-    #: How often (s) the Visma payments stream also reads every open item Koppel posted,
-    #: one by one, in case a payment left its ``ModifiedUtc`` alone (producers/open_items.py).
-    visma_open_items_every_s: float = Field(default=86_400.0, gt=0)
-    #: Most open items one such pass reads per connection (the oldest checked first).
+    #: How often (s) the Visma payments stream also reads the open items Koppel posted, in
+    #: case a payment left their ``ModifiedUtc`` alone (producers/open_items.py): an hour.
+    visma_open_items_every_s: float = Field(default=3_600.0, gt=0)
+    #: Most items one such pass reads one by one (those paid in full since the last pass,
+    #: which drop out of the list of open items); the oldest links first.
     visma_open_items_max: int = Field(default=500, ge=0)
 
     #: Fernet key (urlsafe base64, 32 bytes) that encrypts stored OAuth tokens and webhook
