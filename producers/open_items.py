@@ -10,6 +10,8 @@ pages of open items + the items paid in full that hour) calls (bench/RESULTS.md)
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Iterator
 
 from clients.errors import NotFound
@@ -22,11 +24,19 @@ from store.db import Pool
 
 logger = logging.getLogger(__name__)
 
+#: Connection id → the monotonic time before which this process asks nothing (a poller polls
+#: its connections every round; the pass is hourly, and another poller may have made it).
+_not_before: dict[uuid.UUID, float] = {}
+
 
 def open_items_to_check(
     settings: Settings, clients: ApiClients, pool: Pool, connection: Connection
 ) -> Iterator[CustomerLedgerItem]:
     """The open items Koppel posted, as Visma has them now, when a pass is due (else none)."""
+    now = time.monotonic()
+    if _not_before.get(connection.id, 0.0) > now:
+        return  # this process made or saw the last pass: no statement needed to know
+    _not_before[connection.id] = now + settings.visma_open_items_every_s
     if not open_item_passes.claim(pool, connection.id, settings.visma_open_items_every_s):
         return
     posted = links.open_by_visma_id(pool, connection.id, links.LEDGER_ITEM)
