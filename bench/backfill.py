@@ -7,6 +7,8 @@ one ``koppel poll --once`` publishes every document and the processes post them.
 
     python -m bench.backfill              # 2,000 invoices, 1/2/4 processes (~6 min)
     python -m bench.backfill --small      # 200 invoices (~1 min)
+    python -m bench.backfill --small --connections 3   # 3 connections at once, one Visma
+                                                       # application (bench/shared_budget.py)
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rich.table import Table
 
 from bench.harness import bench_dataset, bench_environment, dataset_counts, load_average
 from bench.results import report
+from bench.shared_budget import run_shared
 from store import failures
 
 #: Teamleader's limit, unscaled: calls per window and the window (s).
@@ -103,15 +106,27 @@ def run_once(path: str, processes: int, threads: int, time_scale: float) -> dict
 @click.option("--processes", "process_counts", type=int, multiple=True, default=(1, 2, 4))
 @click.option("--threads", type=int, default=8, show_default=True)
 @click.option("--time-scale", type=float, default=0.1, show_default=True)
+@click.option(
+    "--connections",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Connections of one Visma application backfilling at once (more than 1: the "
+    "shared-budget run of bench/shared_budget.py, with the first --processes count).",
+)
 def main(
     small: bool,
     invoices: int | None,
     process_counts: tuple[int, ...],
     threads: int,
     time_scale: float,
+    connections: int,
 ) -> None:
     invoices = invoices or (200 if small else 2000)
     path = bench_dataset(invoices, credit_notes=max(10, invoices // 20))
+    if connections > 1:
+        shared_report(str(path), invoices, connections, process_counts[0], threads, time_scale)
+        return
     counts = dataset_counts(path)
     load_before = load_average()
     rows = []
@@ -155,6 +170,43 @@ def main(
             f"Load average before: {load_before}; after: {load_average()}.",
         ],
     )
+
+
+def shared_report(
+    path: str, invoices: int, connections: int, processes: int, threads: int, time_scale: float
+) -> None:
+    rows = run_shared(path, connections, processes, threads, time_scale)
+    columns = list(rows[-1])
+    table = Table(
+        title=f"{connections} connections of one Visma application backfilling "
+        f"{invoices} invoices each, at once (unscaled times)"
+    )
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*(_cell(row.get(column, "")) for column in columns))
+    report(
+        "Shared Visma budget",
+        [table],
+        [
+            f"- {processes} `koppel work` process(es) × {threads} threads serve every "
+            f"connection; simulators' time scale {time_scale}; the Visma simulator counts "
+            "per application and endpoint (its default), Koppel's budget key is the same "
+            "(`visma_rate_scope=application`), each connection taking at most "
+            "`visma_connection_share` (0.5) of it.",
+            "- peak postings / window: a connection's postings in its busiest 60 s (scaled) "
+            "window, all to one endpoint (`customerledgeritemswithvoucher`); share of 600: "
+            "that peak against Visma's 600 calls per window. The last row: every posting "
+            "call the simulator counted on that endpoint, the elapsed time until every "
+            "connection settled, all Visma calls and the 429s (goal: 0).",
+        ],
+    )
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return "" if value != value else f"{value:.2f}" if value < 10 else f"{value:.0f}"
+    return str(value)
 
 
 if __name__ == "__main__":

@@ -344,8 +344,9 @@ def _notes(run: Run, profiled_wall: float | None, latency_ms: float) -> list[str
         " (`cursors.last_success_at`) stretched by one connection (round 1: from the process"
         " start to its last summary line).",
         "- the simulators (one process, both APIs) share the machine's 2 cores with the"
-        " poller; their CPU per round is in the last column. Real rate limits enforced (per"
-        " Teamleader account and Visma company: not binding here).",
+        " poller; their CPU per round is in the last column. Real rate limits enforced:"
+        " Teamleader's per account, Visma's per application and endpoint (every connection's"
+        " ledger-item poll spends one budget on /v2/customerledgeritems, 600 a minute).",
         f"- load: {load_average()}",
     ]
     if profiled_wall is not None:

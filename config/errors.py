@@ -20,7 +20,7 @@ a new error class is sorted by the base it names, with no list to extend::
     ├── TryLater        nothing is wrong with the request; the same attempt may succeed later
     │   ├── clients.errors.TransientError (RateLimited, AmbiguousWrite)        429, 5xx, timeout
     │   ├── config.unreachable.ServiceUnreachable
-    │   ├── store.writes.Busy
+    │   ├── store.writes.Busy (NotListedYet)
     │   ├── consumers.errors.NotYetPossible
     │   ├── consumers.errors.Wait               no failure: waits, using up no retry
     │   └── ops: Stalled

@@ -67,6 +67,27 @@ class Settings(BaseSettings):
     #: window has the same one-second margin as Teamleader's.
     visma_calls_per_window: int = 600
     visma_window_s: float = 61.0
+    #: Whom Visma's limit counts: "application" (the OAuth client id × endpoint, shared by
+    #: every company connected through it: "counted per client and per endpoint/URL",
+    #: docs/api-facts.md, Visma §4) or "company" (client × company × endpoint), for whoever
+    #: learns that Visma counts that way.
+    visma_rate_scope: Literal["application", "company"] = "application"
+    #: Most of an endpoint's budget one connection may take in a window (0..1], so one
+    #: connection's backfill leaves the rest for the others (store/rate_budget.py).
+    visma_connection_share: float = Field(default=0.5, gt=0, le=1)
+    #: Rows per list page. Visma's maximum is not documented; a third-party client caps at
+    #: 200, so Koppel asks for no more.
+    visma_page_size: int = Field(default=200, gt=0, le=1000)
+    #: After a posting whose answer was lost, how long (s) Koppel keeps looking for it in
+    #: Visma's lists before it posts again: a new item may show in lists only after a delay
+    #: (docs/architecture.md#exactly-once).
+    visma_listing_delay_s: float = Field(default=120.0, ge=0)
+    #: How often (s) the Visma payments stream also reads the open items Koppel posted, in
+    #: case a payment left their ``ModifiedUtc`` alone (producers/open_items.py): an hour.
+    visma_open_items_every_s: float = Field(default=3_600.0, gt=0)
+    #: Most items one such pass reads one by one (those paid in full since the last pass,
+    #: which drop out of the list of open items); the oldest links first.
+    visma_open_items_max: int = Field(default=500, ge=0)
 
     #: Fernet key (urlsafe base64, 32 bytes) that encrypts stored OAuth tokens and webhook
     #: secrets at rest. While keys rotate, several, comma-separated and newest first: the
@@ -109,6 +130,8 @@ class Settings(BaseSettings):
     wait_for_invoice_max_s: float = Field(default=7 * 86_400.0, gt=0)
     wait_for_busy_document_max_s: float = Field(default=600.0, gt=0)
     wait_for_rate_limit_max_s: float = Field(default=3_600.0, gt=0)
+    #: Past ``visma_listing_delay_s`` the write goes ahead, so this is only a backstop.
+    wait_for_listing_max_s: float = Field(default=3_600.0, gt=0)
     #: An actor that runs longer than this is interrupted (and retried).
     actor_time_limit_ms: int = Field(default=300_000, gt=0)
     #: Most sessions one process's pool opens (on demand; it keeps one). A worker thread

@@ -30,7 +30,7 @@ from store import connections, document_history, message_log, outcomes
 from store.api_clients import ApiClients
 from store.connections import Connection
 from store.outcomes import Failure
-from store.writes import Busy
+from store.writes import Busy, NotListedYet
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +125,9 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
         raise Wait(
             str(busy), waiting_for=WaitingFor.BUSY_DOCUMENT, delay=BUSY_RETRY_DELAY_MS
         ) from busy
+    except NotListedYet as unlisted:
+        delay = int(unlisted.retry_in_s * 1000)
+        raise Wait(str(unlisted), waiting_for=WaitingFor.LISTING, delay=delay) from unlisted
     except RateLimited as limited:
         delay = int(limited.retry_after_s * 1000)
         raise Wait(str(limited), waiting_for=WaitingFor.RATE_LIMIT, delay=delay) from limited

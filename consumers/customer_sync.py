@@ -315,19 +315,20 @@ def _find_existing(
 def _by_reference(visma: VismaClient, reference: str, name: str) -> VismaCustomer | None:
     """The customer whose ``Note`` is ``reference``.
 
-    Should the API refuse to filter on ``Note``, the customers of the same name are read and
-    their notes compared here."""
-    try:
-        found = list(visma.customers(f"{REFERENCE_FIELD} eq {odata_text(reference)}"))
-    except DataError as error:
-        if error.code != QUERY_PARAMETER_ERROR:
-            raise
-        found = [
-            c
-            for c in visma.customers(f"Name eq {odata_text(name)}")
-            if getattr(c, REFERENCE_FIELD, None) == reference
-        ]
-    return found[0] if found else None
+    Should the API refuse to filter on ``Note``, the customers of the same name are read, and
+    should it refuse that too, every customer; the notes are compared here in every case."""
+    filters = [f"{REFERENCE_FIELD} eq {odata_text(reference)}", f"Name eq {odata_text(name)}"]
+    for filter in [*filters, None]:  # None: every customer, when no filter is accepted
+        try:
+            found = [
+                c for c in visma.customers(filter) if getattr(c, REFERENCE_FIELD, None) == reference
+            ]
+        except DataError as error:
+            if error.code != QUERY_PARAMETER_ERROR:
+                raise
+            continue
+        return found[0] if found else None
+    return None
 
 
 def _save_link(

@@ -53,6 +53,8 @@ class WaitingFor(StrEnum):
     BUSY_DOCUMENT = "busy_document"
     #: An API's rate limit (a 429), for as long as the API says.
     RATE_LIMIT = "rate_limit"
+    #: An unclear write's object to show up in the remote's lists (store.writes.NotListedYet).
+    LISTING = "listing"
 
 
 class Wait(dramatiq.Retry, TryLater):

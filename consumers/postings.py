@@ -141,6 +141,8 @@ def post_document(
             lookup=lookup,
             create=create,
             record=record,
+            # Visma may list a new item late (sandbox/visma/ASSUMPTIONS.md, "Modes").
+            settle_s=job.runtime.settings.visma_listing_delay_s,
         )
     return Outcome(
         OutcomeName.POSTED,

@@ -6,7 +6,8 @@ Each connection has five streams, each with its own cursor (``cursors``):
 * ``invoices`` — the department's booked invoices (outstanding, matched) → :class:`InvoiceChanged`;
 * ``credit_notes`` — the department's credit notes → :class:`CreditNoteChanged`;
 * ``visma_ledger_items`` — customer ledger items Koppel posted whose remaining amount is not
-  what Koppel last saw → :class:`PaymentObserved`.
+  what Koppel last saw → :class:`PaymentObserved`; besides those modified since, every open
+  one now and then (``producers/open_items.py``), as a payment may not move ``ModifiedUtc``.
 
 The rules that keep a change from being lost (docs/architecture.md#cursors):
 
@@ -38,7 +39,7 @@ from clients.errors import ApiError, ReauthorizationNeeded
 from clients.teamleader.client import OnMalformed
 from clients.teamleader.malformed import Malformed
 from clients.teamleader.models import CreditNote, Customer, Document, Invoice
-from config import Settings
+from config import Settings, get_settings
 from config.unreachable import ServiceUnreachable, broker_unreachable
 from contracts import queues, streams
 from contracts.broker import publish
@@ -59,6 +60,7 @@ from contracts.streams import (
     VISMA_LEDGER_ITEMS,
 )
 from producers.deletion_check import check_connection
+from producers.open_items import open_items_to_check
 from store import connections, cursors, deletions, document_history, links, message_log
 from store import malformed as malformed_store
 from store.api_clients import ApiClients
@@ -244,6 +246,13 @@ def _ledger_items(
     amount is not the one Koppel last saw (the item changes for other reasons too)."""
     # Read whole (usually a handful since the last round), so that only their links are read.
     items = list(clients.visma.ledger_items(modified_since=since))
+    # And now and then every open one: a payment may leave ModifiedUtc as it was.
+    changed_ids = {item.Id.lower() for item in items if item.Id is not None}
+    items += [
+        item
+        for item in open_items_to_check(get_settings(), clients, pool, connection)
+        if item.Id is not None and item.Id.lower() not in changed_ids
+    ]
     ids = [item.Id.lower() for item in items if item.Id is not None]
     posted = links.remaining_by_visma_id(pool, connection.id, links.LEDGER_ITEM, ids) if ids else {}
     for item in items:

@@ -3,7 +3,8 @@
 Producers, consumers and ops all reach the APIs this way: tokens come from PostgreSQL
 (decrypted with ``KOPPEL_TOKEN_KEY``), a sandbox connection talks to the simulators, and
 every client paces itself through the rate budget in PostgreSQL (``store/rate_budget.py``),
-so a connection's budget is counted once however many threads and processes call.
+so a budget is counted once however many threads and processes call: Teamleader's per
+connection, Visma's per application and endpoint, each connection taking at most its share.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from clients.visma import VismaClient
 from config import Settings
 from store.connections import Connection
 from store.db import Pool
-from store.rate_budget import SharedRateBudget
+from store.rate_budget import FairShareBudget, SharedRateBudget
 from store.token_store import PgTokenStore
 
 
@@ -68,8 +69,15 @@ class ClientCache:
         teamleader_budget = SharedRateBudget(
             self._pool, settings.teamleader_calls_per_window, settings.teamleader_window_s
         )
-        visma_budget = SharedRateBudget(
-            self._pool, settings.visma_calls_per_window, settings.visma_window_s
+        visma_budget = FairShareBudget(
+            self._pool,
+            settings.visma_calls_per_window,
+            settings.visma_window_s,
+            connection=str(connection.id),
+            # Counted per company, the connection's key is its own: nobody to share with.
+            share=1.0
+            if settings.visma_rate_scope == "company"
+            else settings.visma_connection_share,
         )
         return ApiClients(
             teamleader=TeamleaderClient(

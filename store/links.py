@@ -96,6 +96,20 @@ def remaining_by_visma_id(
     return {str(row["visma_id"]): row["remaining"] for row in rows}
 
 
+def open_by_visma_id(
+    db: Db, connection_id: uuid.UUID, visma_type: str
+) -> dict[str, Decimal | None]:
+    """Visma id → remaining amount of the linked objects not known to be settled (a
+    remaining amount other than 0, or none recorded yet)."""
+    rows = run(
+        db,
+        "SELECT visma_id, remaining FROM links WHERE connection_id = %s AND visma_type = %s"
+        " AND (remaining IS NULL OR remaining <> 0) ORDER BY updated_at",
+        [connection_id, visma_type],
+    )
+    return {str(row["visma_id"]).lower(): row["remaining"] for row in rows}
+
+
 def save(db: Db, connection_id: uuid.UUID, link: Link) -> None:
     run(
         db,

@@ -70,3 +70,44 @@ class SharedRateBudget:
                 "SELECT rate_budget_hold(%s, %s, %s)",
                 [key, self.calls_per_window, max(0.0, seconds_from_now)],
             )
+
+
+class FairShareBudget:
+    """One connection's way into a budget many connections share (Visma: the application's
+    per endpoint), taking at most ``share`` of it in any window.
+
+    Each call reserves a moment in the connection's part first (``share`` ×
+    ``calls_per_window`` per window, key ``<key>@<connection>``), then in the whole. So a
+    connection backfilling thousands of documents fills its part and waits there, never in
+    the whole's queue, and the rest of the window stays for the others; alone it still
+    gets ``share`` of the endpoint. A 429 holds the whole key, for every connection."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        calls_per_window: int,
+        window_s: float,
+        *,
+        connection: str,
+        share: float,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.whole = SharedRateBudget(pool, calls_per_window, window_s, sleep)
+        part = max(1, int(calls_per_window * share))
+        self.part = SharedRateBudget(pool, part, window_s, sleep) if share < 1 else None
+        self.connection = connection
+
+    def _part_key(self, key: str) -> str:
+        return f"{key}@{self.connection}"
+
+    def acquire(self, key: str) -> float:
+        waited = self.part.acquire(self._part_key(key)) if self.part is not None else 0.0
+        return waited + self.whole.acquire(key)
+
+    def release(self, key: str) -> None:
+        if self.part is not None:
+            self.part.release(self._part_key(key))
+        self.whole.release(key)
+
+    def hold_until(self, key: str, seconds_from_now: float) -> None:
+        self.whole.hold_until(key, seconds_from_now)

@@ -10,7 +10,9 @@ on that key held for the whole attempt:
 2. ``done``: the effect exists; return its remote id.
 3. ``in_flight``: an earlier attempt started the call and never learnt the outcome (timeout,
    5xx after sending, crash). Look the deterministic reference up remotely; if found, adopt
-   it. Only if it is not there, call again.
+   it. Only if it is not there, call again — and, where the remote may list a new object
+   only after a delay (``settle_s``), not before that long since the unclear attempt:
+   until then :class:`NotListedYet`, and the message looks again later.
 4. Mark ``in_flight`` (committed) before the call, ``done`` with the remote id after it. A
    definite refusal (4xx) marks it ``refused``: nothing was written, a later attempt may try
    again after the cause is fixed.
@@ -37,6 +39,19 @@ class Busy(TryLater):
     def __init__(self, key: str) -> None:
         super().__init__(f"another worker is handling {key}")
         self.key = key
+
+
+class NotListedYet(TryLater):
+    """An unclear attempt's object is not found yet, but may still show up: the remote lists
+    new objects late. Look again later instead of writing a second one."""
+
+    def __init__(self, key: str, retry_in_s: float) -> None:
+        super().__init__(
+            f"the earlier attempt of {key} is not in the remote's lists yet; looking again in "
+            f"{retry_in_s:.0f} s before writing it again"
+        )
+        self.key = key
+        self.retry_in_s = retry_in_s
 
 
 @dataclass(frozen=True)
@@ -67,8 +82,12 @@ def document_lock(pool: Pool, key: str) -> Iterator[Conn]:
 
 
 def state_of(conn: Conn, key: str) -> dict[str, object] | None:
+    """The row of ``key``; ``age_s`` is the seconds since its state last changed."""
     return conn.execute(
-        "SELECT state, remote_id, attempts, reference FROM external_writes WHERE key = %s", [key]
+        "SELECT state, remote_id, attempts, reference,"
+        " extract(epoch FROM now() - updated_at)::float8 AS age_s"
+        " FROM external_writes WHERE key = %s",
+        [key],
     ).fetchone()
 
 
@@ -82,6 +101,7 @@ def write_once(
     lookup: Callable[[str], str | None],
     create: Callable[[], str],
     record: Record | None = None,
+    settle_s: float = 0.0,
 ) -> WriteResult:
     """Run ``create`` at most once per ``key`` in effect; the caller holds ``document_lock``.
 
@@ -91,7 +111,9 @@ def write_once(
     :class:`DataError` (a refusal) means nothing was written; anything else (a
     timeout, a 5xx, a crash) leaves the row in flight for the next attempt to look up.
     ``record`` runs whenever the effect is known to exist, also when an earlier attempt made
-    it (its record may have been lost with a crash from before ``record`` was atomic)."""
+    it (its record may have been lost with a crash from before ``record`` was atomic).
+    ``settle_s``: how long after an unclear attempt its object may still be missing from
+    the remote's lists (:class:`NotListedYet` until then)."""
     # The first attempt (by far the most common) claims the key in the same statement that
     # finds it absent: one round trip less per write (bench/cost.py).
     claimed = conn.execute(
@@ -112,6 +134,10 @@ def write_once(
         if found is not None:
             _done(conn, key, found, "adopted after an unfinished attempt", record)
             return WriteResult(found, created=False)
+        age_s = float(row["age_s"])  # type: ignore[arg-type]
+        if age_s < settle_s:
+            # Look again a few times within the bound (s), not at its end only.
+            raise NotListedYet(key, min(settle_s - age_s, max(1.0, settle_s / 8)))
     conn.execute(
         "INSERT INTO external_writes (key, connection_id, kind, reference, state)"
         " VALUES (%s, %s, %s, %s, 'in_flight') ON CONFLICT (key) DO UPDATE SET"

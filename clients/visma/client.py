@@ -1,14 +1,17 @@
 """``VismaClient``: the Visma eAccounting API v2 calls Koppel makes, typed.
 
-One client per connection. It paces itself per endpoint (600 calls per window, the limiter
-key is the connection id + the normalised path, so a shared limiter keeps many processes of
-one connection under Visma's per-endpoint limit), refreshes tokens through the store, and
+One client per connection. It paces itself per endpoint (600 calls per window). Visma
+counts "per client and per endpoint/URL", so the limiter key is the OAuth application (its
+client id) + the normalised path, shared by every connection of that application (or, with
+``visma_rate_scope=company``, the connection too): a shared limiter keeps every process and
+connection under Visma's limit together. It refreshes tokens through the store, and
 sorts failures with :func:`clients.visma.errors.error_for`. Lists follow ``Meta`` page by
 page (``CurrentPage < TotalNumberOfPages``).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -18,12 +21,13 @@ from uuid import UUID
 import httpx
 from pydantic import BaseModel
 
+from clients.errors import DataError
 from clients.http import ApiSession, RetryPolicy, decode_json
 from clients.oauth import RefreshingAuth
 from clients.ratelimit import Limiter, SlidingWindowLimiter
 from clients.tokens import TokenStore
 from clients.visma.auth import visma_oauth_app
-from clients.visma.errors import SERVICE, error_for
+from clients.visma.errors import QUERY_PARAMETER_ERROR, SERVICE, error_for
 from clients.visma.models import (
     Account,
     CompanySettings,
@@ -39,11 +43,13 @@ from clients.visma.models import (
 )
 from config import Settings
 
+logger = logging.getLogger(__name__)
 Model = TypeVar("Model", bound=BaseModel)
 Body = BaseModel | Mapping[str, Any]
 
-#: Visma's largest page (undocumented; the sandbox caps at the same value).
-DEFAULT_PAGE_SIZE = 1000
+#: Rows per page unless the settings say otherwise (``visma_page_size``; Visma's maximum is
+#: undocumented, a third-party client caps at 200, and so does the sandbox by default).
+DEFAULT_PAGE_SIZE = 200
 _ID_SEGMENT = re.compile(
     r"^(\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 )
@@ -53,6 +59,20 @@ def endpoint_key(path: str) -> str:
     """``/v2/customers/3fa8…`` → ``/v2/customers/{id}``: what Visma counts a limit on."""
     segments = path.rstrip("/").split("/")
     return "/".join("{id}" if _ID_SEGMENT.match(s) else s.lower() for s in segments)
+
+
+def budget_key(settings: Settings, connection_id: str, path: str) -> str:
+    """What one call spends: ``visma:<client id>:<endpoint>`` — the application's budget
+    for the endpoint — or, counting per company, ``visma:<client id>:<connection>:<endpoint>``."""
+    company = f"{connection_id}:" if settings.visma_rate_scope == "company" else ""
+    return f"visma:{settings.visma_client_id}:{company}{endpoint_key(path)}"
+
+
+def _same_vat(found: str | None, wanted: str) -> bool:
+    def bare(value: str) -> str:
+        return "".join(value.split()).replace(".", "").upper()
+
+    return found is not None and bare(found) == bare(wanted)
 
 
 def odata_text(value: str) -> str:
@@ -110,7 +130,7 @@ class VismaClient:
         limiter: Limiter | None = None,
         transport: httpx.BaseTransport | None = None,
         event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
-        page_size: int = DEFAULT_PAGE_SIZE,
+        page_size: int | None = None,
     ) -> VismaClient:
         """A client for one connection; ``limiter`` may be shared by many clients."""
         auth = RefreshingAuth(
@@ -122,14 +142,14 @@ class VismaClient:
             error_for=error_for,
             limiter=limiter
             or SlidingWindowLimiter(settings.visma_calls_per_window, settings.visma_window_s),
-            limit_key=lambda request: f"{connection_id}:{endpoint_key(request.url.path)}",
+            limit_key=lambda request: budget_key(settings, connection_id, request.url.path),
             auth=auth,
             retry=RetryPolicy.from_settings(settings),
             timeout_s=settings.http_timeout_s,
             transport=transport,
             event_hooks=event_hooks,
         )
-        return cls(session, page_size=page_size)
+        return cls(session, page_size=page_size or settings.visma_page_size)
 
     def close(self) -> None:
         self.session.close()
@@ -189,7 +209,14 @@ class VismaClient:
             clauses.append(f"CustomerNumber eq {odata_text(customer_number)}")
         if not clauses:
             raise ValueError("find_customers needs vat_number or customer_number")
-        return list(self.customers(_and(*clauses)))
+
+        def same(customer: Customer) -> bool:
+            # Compared here too: a filter Visma ignored or read loosely adopts nobody.
+            return (vat_number is None or _same_vat(customer.VatNumber, vat_number)) and (
+                customer_number is None or customer.CustomerNumber == customer_number
+            )
+
+        return [c for c in self._filtered(self.customers, _and(*clauses)) if same(c)]
 
     # -- customer ledger items ---------------------------------------------------------
     def ledger_items(
@@ -203,10 +230,36 @@ class VismaClient:
     def ledger_item(self, item_id: str) -> CustomerLedgerItem:
         return CustomerLedgerItem.model_validate(self._get(f"/customerledgeritems/{item_id}"))
 
+    def open_ledger_items(self) -> list[CustomerLedgerItem]:
+        """Every ledger item with an amount still open (read whole should Visma refuse the
+        filter)."""
+        found = self._filtered(self.ledger_items, "RemainingAmountInvoiceCurrency ne 0")
+        return [item for item in found if item.RemainingAmountInvoiceCurrency != 0]
+
+    def find_ledger_items(self, invoice_number: int) -> list[CustomerLedgerItem]:
+        """The ledger items with this invoice number (the lookup after an ambiguous write);
+        more than one only where Visma accepts duplicate numbers."""
+        number = int(invoice_number)
+        found = self._filtered(self.ledger_items, f"InvoiceNumber eq {number}")
+        return [item for item in found if item.InvoiceNumber == number]
+
     def find_ledger_item(self, invoice_number: int) -> CustomerLedgerItem | None:
-        """The ledger item with this invoice number (the lookup after an ambiguous write)."""
-        found = list(self.ledger_items(f"InvoiceNumber eq {int(invoice_number)}"))
+        found = self.find_ledger_items(invoice_number)
         return found[0] if found else None
+
+    def _filtered(
+        self, listing: Callable[[str | None], Iterator[Model]], filter: str | None
+    ) -> list[Model]:
+        """``listing`` with ``filter``, or — should Visma refuse to filter on that property
+        (6000) — every item, page by page; the caller compares the identifying fields
+        either way."""
+        try:
+            return list(listing(filter))
+        except DataError as refused:
+            if refused.code != QUERY_PARAMETER_ERROR:
+                raise
+            logger.info("Visma refused the filter %r (%s); reading every item", filter, refused)
+            return list(listing(None))
 
     def create_ledger_item_with_voucher(
         self, body: CustomerLedgerItemWithVoucher | Mapping[str, Any]

@@ -8,8 +8,11 @@
 * 404 → :class:`NotFound`; 429 → :class:`RateLimited` with the seconds from
   "Try again in N seconds." (60 s when the message says none); 5xx → :class:`TransientError`.
 
-``code`` is ``str(ErrorCode)``; ``fields`` the ``Errors[].Field`` names; ``reason`` the
-``DeveloperErrorMessage`` followed by each ``Errors[].Message``.
+``code`` is ``str(ErrorCode)``; ``fields`` the names of the fields refused; ``reason`` the
+``DeveloperErrorMessage`` followed by each field's message. Visma gives field errors as
+``Errors[]`` (``{Field, Message}``, the description's ``CommonExtendedBadRequest``) or, in
+some answers, as an ``ErrorMessages`` map ``{field: [message, …]}`` (or ``{field:
+message}``); both are read, so a refusal always names its field.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from clients.errors import (
 from clients.http import decode_json
 
 SERVICE = "visma"
+#: A ``$filter``/``$orderby``/paging parameter Visma does not accept.
+QUERY_PARAMETER_ERROR = "6000"
 DEFAULT_RETRY_AFTER_S = 60.0
 _TRY_AGAIN = re.compile(r"try again in (\d+) seconds?", re.IGNORECASE)
 
@@ -72,12 +77,29 @@ def _reason(body: Any, response: httpx.Response) -> tuple[str, list[str]]:
         return (str(body) if body else f"HTTP {response.status_code}"), []
     parts = [str(body.get("DeveloperErrorMessage") or f"HTTP {response.status_code}")]
     fields: list[str] = []
-    for entry in body.get("Errors") or []:
-        if not isinstance(entry, dict):
-            continue
-        if entry.get("Field"):
-            fields.append(str(entry["Field"]))
-        message = entry.get("Message")
+    for field, message in _field_errors(body):
+        if field and field not in fields:
+            fields.append(field)
         if message and message not in parts[0]:
-            parts.append(f"{entry.get('Field') or ''}: {message}".lstrip(": "))
-    return "; ".join(parts), fields
+            parts.append(f"{field or ''}: {message}".lstrip(": "))
+    reason = "; ".join(parts)
+    unnamed = [field for field in fields if field not in reason]
+    if unnamed:  # the message said it already, but not which field: the bookkeeper needs it
+        reason += f" (field: {', '.join(unnamed)})"
+    return reason, fields
+
+
+def _field_errors(body: dict[str, Any]) -> list[tuple[str | None, str | None]]:
+    """(field, message) from ``Errors[]`` and from an ``ErrorMessages`` map."""
+    found: list[tuple[str | None, str | None]] = []
+    for entry in body.get("Errors") or []:
+        if isinstance(entry, dict):
+            field = str(entry["Field"]) if entry.get("Field") else None
+            message = entry.get("Message")
+            found.append((field, str(message) if message else None))
+    messages = body.get("ErrorMessages")
+    if isinstance(messages, dict):
+        for field, said in messages.items():
+            for message in said if isinstance(said, list) else [said]:
+                found.append((str(field) or None, str(message) if message else None))
+    return found

@@ -30,6 +30,7 @@ from sandbox.visma.gate import (
     rate_limit_body,
 )
 from sandbox.visma.jsonio import JsonResponse
+from sandbox.visma.modes import Modes
 from sandbox.visma.state import Companies
 
 
@@ -41,6 +42,8 @@ class Simulator:
     tokens: oauth.TokenIssuer
     options: SandboxOptions
     rate_window: SlidingWindow = field(init=False)
+    #: Where Visma's documentation leaves a choice open (sandbox/visma/modes.py).
+    modes: Modes = field(default_factory=Modes)
 
     def __post_init__(self) -> None:
         self.clear_rate_limits()
@@ -95,6 +98,8 @@ def _routes() -> list[Route]:
             methods=["POST"],
         ),
         Route("/_sandbox/summary", controls.summary, methods=["GET"]),
+        Route("/_sandbox/modes", controls.get_modes, methods=["GET"]),
+        Route("/_sandbox/modes", controls.set_modes, methods=["PUT"]),
     ]
 
 

@@ -8,6 +8,8 @@
   ``{"Amount": "12.34", "PaymentDate": "YYYY-MM-DD"}``: a full or partial payment, as bank
   matching would register it; answers the ledger item.
 * ``GET /_sandbox/summary[?company=]`` — counts, duplicate ledger items, invoice numbers.
+* ``GET /_sandbox/modes`` / ``PUT /_sandbox/modes`` — body: some of ``sandbox/visma/modes.py``'s
+  modes; answers them all. A reset puts the defaults back.
 
 Control errors answer ``{"error": "…"}`` (with ``item`` and ``field`` for a data set).
 """
@@ -27,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from sandbox import clock
 from sandbox.dataset_error import DatasetError
 from sandbox.visma.jsonio import JsonResponse, utc_now
+from sandbox.visma.modes import Modes
 from sandbox.visma.posting_rules import round2
 from sandbox.visma.state import Company
 
@@ -62,6 +65,7 @@ async def reset(request: Request) -> Response:
     response = await _load_company(request, sim.companies.reset_default, 200)
     if response.status_code == 200:
         sim.clear_rate_limits()
+        sim.modes = Modes()
     return response
 
 
@@ -106,8 +110,10 @@ async def register_payment(request: Request) -> Response:
     if remaining == 0 or (remaining > 0 and left < 0) or (remaining < 0 and left > 0):
         return _refuse(f"overpayment: {amount} against a remainder of {remaining}", 409)
     now = utc_now()
+    touch = request.app.state.sim.modes.payments_touch_modified
     item["RemainingAmountInvoiceCurrency"] = left
-    item["ModifiedUtc"] = now
+    if touch:
+        item["ModifiedUtc"] = now
     invoice_id = company.invoice_of_ledger_item.get(item["Id"])
     if invoice_id is not None:
         invoice = company.invoices[invoice_id]
@@ -115,8 +121,25 @@ async def register_payment(request: Request) -> Response:
         invoice["RemainingAmount"] = round2(left * invoice["CurrencyRate"])
         invoice["PaymentStatus"] = 0 if left == 0 else 1
         invoice["PaymentDate"] = paid_on if left == 0 else None
-        invoice["ModifiedUtc"] = now
+        if touch:
+            invoice["ModifiedUtc"] = now
     return JsonResponse(item)
+
+
+async def get_modes(request: Request) -> Response:
+    return JSONResponse(request.app.state.sim.modes.as_json())
+
+
+async def set_modes(request: Request) -> Response:
+    sim = request.app.state.sim
+    try:
+        body = await _body(request)
+        if not isinstance(body, dict):
+            raise ValueError("the body must be an object of modes")
+        sim.modes = sim.modes.changed(body)
+    except (ValueError, TypeError) as exc:
+        return _refuse(str(exc))
+    return JSONResponse(sim.modes.as_json())
 
 
 async def summary(request: Request) -> Response:

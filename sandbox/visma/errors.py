@@ -58,6 +58,21 @@ class VismaApiError(Exception):
     def body(self) -> dict[str, Any]:
         return error_body(self.error_code, self.message, self.errors)
 
+    def body_as_map(self) -> dict[str, Any]:
+        """The other shape some Visma answers take: field errors as ``ErrorMessages``,
+        ``{field: [message, …]}`` (the mode ``error_shape: ErrorMessages``)."""
+        body: dict[str, Any] = {
+            "ErrorCode": self.error_code,
+            "DeveloperErrorMessage": self.message,
+            "ErrorId": str(uuid.uuid4()),
+        }
+        if self.errors:
+            messages: dict[str, list[str]] = {}
+            for error in self.errors:
+                messages.setdefault(error.field, []).append(error.message)
+            body["ErrorMessages"] = messages
+        return body
+
 
 def error_body(
     error_code: int, message: str, errors: list[FieldError] | None = None

@@ -1,20 +1,22 @@
 """What every ``/v2`` call passes before its handler: the bearer token and the rate limit.
 
 Rate limit: 600 calls per minute per endpoint (the normalised path, any method), counted
-per grant — one OAuth client acting for one company (ASSUMPTIONS.md). The window is
-60 s × ``time_scale``. Beyond it: HTTP 429, ErrorCode 4010, "Try again in N seconds."
+per OAuth client across every company it acts for — "counted per client and per
+endpoint/URL" (ASSUMPTIONS.md) — or, with the mode ``rate_limit_scope: company``, per
+client × company. The window is 60 s × ``time_scale``. Beyond it: HTTP 429, ErrorCode
+4010, "Try again in N seconds."
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sandbox.visma.endpoints import endpoint_of
 from sandbox.visma.errors import (
     INTERNAL_SERVER_ERROR,
     NOT_AUTHORIZED,
@@ -23,22 +25,13 @@ from sandbox.visma.errors import (
     error_body,
 )
 from sandbox.visma.jsonio import JsonResponse
+from sandbox.visma.modes import COMPANY, ERROR_MESSAGES_MAP
 from sandbox.visma.state import Company
 
 CALLS_PER_WINDOW = 600
 WINDOW_S = 60.0
 
-_ID_SEGMENT = re.compile(
-    r"^(\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
-)
-
 Handler = Callable[[Request, Company], Awaitable[Response]]
-
-
-def endpoint_of(method: str, path: str) -> str:
-    """``/v2/customers/3fa8…`` → ``/v2/customers/{id}`` (ids and numbers become ``{id}``)."""
-    segments = path.rstrip("/").split("/")
-    return "/".join("{id}" if _ID_SEGMENT.match(s) else s.lower() for s in segments)
 
 
 def quota_message(wait_s: float) -> str:
@@ -58,8 +51,9 @@ def fault_error_body(status: int) -> dict[str, Any]:
     return error_body(INTERNAL_SERVER_ERROR, f"An error occurred (HTTP {status}).")
 
 
-def error_response(error: VismaApiError) -> Response:
-    return JsonResponse(error.body(), status_code=error.status, headers=error.headers or None)
+def error_response(error: VismaApiError, shape: str | None = None) -> Response:
+    body = error.body_as_map() if shape == ERROR_MESSAGES_MAP else error.body()
+    return JsonResponse(body, status_code=error.status, headers=error.headers or None)
 
 
 def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -71,7 +65,7 @@ def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
             company = _admit(request, sim)
             return await handler(request, company)
         except VismaApiError as error:
-            return error_response(error)
+            return error_response(error, sim.modes.error_shape)
 
     return endpoint
 
@@ -89,7 +83,9 @@ def _admit(request: Request, sim: Any) -> Company:
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
     if sim.options.rate_limits:
-        key = f"{grant.client_id}:{company.id}:{endpoint_of(request.method, request.url.path)}"
+        endpoint = endpoint_of(request.method, request.url.path)
+        scope = f"{company.id}:" if sim.modes.rate_limit_scope == COMPANY else ""
+        key = f"{grant.client_id}:{scope}{endpoint}"
         verdict = sim.rate_window.hit(key)
         if not verdict.allowed:
             raise VismaApiError(TOO_MANY_REQUESTS, quota_message(verdict.reset_in_s), status=429)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import date, timedelta
 from decimal import Decimal
@@ -28,7 +29,13 @@ from sandbox.visma.vouchers import (
 
 
 async def list_ledger_items(request: Request, company: Company) -> Response:
-    return JsonResponse(page_of(request, company.ledger_items.values(), LEDGER_ITEM_PROPERTIES))
+    now = time.monotonic()
+    listed = [
+        item
+        for item in company.ledger_items.values()
+        if company.listed_from.get(item["Id"], 0.0) <= now
+    ]
+    return JsonResponse(page_of(request, listed, LEDGER_ITEM_PROPERTIES))
 
 
 async def get_ledger_item(request: Request, company: Company) -> Response:
@@ -43,7 +50,10 @@ async def get_ledger_item(request: Request, company: Company) -> Response:
 
 async def create_ledger_item_with_voucher(request: Request, company: Company) -> Response:
     item = parse(LedgerItemWithVoucherIn, await read_json(request))
-    posting = check_posting(company, item, clock.today())
+    modes = request.app.state.sim.modes
+    posting = check_posting(
+        company, item, clock.today(), duplicates_allowed=modes.duplicate_invoice_numbers
+    )
     use_default_series = request.query_params.get("useDefaultVoucherSeries", "true") != "false"
     item_id = str(uuid.uuid4())
     voucher = book_voucher(
@@ -87,6 +97,8 @@ async def create_ledger_item_with_voucher(request: Request, company: Company) ->
         voucher_id=voucher["Id"],
     )
     company.ledger_items[item_id] = record
+    if modes.list_delay_s > 0:
+        company.listed_from[item_id] = time.monotonic() + modes.list_delay_s
     return JsonResponse(record, status_code=201)
 
 

@@ -1,7 +1,9 @@
 """``$page`` / ``$pagesize`` / ``$filter`` / ``$orderby`` on a list, answered as Visma pages.
 
-``$page`` counts from 1; ``$pagesize`` defaults to 50 and is capped at 1000 (the maximum is
-not documented; 1000 is the commonly assumed value, see ASSUMPTIONS.md).
+``$page`` counts from 1; ``$pagesize`` defaults to 50; more than the configured maximum
+(``Modes.max_page_size``, 200 unless changed; Visma's is not documented, see ASSUMPTIONS.md)
+is refused with 6000. ``$filter`` may name only the endpoint's filterable properties
+(``sandbox/visma/filterable.py``); ``$orderby`` any property of the GET schema.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from typing import Any
 
 from starlette.requests import Request
 
+from sandbox.visma.endpoints import endpoint_of
 from sandbox.visma.jsonio import utc_now
 from sandbox.visma.odata import parse_filter, query_error, sort_records
 
 DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 
 
 def page_of(
@@ -24,17 +26,23 @@ def page_of(
 ) -> dict[str, Any]:
     """Filter, sort and cut ``records`` as the query asks; the ``PaginatedResponseOf…`` body.
 
-    ``properties`` are the names ``$filter`` and ``$orderby`` may use (the GET schema's)."""
+    ``properties`` are the names ``$orderby`` may use (the GET schema's); ``$filter`` may use
+    those of them the modes list as filterable for the endpoint."""
     rows = list(records)
     properties = set(properties)
+    modes = request.app.state.sim.modes
     query = request.query_params
     if query.get("$filter"):
-        predicate = parse_filter(query["$filter"], properties)
+        endpoint = endpoint_of(request.method, request.url.path)
+        filterable = properties & set(modes.filterable.get(endpoint, properties))
+        predicate = parse_filter(query["$filter"], filterable)
         rows = [r for r in rows if predicate(r)]
     if query.get("$orderby"):
         rows = sort_records(rows, query["$orderby"], properties)
     page = _positive_int(query.get("$page"), "$page", 1)
-    size = min(_positive_int(query.get("$pagesize"), "$pagesize", DEFAULT_PAGE_SIZE), MAX_PAGE_SIZE)
+    size = _positive_int(query.get("$pagesize"), "$pagesize", DEFAULT_PAGE_SIZE)
+    if size > modes.max_page_size:
+        raise query_error(f"$pagesize must be {modes.max_page_size} or less, got {size}")
     total = len(rows)
     return {
         "Meta": {

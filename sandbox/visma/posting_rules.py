@@ -62,12 +62,21 @@ class Posting:
     currency_rate: Decimal
 
 
-def check_posting(company: Company, item: LedgerItemWithVoucherIn, today: date) -> Posting:
-    """Apply the rule above; raise :class:`VismaApiError` at the first breach."""
+def check_posting(
+    company: Company,
+    item: LedgerItemWithVoucherIn,
+    today: date,
+    *,
+    duplicates_allowed: bool = False,
+) -> Posting:
+    """Apply the rule above; raise :class:`VismaApiError` at the first breach.
+
+    ``duplicates_allowed`` (the mode ``duplicate_invoice_numbers``) skips rule 2."""
     customer = company.customers.get(item.CustomerId)
     if customer is None:
         raise not_found("CustomerId", f"Customer with id {item.CustomerId} was not found.")
-    if any(li["InvoiceNumber"] == item.InvoiceNumber for li in company.ledger_items.values()):
+    taken = (li["InvoiceNumber"] == item.InvoiceNumber for li in company.ledger_items.values())
+    if not duplicates_allowed and any(taken):
         raise VismaApiError(
             CONFLICT,
             f"A customer ledger item with invoice number {item.InvoiceNumber} already exists.",

@@ -37,6 +37,9 @@ class Company:
     #: Ledger item id → the customer invoice it belongs to (invoice mode).
     invoice_of_ledger_item: dict[str, str] = field(default_factory=dict)
     next_voucher_number: int = 1
+    #: Ledger item id → the moment (``time.monotonic()``) it shows up in list answers
+    #: (the mode ``list_delay_s``); an item not here is listed at once.
+    listed_from: dict[str, float] = field(default_factory=dict)
 
     def fiscal_year_for(self, day: date) -> dict[str, Any] | None:
         for year in self.fiscal_years.values():

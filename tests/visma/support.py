@@ -54,7 +54,7 @@ def connect(
     *,
     connection_id: str = "connection-1",
     limiter: SlidingWindowLimiter | None = None,
-    page_size: int = 1000,
+    page_size: int | None = None,
     **settings_overrides: Any,
 ) -> tuple[VismaClient, MemoryTokenStore]:
     settings = visma_settings(sandbox, **settings_overrides)

@@ -78,3 +78,55 @@ def test_the_client_alone_stays_under_the_limit(
     assert "429" not in stats["by_status"]
     assert stats["by_endpoint"]["/v2/companysettings"] == 650
     assert elapsed >= WINDOW_S
+
+
+def _token_for_new_company(sandbox: Sandbox) -> str:
+    added = httpx.post(f"{sandbox.visma_url}/_sandbox/companies", json={}, timeout=30)
+    added.raise_for_status()
+    settings = visma_settings(sandbox)
+    return authorize(settings, company=added.json()["company_id"]).access_token
+
+
+def _calls_to_one_endpoint(sandbox: Sandbox, spec: SpecChecker, tokens: list[str]) -> list[int]:
+    """300 calls to /fiscalyears with each token, then one more with the last: statuses."""
+    url = f"{sandbox.visma_api_url}/fiscalyears"
+    statuses: list[int] = []
+    for token in tokens:
+        headers = {"Authorization": f"Bearer {token}"}
+        with (
+            httpx.Client(headers=headers, event_hooks=spec.hooks()) as http,
+            ThreadPoolExecutor(8) as pool,
+        ):
+            statuses += list(pool.map(lambda _: http.get(url).status_code, range(300)))
+    headers = {"Authorization": f"Bearer {tokens[-1]}"}
+    with httpx.Client(headers=headers, event_hooks=spec.hooks()) as http:
+        statuses.append(http.get(url).status_code)
+    return statuses
+
+
+def test_the_limit_counts_one_application_across_all_its_companies(
+    fresh_sandbox: Sandbox, visma_spec: SpecChecker
+) -> None:
+    # Given one OAuth application connected to two companies
+    first = authorize(visma_settings(fresh_sandbox)).access_token
+    second = _token_for_new_company(fresh_sandbox)
+    # When each company makes 300 calls to one endpoint within a window, and then one more
+    statuses = _calls_to_one_endpoint(fresh_sandbox, visma_spec, [first, second])
+    # Then the 601st call of the application is refused, whichever company it is for
+    assert statuses[:600] == [200] * 600
+    assert statuses[600] == 429
+
+
+def test_per_company_counting_is_a_mode_that_gives_each_company_its_own_limit(
+    fresh_sandbox: Sandbox, visma_spec: SpecChecker
+) -> None:
+    # Given the mode that counts per client and company
+    httpx.put(
+        f"{fresh_sandbox.visma_url}/_sandbox/modes", json={"rate_limit_scope": "company"}
+    ).raise_for_status()
+    first = authorize(visma_settings(fresh_sandbox)).access_token
+    second = _token_for_new_company(fresh_sandbox)
+    # When each company makes 300 calls to one endpoint, and then one more
+    statuses = _calls_to_one_endpoint(fresh_sandbox, visma_spec, [first, second])
+    # Then none is refused: each company has 600 of its own
+    assert statuses == [200] * 601
