@@ -95,6 +95,8 @@ def _routes() -> list[Route]:
             methods=["POST"],
         ),
         Route("/_sandbox/summary", controls.summary, methods=["GET"]),
+        Route("/_sandbox/accountinglock", controls.set_accounting_lock, methods=["POST"]),
+        Route("/_sandbox/vies", controls.set_vies, methods=["POST"]),
     ]
 
 

@@ -7,6 +7,10 @@
 * ``POST /_sandbox/customerledgeritems/{id}/payments[?company=]`` — body
   ``{"Amount": "12.34", "PaymentDate": "YYYY-MM-DD"}``: a full or partial payment, as bank
   matching would register it; answers the ledger item.
+* ``POST /_sandbox/accountinglock[?company=]`` — body ``{"AccountingLockedTo": "YYYY-MM-DD"
+  or null, "AccountingLockInterval": 0-4}``: the lock a bookkeeper sets after a VAT return.
+* ``POST /_sandbox/vies[?company=]`` — body ``{"unregistered": ["NL…"], "down": false}``:
+  VAT numbers VIES does not know, and whether VIES is down (each key optional).
 * ``GET /_sandbox/summary[?company=]`` — counts, duplicate ledger items, invoice numbers.
 
 Control errors answer ``{"error": "…"}`` (with ``item`` and ``field`` for a data set).
@@ -140,3 +144,47 @@ async def summary(request: Request) -> Response:
             "invoice_numbers": sorted(i["InvoiceNumber"] for i in items),
         }
     )
+
+
+async def set_accounting_lock(request: Request) -> Response:
+    company = _company(request)
+    if company is None:
+        return _refuse("unknown company", 404)
+    try:
+        body = await _body(request)
+    except ValueError as exc:
+        return _refuse(f"the body is not JSON: {exc}")
+    if not isinstance(body, dict):
+        return _refuse('the body must be an object: {"AccountingLockedTo": "YYYY-MM-DD"}')
+    raw = body.get("AccountingLockedTo")
+    try:
+        locked_to = None if raw is None else date.fromisoformat(str(raw))
+    except ValueError:
+        return _refuse("AccountingLockedTo must be a date YYYY-MM-DD or null")
+    interval = body.get("AccountingLockInterval", 1 if locked_to else 0)
+    if not isinstance(interval, int) or not 0 <= interval <= 4:
+        return _refuse("AccountingLockInterval must be 0 (none) to 4 (tax declaration)")
+    company.settings["AccountingLockedTo"] = locked_to
+    company.settings["AccountingLockInterval"] = interval
+    return JsonResponse({"AccountingLockedTo": locked_to, "AccountingLockInterval": interval})
+
+
+async def set_vies(request: Request) -> Response:
+    company = _company(request)
+    if company is None:
+        return _refuse("unknown company", 404)
+    try:
+        body = await _body(request)
+    except ValueError as exc:
+        return _refuse(f"the body is not JSON: {exc}")
+    if not isinstance(body, dict):
+        return _refuse('the body must be an object: {"unregistered": [...], "down": false}')
+    unregistered = body.get("unregistered", sorted(company.vies_unregistered))
+    down = body.get("down", company.vies_down)
+    if not isinstance(unregistered, list) or not all(isinstance(n, str) for n in unregistered):
+        return _refuse("unregistered must be a list of VAT numbers")
+    if not isinstance(down, bool):
+        return _refuse("down must be true or false")
+    company.vies_unregistered = {"".join(n.split()).upper() for n in unregistered}
+    company.vies_down = down
+    return JsonResponse({"unregistered": sorted(company.vies_unregistered), "down": down})

@@ -37,6 +37,10 @@ class Company:
     #: Ledger item id → the customer invoice it belongs to (invoice mode).
     invoice_of_ledger_item: dict[str, str] = field(default_factory=dict)
     next_voucher_number: int = 1
+    #: VIES as this company's Visma sees it (control ``/_sandbox/vies``): VAT numbers with a
+    #: valid check digit that VIES does not know (4025), and whether VIES answers at all.
+    vies_unregistered: set[str] = field(default_factory=set)
+    vies_down: bool = False
 
     def fiscal_year_for(self, day: date) -> dict[str, Any] | None:
         for year in self.fiscal_years.values():
