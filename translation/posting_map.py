@@ -56,6 +56,9 @@ class PostingMap:
     #: Every account number that exists in the Visma company (in the documents' fiscal year).
     visma_accounts: frozenset[int]
     company_currency: str
+    #: The Visma company's country (``CompanySettings.CountryCode``): Visma reads a voucher
+    #: row's ``VatAmount`` for Dutch and Danish companies only.
+    company_country: str = ""
     invoice_number_rule: str = "{year}{number:05d}"
     credit_note_number_rule: str = "{year}9{number:04d}"
     #: Optional: every Teamleader tax rate of the department, mapped or not, so that an

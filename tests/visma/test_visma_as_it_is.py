@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from clients.http import encode_json
-
 from sandbox.visma.company import fiscal_year_id, vat_code_id
 from tests.conftest import Sandbox
 from tests.spec_check import SpecChecker
