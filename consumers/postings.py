@@ -19,7 +19,7 @@ from clients.teamleader.models import Document
 from clients.visma.models import CustomerLedgerItem, CustomerLedgerItemWithVoucher
 from consumers.base import Job, Outcome
 from consumers.customer_sync import ensure_customer
-from consumers.errors import PermanentFailure
+from consumers.errors import NotYetPossible, PermanentFailure
 from consumers.reference_data import reference_data
 from contracts import keys
 from contracts.outcome_names import OutcomeName
@@ -258,16 +258,24 @@ def explained(
     more than Visma's message: the lock date of a locked period, the account of a row."""
     if refusal.code in LOCKED_PERIOD_CODES:
         locked_to = job.clients.visma.company_settings().AccountingLockedTo
-        day = posting.Voucher.VoucherDate or posting.InvoiceDate
+        day = posting.InvoiceDate or posting.Voucher.VoucherDate
+        if job.connection.locked_period_policy == "post_on_first_open_day":
+            # The lock moved since the reference data was read: read it again and retry.
+            reference_data.invalidate(job.connection.id)
+            return NotYetPossible(
+                f"{label}: Visma's accounting is now locked to "
+                f"{locked_to.isoformat() if locked_to else '?'}; posting it on the first "
+                "open day once the lock date is read again."
+            )
         what = "year" if refusal.code == "4038" else "period"
         return PermanentFailure(
             "LockedPeriod",
             f"{label} is dated {day.isoformat() if day else 'today'}, in a locked {what}: "
-            f"Visma's accounting is locked to "
+            "Visma's accounting is locked to "
             f"{locked_to.isoformat() if locked_to else 'a date Visma did not say'}. Ask the "
-            "bookkeeper to unlock that period in Visma, or set `koppel connections set "
-            "--locked-period-policy post_on_first_open_day` to post it on the first open day, "
-            "then requeue.",
+            "bookkeeper to unlock that period in Visma, or post it on the first open day "
+            "(`koppel mappings set --locked-period-policy post_on_first_open_day`), then "
+            "requeue.",
         )
     for field in refusal.fields:
         match = _ROW_FIELD.match(field)

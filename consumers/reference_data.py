@@ -145,6 +145,8 @@ def _build(connection: Connection, clients: ApiClients, fiscal_year_id: str | No
         visma_accounts=_accounts(clients, fiscal_year_id),
         company_currency=company.CurrencyCode or "EUR",
         company_country=(company.CountryCode or "").upper(),
+        accounting_locked_to=company.AccountingLockedTo,
+        locked_period_policy=connection.locked_period_policy,
         invoice_number_rule=connection.invoice_number_rule,
         credit_note_number_rule=connection.credit_note_number_rule,
         tax_rates={rate.id: rate for rate in clients.teamleader.tax_rates(department)},

@@ -49,7 +49,7 @@ from translation.errors import (
     percent,
 )
 from translation.numbers import visma_invoice_number
-from translation.posting_map import PostingMap, VatMapping
+from translation.posting_map import PostingMap, VatMapping, voucher_date_for
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -317,7 +317,7 @@ def _posting(
         DueDate=due_date,
         PaymentReferenceNumber=_payment_reference(payment_reference),
         Voucher=Voucher(
-            VoucherDate=invoice_date,
+            VoucherDate=voucher_date_for(invoice_date, posting_map),
             VoucherText=_clip(voucher_text, VOUCHER_TEXT_MAX),
             Rows=rows,
         ),

@@ -62,10 +62,19 @@ def plan_change(
     credit_note_number_rule: str | None,
     default_terms: str | None,
     force: bool,
+    locked_period_policy: str | None = None,
 ) -> Change:
     """Every given value checked: Visma is asked only when a value needs it."""
     change = Change()
     problems, columns = change.problems, change.columns
+    if locked_period_policy is not None:
+        if locked_period_policy in connections.LOCKED_PERIOD_POLICIES:
+            columns["locked_period_policy"] = locked_period_policy
+        else:
+            problems.append(
+                f"--locked-period-policy must be one of "
+                f"{', '.join(connections.LOCKED_PERIOD_POLICIES)}, not {locked_period_policy!r}."
+            )
     if invoice_number_rule is not None or credit_note_number_rule is not None:
         invoice_rule = invoice_number_rule or connection.invoice_number_rule
         credit_rule = credit_note_number_rule or connection.credit_note_number_rule

@@ -27,7 +27,7 @@ from ops.mappings.view import as_json as view_json
 from ops.mappings.view import build_view, print_unmapped, print_view
 from ops.options import listing_options, the_connection_option
 from store import mappings
-from store.connections import Connection
+from store.connections import LOCKED_PERIOD_POLICIES, Connection
 from store.db import open_pool
 from translation.errors import percent
 
@@ -37,6 +37,7 @@ COLUMN_LABELS = {
     "invoice_number_rule": "invoice number rule",
     "credit_note_number_rule": "credit-note number rule",
     "default_terms_of_payment_id": "default terms of payment",
+    "locked_period_policy": "locked period policy",
 }
 
 
@@ -94,6 +95,13 @@ def show_command(connection_name: str | None, wide: bool, as_json: bool) -> None
     is_flag=True,
     help="Store a VAT code whose rate differs from the tax rate (`check` still reports it).",
 )
+@click.option(
+    "--locked-period-policy",
+    type=click.Choice(LOCKED_PERIOD_POLICIES),
+    default=None,
+    help="A document dated in a period Visma has locked: refuse it (dead letter) or post "
+    "it on the first open day.",
+)
 def set_command(
     connection_name: str | None,
     tax_rate: str | None,
@@ -104,15 +112,24 @@ def set_command(
     credit_note_number_rule: str | None,
     default_terms: str | None,
     force: bool,
+    locked_period_policy: str | None,
 ) -> None:
     """Change a mapping or rule, after checking every value in Visma (all or nothing)."""
     if (vat_code is not None or account is not None) and tax_rate is None:
         raise click.UsageError("--vat-code and --account belong to a --tax-rate")
-    values = (tax_rate, receivables, invoice_number_rule, credit_note_number_rule, default_terms)
+    values = (
+        tax_rate,
+        receivables,
+        invoice_number_rule,
+        credit_note_number_rule,
+        default_terms,
+        locked_period_policy,
+    )
     if all(value is None for value in values):
         raise click.UsageError(
             "nothing to set: give --tax-rate with --vat-code and --account, --receivables, "
-            "--invoice-number-rule, --credit-note-number-rule or --default-terms"
+            "--invoice-number-rule, --credit-note-number-rule, --default-terms or "
+            "--locked-period-policy"
         )
     settings = get_settings()
     with open_pool(settings, name="koppel-mappings") as pool:
@@ -129,6 +146,7 @@ def set_command(
             credit_note_number_rule=credit_note_number_rule,
             default_terms=default_terms,
             force=force,
+            locked_period_policy=locked_period_policy,
         )
         for warning in change.warnings:
             click.echo(warning, err=True)

@@ -6,24 +6,28 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from psycopg_pool import ConnectionPool
 
 from clients.visma import VismaClient
 from consumers.runtime import Runtime
 from contracts import queues
+from ops.cli import main
 from ops.connect.connecting import Connected
 from sandbox.visma.company import default_company, fiscal_year_id
-from store import failures, links, mappings
+from store import connections, failures, links, mappings
 from tests.conftest import TODAY, Sandbox
 from tests.pipeline.support import (
     booked,
     changed,
     consumers_running,
     dead_letters,
+    koppel_cli,
     outcome,
     send,
     summary,
@@ -242,3 +246,63 @@ def test_a_customer_deregistered_after_its_sync_is_updated_without_the_number_an
     [customer] = by_reference(visma, "company", company["id"])
     assert (customer.InvoiceCity, customer.VatNumber) == ("Zeist", None)
     assert dead_letters(queues.CONTACTS) == 0
+
+
+def run_cli(*args: str) -> Any:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.mark.usefixtures("wide_terminal")
+def test_under_post_on_first_open_day_a_locked_period_invoice_is_posted_the_day_after_the_lock(
+    connected: Connected, pool: ConnectionPool, sandbox: Sandbox, visma: VismaClient
+) -> None:
+    # Given last year is locked, and the connection posts such documents on the first open day
+    locked_to = date(TODAY.year - 1, 12, 31)
+    control(sandbox, "accountinglock", {"AccountingLockedTo": locked_to.isoformat()})
+    result = run_cli("mappings", "set", "--locked-period-policy", "post_on_first_open_day")
+    assert result.exit_code == 0, result.output
+    assert "locked period policy: post_on_first_open_day" in result.output
+    invoice = next(i for i in booked(connected) if i["invoice_date"] <= locked_to.isoformat())
+    message = changed(connected, invoice)
+    with consumers_running(queues.INVOICES):
+        send(pool, message)
+        wait_settled(pool)
+    # Then it is posted: its voucher on the first open day, the ledger item keeps its date
+    assert outcome(pool, message) == "posted"
+    link = links.get(pool, connected.connection.id, "invoice", invoice["id"])
+    assert link is not None
+    item = visma.ledger_item(link.visma_id)
+    assert item.InvoiceDate == date.fromisoformat(invoice["invoice_date"])
+    voucher = visma.voucher(fiscal_year_id(TODAY.year), item.VoucherId)
+    assert voucher.VoucherDate == locked_to + timedelta(days=1)
+
+
+@pytest.mark.usefixtures("wide_terminal")
+def test_mappings_check_lists_mapped_accounts_needing_a_cost_centre_and_the_locked_period(
+    connected: Connected, sandbox: Sandbox
+) -> None:
+    visma_accounts(sandbox, IsFirstCostCenterMandatory=True)
+    control(sandbox, "accountinglock", {"AccountingLockedTo": f"{TODAY.year - 1}-06-30"})
+    result = run_cli("mappings", "check")
+    assert result.exit_code == 1, result.output
+    cost_centre_rows = [
+        line for line in result.output.splitlines() if "account needs a cost centre" in line
+    ]
+    assert cost_centre_rows, result.output
+    assert any("account 80" in line or "account 8" in line for line in cost_centre_rows)
+    locked = [line for line in result.output.splitlines() if "locked period" in line]
+    assert locked and f"accounting locked to {TODAY.year - 1}-06-30" in locked[0]
+
+
+@pytest.mark.usefixtures("wide_terminal")
+def test_the_backfill_dry_run_lists_documents_dated_in_the_locked_period_and_writes_nothing(
+    connected: Connected, pool: ConnectionPool, sandbox: Sandbox, koppel_env: dict[str, str]
+) -> None:
+    connections.update(pool, connected.connection.id, sync_from=TODAY)
+    locked_to = f"{TODAY.year - 1}-06-30"
+    control(sandbox, "accountinglock", {"AccountingLockedTo": locked_to})
+    result = koppel_cli(koppel_env, "backfill", "--from", f"{TODAY.year - 1}-01-01", "--dry-run")
+    output = result.stdout + result.stderr
+    assert f"accounting locked to {locked_to}" in output, output
+    assert "locked-period-policy" in output
+    assert summary(sandbox)["ledger_items"] == 0
