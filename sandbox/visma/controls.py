@@ -5,8 +5,9 @@
 * ``POST /_sandbox/companies`` — body: a data set part; adds a company → ``{"company_id"}``.
 * ``POST /_sandbox/tokens/expire[?company=]`` — current access tokens expire now.
 * ``POST /_sandbox/customerledgeritems/{id}/payments[?company=]`` — body
-  ``{"Amount": "12.34", "PaymentDate": "YYYY-MM-DD"}``: a full or partial payment, as bank
-  matching would register it; answers the ledger item.
+  ``{"Amount": "12.34", "PaymentDate": "YYYY-MM-DD", "AllowOverpayment": false}``: a full or
+  partial payment, as bank matching would register it (with ``AllowOverpayment`` an
+  invoice may be paid more than remains: its remainder goes below zero); answers the item.
 * ``POST /_sandbox/accountinglock[?company=]`` — body ``{"AccountingLockedTo": "YYYY-MM-DD"
   or null, "AccountingLockInterval": 0-4}``: the lock a bookkeeper sets after a VAT return.
 * ``POST /_sandbox/vies[?company=]`` — body ``{"unregistered": ["NL…"], "down": false}``:
@@ -107,7 +108,11 @@ async def register_payment(request: Request) -> Response:
     remaining: Decimal = item["RemainingAmountInvoiceCurrency"]
     # An invoice's remainder falls toward zero; a credit invoice's (negative) rises to it.
     left = remaining - amount if remaining > 0 else remaining + amount
-    if remaining == 0 or (remaining > 0 and left < 0) or (remaining < 0 and left > 0):
+    # An over-payment of an invoice (Visma NL books it with voucherwithoverunderpayment)
+    # leaves a remainder below zero; only when asked, as a bank line can be matched so.
+    over = body.get("AllowOverpayment") is True and remaining > 0
+    overpaid = remaining == 0 or (remaining > 0 and left < 0) or (remaining < 0 and left > 0)
+    if overpaid and not over:
         return _refuse(f"overpayment: {amount} against a remainder of {remaining}", 409)
     now = utc_now()
     item["RemainingAmountInvoiceCurrency"] = left

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -15,8 +16,10 @@ from click.testing import CliRunner
 from psycopg_pool import ConnectionPool
 
 from clients.visma import VismaClient
+from config import Settings
 from consumers.runtime import Runtime
 from contracts import queues
+from contracts.messages import PaymentObserved
 from ops.cli import main
 from ops.connect.connecting import Connected
 from sandbox.visma.company import default_company, fiscal_year_id
@@ -25,6 +28,7 @@ from tests.conftest import TODAY, Sandbox
 from tests.pipeline.support import (
     booked,
     changed,
+    connection_clients,
     consumers_running,
     dead_letters,
     koppel_cli,
@@ -306,3 +310,39 @@ def test_the_backfill_dry_run_lists_documents_dated_in_the_locked_period_and_wri
     assert f"accounting locked to {locked_to}" in output, output
     assert "locked-period-policy" in output
     assert summary(sandbox)["ledger_items"] == 0
+
+
+def test_an_invoice_paid_more_than_its_total_in_visma_registers_only_the_due_and_needs_attention(
+    connected: Connected, pool: ConnectionPool, sandbox: Sandbox, settings: Settings
+) -> None:
+    invoice = next(
+        i for i in booked(connected) if i["status"] == "outstanding" and not i["payments"]
+    )
+    total = Decimal(str(invoice["total"]["payable"]["amount"]))
+    with consumers_running(queues.INVOICES, queues.PAYMENTS):
+        send(pool, changed(connected, invoice))
+        wait_settled(pool)
+        link = links.get(pool, connected.connection.id, "invoice", invoice["id"])
+        assert link is not None
+        # When the bank line matched in Visma pays 25.00 more than the invoice's total
+        response = httpx.post(
+            f"{sandbox.visma_url}/_sandbox/customerledgeritems/{link.visma_id}/payments",
+            json={"Amount": str(total + 25), "AllowOverpayment": True},
+            timeout=10,
+        )
+        response.raise_for_status()
+        item = response.json()
+        message = PaymentObserved(
+            connection_id=connected.connection.id,
+            visma_ledger_item_id=str(item["Id"]),
+            remaining_amount=Decimal(str(item["RemainingAmountInvoiceCurrency"])),
+            currency=str(item["CurrencyCode"]),
+            modified_utc=item["ModifiedUtc"],
+        )
+        send(pool, message)
+        wait_settled(pool)
+    # Then Teamleader got exactly the amount due, and the invoice needs attention
+    with connection_clients(settings, pool, connected.connection) as clients:
+        fresh = clients.teamleader.invoice(invoice["id"])
+    assert [p.payment.amount for p in fresh.payments] == [total]
+    assert outcome(pool, message) == "attention"

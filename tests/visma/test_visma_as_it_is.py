@@ -191,3 +191,17 @@ def test_a_row_on_an_account_with_a_mandatory_cost_centre_is_refused_naming_the_
     assert (answer.status_code, answer.json()["ErrorCode"]) == (400, 2000)
     assert answer.json()["Errors"][0]["Field"] == "Voucher.Rows[1].CostCenterItemId1"
     assert "8000" in answer.json()["DeveloperErrorMessage"]
+
+
+def test_an_invoice_paid_more_than_remains_goes_below_zero_only_when_over_payment_is_allowed(
+    api: httpx.Client, customer: str, sandbox: Sandbox
+) -> None:
+    item = post(api, {"useDefaultVatCodes": "false"}, posting_body(customer, 2026231)).json()
+    url = f"{sandbox.visma_url}/_sandbox/customerledgeritems/{item['Id']}/payments"
+    refused = httpx.post(url, json={"Amount": "130.00"}, timeout=5)
+    assert refused.status_code == 409
+    paid = httpx.post(url, json={"Amount": "130.00", "AllowOverpayment": True}, timeout=5)
+    assert paid.status_code == 200, paid.text
+    assert Decimal(str(paid.json()["RemainingAmountInvoiceCurrency"])) == Decimal("-9.00")
+    listed = api.get(f"/customerledgeritems/{item['Id']}").json()
+    assert Decimal(str(listed["RemainingAmountInvoiceCurrency"])) == Decimal("-9.00")
