@@ -10,8 +10,9 @@
   invoice may be paid more than remains: its remainder goes below zero); answers the item.
 * ``POST /_sandbox/accountinglock[?company=]`` — body ``{"AccountingLockedTo": "YYYY-MM-DD"
   or null, "AccountingLockInterval": 0-4}``: the lock a bookkeeper sets after a VAT return.
-* ``POST /_sandbox/vies[?company=]`` — body ``{"unregistered": ["NL…"], "down": false}``:
-  VAT numbers VIES does not know, and whether VIES is down (each key optional).
+* ``POST /_sandbox/vies[?company=]`` — body ``{"unregistered": ["NL…"], "down": false,
+  "down_code": 5001}``: VAT numbers VIES does not know, whether VIES is down, and how that is
+  answered (5001 with HTTP 503, or 4100 with HTTP 400); each key optional.
 * ``GET /_sandbox/summary[?company=]`` — counts, duplicate ledger items, invoice numbers.
 
 Control errors answer ``{"error": "…"}`` (with ``item`` and ``field`` for a data set).
@@ -190,6 +191,12 @@ async def set_vies(request: Request) -> Response:
         return _refuse("unregistered must be a list of VAT numbers")
     if not isinstance(down, bool):
         return _refuse("down must be true or false")
+    down_code = body.get("down_code", company.vies_down_code)
+    if down_code not in (4100, 5001):
+        return _refuse("down_code must be 5001 (HTTP 503) or 4100 (HTTP 400)")
     company.vies_unregistered = {"".join(n.split()).upper() for n in unregistered}
     company.vies_down = down
-    return JsonResponse({"unregistered": sorted(company.vies_unregistered), "down": down})
+    company.vies_down_code = down_code
+    return JsonResponse(
+        {"unregistered": sorted(company.vies_unregistered), "down": down, "down_code": down_code}
+    )

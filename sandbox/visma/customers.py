@@ -17,6 +17,7 @@ from starlette.responses import Response
 from sandbox.visma.errors import (
     CANT_REACH_SYSTEM_DEPENDENCY,
     CONFLICT,
+    EXTERNAL_SERVICE_VALIDATION,
     INVALID_VAT_NUMBER,
     RESOURCE_NOT_FOUND,
     FieldError,
@@ -83,10 +84,11 @@ def _check_vat_number(company: Company, vat_number: str) -> None:
     if vat_number[:2].upper() not in EU_FORMATS and vat_number[:2].upper() != "XI":
         return  # VIES knows EU numbers only
     if company.vies_down:
+        external = company.vies_down_code == EXTERNAL_SERVICE_VALIDATION
         raise VismaApiError(
-            CANT_REACH_SYSTEM_DEPENDENCY,
+            EXTERNAL_SERVICE_VALIDATION if external else CANT_REACH_SYSTEM_DEPENDENCY,
             "VIES could not be reached to validate the VAT number; try again later.",
-            status=503,
+            status=400 if external else 503,
         )
     if _compact(vat_number) in company.vies_unregistered:
         _invalid_vat_number(f"The VAT number {vat_number} is not registered in VIES.")

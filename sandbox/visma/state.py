@@ -41,6 +41,9 @@ class Company:
     #: valid check digit that VIES does not know (4025), and whether VIES answers at all.
     vies_unregistered: set[str] = field(default_factory=set)
     vies_down: bool = False
+    #: How a VIES outage is answered: 5001 CantReachSystemDependency (HTTP 503) or 4100
+    #: ExternalServiceValidation (HTTP 400).
+    vies_down_code: int = 5001
 
     def fiscal_year_for(self, day: date) -> dict[str, Any] | None:
         for year in self.fiscal_years.values():

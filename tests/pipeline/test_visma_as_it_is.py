@@ -188,14 +188,16 @@ def test_a_vat_number_vies_does_not_know_is_dead_lettered_naming_the_customer_an
     assert list(visma.customers()) == []
 
 
+@pytest.mark.parametrize("down_code", [5001, 4100])
 def test_with_vies_down_a_customer_is_retried_not_dead_lettered_and_made_once_it_is_back(
     connected: Connected,
     pool: ConnectionPool,
     sandbox: Sandbox,
     visma: VismaClient,
     checked_runtime: Runtime,
+    down_code: int,
 ) -> None:
-    control(sandbox, "vies", {"down": True})
+    control(sandbox, "vies", {"down": True, "down_code": down_code})
     company = new_company(sandbox, vat_number=VALID_NL_VAT)
     message = customer_changed(connected, "company", company)
     with consumers_running(queues.CONTACTS):

@@ -205,3 +205,11 @@ def test_an_invoice_paid_more_than_remains_goes_below_zero_only_when_over_paymen
     assert Decimal(str(paid.json()["RemainingAmountInvoiceCurrency"])) == Decimal("-9.00")
     listed = api.get(f"/customerledgeritems/{item['Id']}").json()
     assert Decimal(str(listed["RemainingAmountInvoiceCurrency"])) == Decimal("-9.00")
+
+
+def test_with_vies_down_answering_4100_a_customer_with_a_vat_number_gets_400(
+    api: httpx.Client, sandbox: Sandbox
+) -> None:
+    vies(sandbox, down=True, down_code=4100)
+    answer = api.post("/customers", json=customer_body(VatNumber=VALID_NL_VAT))
+    assert (answer.status_code, answer.json()["ErrorCode"]) == (400, 4100)
