@@ -12,11 +12,12 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /src
 RUN python -m venv /opt/koppel
+# The dependencies in their own layer, from the image's lock (bin/lock writes it): each at
+# the version the suite ran with, every file checked against its sha256. A change to the
+# source alone reuses this layer instead of downloading and installing them again.
+COPY requirements/runtime.txt /tmp/runtime.txt
+RUN /opt/koppel/bin/pip install --require-hashes --no-deps --requirement /tmp/runtime.txt
 COPY pyproject.toml README.md ./
-# The dependencies in their own layer, read from pyproject.toml (pinned there): a change to
-# the source alone reuses this layer instead of downloading and installing them again.
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && /opt/koppel/bin/pip install --requirement /tmp/requirements.txt
 # Keep in step with [tool.setuptools.packages.find] in pyproject.toml (tests/test_compose.py
 # checks it).
 COPY config ./config

@@ -15,6 +15,7 @@ a new error class is sorted by the base it names, with no list to extend::
     │   ├── consumers.errors.WaitedTooLong       a wait outlasted its limit
     │   ├── store.connections.UnknownConnection (AmbiguousConnection)
     │   ├── store.token_store.TokenKeyError
+    │   ├── store.numbers.SequenceExhausted     no Visma number left for Koppel to allocate
     │   └── ops: ConnectError, CallbackError, StateRefused, StartDateError, NoSuchDeadLetter
     ├── TryLater        nothing is wrong with the request; the same attempt may succeed later
     │   ├── clients.errors.TransientError (RateLimited, AmbiguousWrite)        429, 5xx, timeout

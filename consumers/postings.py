@@ -23,7 +23,7 @@ from consumers.errors import NotYetPossible, PermanentFailure
 from consumers.reference_data import reference_data
 from contracts import keys
 from contracts.outcome_names import OutcomeName
-from store import links
+from store import links, numbers
 from store.db import Conn
 from store.links import Link
 from store.writes import document_lock, write_once
@@ -33,10 +33,13 @@ from translation.errors import (
     UnmappedTaxRate,
     UnsupportedDocument,
 )
-from translation.ledger_items import fingerprint, row_differences
+from translation.ledger_items import conversion_of, fingerprint, row_differences
+from translation.numbers import free_for_koppel, koppel_numbers
 from translation.posting_map import PostingMap
 
-Translate = Callable[[str, PostingMap], CustomerLedgerItemWithVoucher]
+#: (Visma customer id, the connection's posting map, the Visma number Koppel allocated or
+#: None for the rule's) → the posting.
+Translate = Callable[[str, PostingMap, int | None], CustomerLedgerItemWithVoucher]
 
 
 def post_document(
@@ -63,8 +66,12 @@ def post_document(
     key = keys.posting(connection.id, document_type, document.id)
     customer_id = _customer_of(job, document)
     with document_lock(pool, key) as conn:
+
+        def allocate(posting_map: PostingMap) -> int | None:
+            return _allocated_number(conn, job, document_type, document, number, posting_map)
+
         try:
-            posting = _translate(job, customer_id, day, translate)
+            posting = _translate(job, customer_id, day, translate, allocate)
         except NothingToPost as nothing:
             return Outcome(OutcomeName.SKIPPED, nothing.reason)
         print_ = fingerprint(posting)
@@ -156,6 +163,7 @@ def post_document(
             "visma_customer_id": customer_id,
             "total": str(posting.TotalAmountInvoiceCurrency),
             "currency": posting.CurrencyCode,
+            **({"conversion": conversion} if (conversion := conversion_of(posting)) else {}),
             **(facts or {}),
         },
     )
@@ -166,6 +174,24 @@ def other_department(job: Job, document: Document, label: str) -> Outcome | None
     if document.department.id == job.connection.teamleader_department_id:
         return None
     return Outcome(OutcomeName.SKIPPED, f"{label} belongs to another department")
+
+
+def dated_before_start(job: Job, document_type: str, day: date | None) -> Outcome | None:
+    """The skip of a document dated before the connection's start (``sync_from``).
+
+    The cut-over is a document date: a firm switching on 1 January booked its older
+    invoices by hand or with another connector, and a payment that bumps an old invoice's
+    ``updated_at`` past the cut-over must not post it again (issue 13, point 6)."""
+    start = job.connection.sync_from
+    if day is None or day >= start:
+        return None
+    return Outcome(
+        OutcomeName.SKIPPED,
+        f"dated before the connection's start ({start.isoformat()}): this "
+        f"{document_type.replace('_', ' ')} of {day.isoformat()} was booked elsewhere, so "
+        "Koppel does not post it",
+        {"before_start": True, "document_date": day.isoformat()},
+    )
 
 
 def _customer_of(job: Job, document: Document) -> str:
@@ -182,14 +208,43 @@ def _customer_of(job: Job, document: Document) -> str:
     return ensure_customer(job, kind, invoicee.id).visma_id
 
 
+def _allocated_number(
+    conn: Conn,
+    job: Job,
+    document_type: str,
+    document: Document,
+    number: str,
+    posting_map: PostingMap,
+) -> int | None:
+    """None when the connection's rule represents Teamleader's ``number``; else the Visma
+    number Koppel's sequence gives the document (once: ``store/numbers.py``). An invoice
+    number the credit-note rule could also give is not the rule's (issue 13, point 2)."""
+    invoice_rule = posting_map.invoice_number_rule
+    credit_rule = posting_map.credit_note_number_rule
+    if not koppel_numbers(document_type, number, invoice_rule, credit_rule):
+        return None
+    return numbers.allocate(
+        conn,
+        job.connection.id,
+        document_type,
+        document.id,
+        number,
+        acceptable=lambda n: free_for_koppel(n, invoice_rule, credit_rule),
+    )
+
+
 def _translate(
-    job: Job, customer_id: str, day: date, translate: Translate
+    job: Job,
+    customer_id: str,
+    day: date,
+    translate: Translate,
+    allocate: Callable[[PostingMap], int | None],
 ) -> CustomerLedgerItemWithVoucher:
     """Translate; on a missing mapping or account, once more with fresh reference data."""
     for attempt in (1, 2):
         posting_map = reference_data.posting_map(job.connection, job.clients, day)
         try:
-            return translate(customer_id, posting_map)
+            return translate(customer_id, posting_map, allocate(posting_map))
         except (UnmappedTaxRate, MissingAccount):
             if attempt == 2 or not reference_data.invalidate(job.connection.id):
                 raise

@@ -149,6 +149,7 @@ def _build(connection: Connection, clients: ApiClients, fiscal_year_id: str | No
         locked_period_policy=connection.locked_period_policy,
         invoice_number_rule=connection.invoice_number_rule,
         credit_note_number_rule=connection.credit_note_number_rule,
+        exchange_rate_reading=connection.exchange_rate_reading,
         tax_rates={rate.id: rate for rate in clients.teamleader.tax_rates(department)},
     )
 

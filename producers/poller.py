@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
 import dramatiq
@@ -35,10 +35,12 @@ import dramatiq.errors
 import pika.exceptions
 
 from clients.errors import ApiError, ReauthorizationNeeded
-from clients.teamleader.models import Customer, Document
+from clients.teamleader.client import OnMalformed
+from clients.teamleader.malformed import Malformed
+from clients.teamleader.models import CreditNote, Customer, Document, Invoice
 from config import Settings
 from config.unreachable import ServiceUnreachable, broker_unreachable
-from contracts import streams
+from contracts import queues, streams
 from contracts.broker import publish
 from contracts.messages import (
     CreditNoteChanged,
@@ -50,6 +52,7 @@ from contracts.messages import (
 from contracts.statuses import BOOKED_INVOICE_STATUSES
 from contracts.streams import COMPANIES, CONTACTS, CREDIT_NOTES, INVOICES, VISMA_LEDGER_ITEMS
 from store import connections, cursors, document_history, links, message_log
+from store import malformed as malformed_store
 from store.api_clients import ApiClients
 from store.connections import Connection
 from store.db import Pool
@@ -78,6 +81,11 @@ class StreamReport:
     #: The cursor after the round (unchanged when the stream failed).
     watermark: datetime | None = None
     error: str | None = None
+    #: Items that did not fit (recorded as failures; the rest of the stream went on).
+    malformed: int = 0
+    #: Documents dated before the connection's start (``sync_from``): their consumer
+    #: skips them with a history entry, since they were booked elsewhere.
+    before_start: int = 0
 
 
 @dataclass(frozen=True)
@@ -107,10 +115,13 @@ class Seen:
     modified: datetime
     #: The message it calls for, or None (e.g. a ledger item Koppel did not post).
     message: SyncMessage | None
+    #: Its own date (invoice / credit-note date) is before the connection's start.
+    before_start: bool = False
 
 
-#: (clients, pool, connection, since) → every document changed since then.
-Reader = Callable[[ApiClients, Pool, Connection, datetime], Iterable[Seen]]
+#: (clients, pool, connection, since, on_malformed) → every document changed since then;
+#: an item that does not fit is handed to ``on_malformed`` instead.
+Reader = Callable[[ApiClients, Pool, Connection, datetime, OnMalformed], Iterable[Seen]]
 
 
 # -- readers ----------------------------------------------------------------------------------
@@ -123,23 +134,39 @@ def _changes(
     listing: Iterable[Customer | Document],
     what: str,
     message: Callable[[str, datetime], SyncMessage],
+    start: date | None = None,
 ) -> Iterator[Seen]:
-    """Every Teamleader object of ``listing`` as a change with its message."""
+    """Every Teamleader object of ``listing`` as a change with its message (``start``: the
+    connection's first day, to count documents dated before it)."""
     for item in listing:
         if item.updated_at is None:
             logger.warning("Teamleader %s %s has no updated_at; skipped", what, item.id)
             continue
         updated_at = _aware(item.updated_at)
-        yield Seen(item.id, updated_at, message(item.id, updated_at))
+        day = _document_date(item)
+        early = start is not None and day is not None and day < start
+        yield Seen(item.id, updated_at, message(item.id, updated_at), before_start=early)
+
+
+def _document_date(item: Customer | Document) -> date | None:
+    if isinstance(item, Invoice):
+        return item.invoice_date
+    if isinstance(item, CreditNote):
+        return item.credit_note_date
+    return None
 
 
 def _customers(kind: Literal["contact", "company"]) -> Reader:
     def read(
-        clients: ApiClients, pool: Pool, connection: Connection, since: datetime
+        clients: ApiClients,
+        pool: Pool,
+        connection: Connection,
+        since: datetime,
+        on_malformed: OnMalformed,
     ) -> Iterable[Seen]:
         listing = clients.teamleader.contacts if kind == "contact" else clients.teamleader.companies
         return _changes(
-            listing(updated_since=since),
+            listing(updated_since=since, on_malformed=on_malformed),
             kind,
             lambda id_, at: CustomerChanged(
                 connection_id=connection.id, kind=kind, teamleader_id=id_, updated_at=at
@@ -150,12 +177,17 @@ def _customers(kind: Literal["contact", "company"]) -> Reader:
 
 
 def _invoices(
-    clients: ApiClients, pool: Pool, connection: Connection, since: datetime
+    clients: ApiClients,
+    pool: Pool,
+    connection: Connection,
+    since: datetime,
+    on_malformed: OnMalformed,
 ) -> Iterable[Seen]:
     listing = clients.teamleader.invoices(
         updated_since=since,
         status=BOOKED_INVOICE_STATUSES,
         department_id=connection.teamleader_department_id,
+        on_malformed=on_malformed,
     )
     return _changes(
         listing,
@@ -163,14 +195,21 @@ def _invoices(
         lambda id_, at: InvoiceChanged(
             connection_id=connection.id, teamleader_id=id_, updated_at=at
         ),
+        connection.sync_from,
     )
 
 
 def _credit_notes(
-    clients: ApiClients, pool: Pool, connection: Connection, since: datetime
+    clients: ApiClients,
+    pool: Pool,
+    connection: Connection,
+    since: datetime,
+    on_malformed: OnMalformed,
 ) -> Iterable[Seen]:
     listing = clients.teamleader.credit_notes(
-        updated_since=since, department_id=connection.teamleader_department_id
+        updated_since=since,
+        department_id=connection.teamleader_department_id,
+        on_malformed=on_malformed,
     )
     return _changes(
         listing,
@@ -178,11 +217,16 @@ def _credit_notes(
         lambda id_, at: CreditNoteChanged(
             connection_id=connection.id, teamleader_id=id_, updated_at=at
         ),
+        connection.sync_from,
     )
 
 
 def _ledger_items(
-    clients: ApiClients, pool: Pool, connection: Connection, since: datetime
+    clients: ApiClients,
+    pool: Pool,
+    connection: Connection,
+    since: datetime,
+    on_malformed: OnMalformed,
 ) -> Iterable[Seen]:
     """Every ledger item modified since; a message only for one Koppel posted whose remaining
     amount is not the one Koppel last saw (the item changes for other reasons too)."""
@@ -215,6 +259,14 @@ READERS: dict[str, Reader] = {
     INVOICES: _invoices,
     CREDIT_NOTES: _credit_notes,
     VISMA_LEDGER_ITEMS: _ledger_items,
+}
+
+#: What each Teamleader stream's items are: (document type, queue of its failures, noun).
+MALFORMED_AS = {
+    CONTACTS: ("contact", queues.CONTACTS, "contact"),
+    COMPANIES: ("company", queues.CONTACTS, "company"),
+    INVOICES: ("invoice", queues.INVOICES, "invoice"),
+    CREDIT_NOTES: ("credit_note", queues.CREDIT_NOTES, "credit note"),
 }
 
 #: What each stream lists, for error messages.
@@ -334,9 +386,11 @@ def poll_stream(
     since = query_start(settings, connection, cursor.watermark)
     seen: list[Seen] = []
     sent: list[SyncMessage] = []
+    bad: list[Malformed] = []
     skipped = 0
     try:
-        seen = list(READERS[stream](clients, pool, connection, since))
+        seen = list(READERS[stream](clients, pool, connection, since, bad.append))
+        _record_malformed(pool, connection, stream, seen, bad)
         changes = latest_messages(seen)
         recorded = message_log.already_recorded(
             pool, [m.dedupe_key for m in changes], REPUBLISH_UNFINISHED_AFTER_S
@@ -364,8 +418,18 @@ def poll_stream(
             skipped=skipped,
             watermark=cursor.watermark,
             error=explanation,
+            malformed=len(bad),
+            before_start=sum(1 for s in seen if s.before_start),
         )
-    moved_to = new_watermark(seen)
+    # A malformed item with a readable timestamp moves the cursor too: it is recorded.
+    moved_to = new_watermark(
+        seen
+        + [
+            Seen(m.document_id or f"(malformed {i})", _aware(m.updated_at), None)
+            for i, m in enumerate(bad)
+            if m.updated_at is not None
+        ]
+    )
     moves.append((stream, moved_to))
     # The cursor never moves backwards (cursors.advance_many keeps the larger one).
     candidates = [w for w in (cursor.watermark, moved_to) if w is not None]
@@ -375,7 +439,30 @@ def poll_stream(
         published=len(sent),
         skipped=skipped,
         watermark=max(candidates) if candidates else None,
+        malformed=len(bad),
+        before_start=sum(1 for s in seen if s.before_start),
     )
+
+
+def _record_malformed(
+    pool: Pool, connection: Connection, stream: str, seen: Sequence[Seen], bad: list[Malformed]
+) -> None:
+    """Record the items that did not fit; close the failures of documents that fit now."""
+    if stream not in MALFORMED_AS:
+        return
+    document_type, queue, what = MALFORMED_AS[stream]
+    readable = {s.document_id for s in seen} - {m.document_id for m in bad}
+    malformed_store.close(pool, connection.id, document_type, sorted(readable))
+    if bad:
+        logger.warning(
+            "%s %s: %d item(s) did not fit and were recorded as failures",
+            connection.name,
+            stream,
+            len(bad),
+        )
+        malformed_store.record(
+            pool, connection.id, queue=queue, document_type=document_type, what=what, bad=bad
+        )
 
 
 def poll_connection(

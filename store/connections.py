@@ -44,6 +44,10 @@ class Connection:
     paused_at: datetime | None = None
     #: Set by ``koppel connections remove``; never cleared.
     removed_at: datetime | None = None
+    #: "attention" or "post": a credit of an invoice dated before ``sync_from`` (0013).
+    credits_of_earlier_invoices: str = "attention"
+    #: "labels" or "flipped": how ``currency_exchange_rate`` is read (migration 0013).
+    exchange_rate_reading: str = "labels"
     #: A document dated in a period Visma has locked: ``refuse`` (dead-letter it, naming the
     #: lock) or ``post_on_first_open_day`` (its voucher dated the day after the lock).
     locked_period_policy: str = "refuse"
@@ -64,7 +68,8 @@ _COLUMNS = (
     "id, name, sandbox, teamleader_account_id, teamleader_department_id, visma_company_id, "
     "sync_from, poll_interval_s, receivables_account, invoice_number_rule, "
     "credit_note_number_rule, default_terms_of_payment_id, active, reference_changed_at, "
-    "paused_at, removed_at, locked_period_policy"
+    "paused_at, removed_at, credits_of_earlier_invoices, exchange_rate_reading, "
+    "locked_period_policy"
 )
 
 #: The values of ``locked_period_policy`` (store/migrations/0010_visma_as_it_is.sql).
@@ -200,6 +205,8 @@ def update(pool: Pool, connection_id: uuid.UUID, **values: object) -> Connection
         "sync_from",
         "active",
         "visma_company_id",
+        "credits_of_earlier_invoices",
+        "exchange_rate_reading",
         "locked_period_policy",
     }
     unknown = set(values) - allowed

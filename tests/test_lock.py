@@ -8,7 +8,15 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from tests.deps.lock import LOCK, PYPROJECT, disagreements, pyproject_pins, read_lock
+from tests.deps.lock import (
+    LOCK,
+    PYPROJECT,
+    ROOT,
+    RUNTIME_LOCK,
+    disagreements,
+    pyproject_pins,
+    read_lock,
+)
 
 
 def test_every_pin_in_pyproject_is_in_the_lock_at_the_same_version() -> None:
@@ -50,3 +58,22 @@ def test_the_locked_setuptools_is_one_the_build_system_accepts() -> None:
     (requirement,) = [Requirement(r) for r in build["requires"] if r.startswith("setuptools")]
 
     assert requirement.specifier.contains(read_lock()["setuptools"].version)
+
+
+def test_the_image_lock_has_every_dependency_at_the_suite_lock_version_and_no_test_tool() -> None:
+    runtime = read_lock(RUNTIME_LOCK)
+    lock = read_lock()
+
+    assert disagreements(pyproject_pins(extras=()), runtime) == []
+    assert {name: pin.version for name, pin in runtime.items()} == {
+        name: lock[name].version for name in runtime
+    }
+    assert {"pytest", "mypy", "ruff"}.isdisjoint(runtime)
+    assert [pin.name for pin in runtime.values() if not pin.hashes] == []
+
+
+def test_the_image_installs_the_runtime_lock_with_hashes_checked() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+    assert "COPY requirements/runtime.txt" in dockerfile
+    assert "--require-hashes" in dockerfile

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -81,9 +82,16 @@ def round2(amount: Decimal) -> Decimal:
 
 
 def posting_for_invoice(
-    invoice: Invoice, customer_id: str, posting_map: PostingMap
+    invoice: Invoice,
+    customer_id: str,
+    posting_map: PostingMap,
+    visma_number: int | None = None,
 ) -> CustomerLedgerItemWithVoucher:
-    """The posting of a booked Teamleader invoice (a negative one becomes a credit invoice)."""
+    """The posting of a booked Teamleader invoice (a negative one becomes a credit invoice).
+
+    ``visma_number``: the number Koppel allocated where the rule cannot represent
+    Teamleader's (``translation/numbers.py`` ``rule_number``); else the rule's. Teamleader's
+    own number stays in the voucher text either way."""
     label = f"Teamleader invoice {invoice.invoice_number or invoice.id}"
     if invoice.status == "draft" or invoice.invoice_number is None:
         raise UnsupportedDocument(
@@ -93,7 +101,7 @@ def posting_for_invoice(
         raise UnsupportedDocument(
             f"{label} has no invoice date, so it has no period in Visma; book it in Teamleader."
         )
-    number = _number(label, invoice.invoice_number, posting_map.invoice_number_rule)
+    number = visma_number or _number(label, invoice.invoice_number, posting_map.invoice_number_rule)
     text = f"Teamleader factuur {invoice.invoice_number}"
     with _arithmetic(label):
         return _posting(
@@ -115,6 +123,7 @@ def posting_for_credit_note(
     customer_id: str,
     posting_map: PostingMap,
     credited_invoice_number: int | None,
+    visma_number: int | None = None,
 ) -> CustomerLedgerItemWithVoucher:
     """The posting of a Teamleader credit note: its positive amounts become negative.
 
@@ -127,7 +136,9 @@ def posting_for_credit_note(
         )
     if credit_note.credit_note_date is None:
         raise UnsupportedDocument(f"{label} has no credit note date, so it has no period in Visma.")
-    number = _number(label, credit_note.credit_note_number, posting_map.credit_note_number_rule)
+    number = visma_number or _number(
+        label, credit_note.credit_note_number, posting_map.credit_note_number_rule
+    )
     text = f"Teamleader creditnota {credit_note.credit_note_number}"
     if credited_invoice_number is not None:
         text += f" op factuur {credited_invoice_number}"
@@ -304,6 +315,15 @@ def _posting(
     _require_accounts(rows, groups, vat_amounts, label, posting_map)
 
     foreign = currency != posting_map.company_currency
+    if foreign:
+        # Shown where the bookkeeper looks, so the first foreign invoice can be checked.
+        exchange = document.currency_exchange_rate
+        shown_rate = exchange.rate if exchange and exchange.rate else rate
+        conversion = conversion_text(
+            currency, abs(payable), shown_rate, posting_map.company_currency, abs(receivables)
+        )
+        head, sep, name = voucher_text.partition(" · ")
+        voucher_text = f"{head} · {conversion}{sep}{name}"
     return CustomerLedgerItemWithVoucher(
         CustomerId=customer_id,
         InvoiceNumber=invoice_number,
@@ -358,6 +378,23 @@ def _number(label: str, teamleader_number: str, rule: str) -> int:
 
 
 # -- currency -----------------------------------------------------------------------------
+_CONVERSION = re.compile(r"[A-Z]{3} [0-9,]+\.[0-9]{2} at [0-9.]+ = [A-Z]{3} [0-9,]+\.[0-9]{2}")
+
+
+def conversion_text(
+    currency: str, amount: Decimal, rate: Decimal, company: str, company_amount: Decimal
+) -> str:
+    """``"USD 6,050.00 at 1.0845 = EUR 5,578.61"``: the conversion a posting used, with
+    Teamleader's rate as the document shows it."""
+    return f"{currency} {amount:,.2f} at {rate.normalize():f} = {company} {company_amount:,.2f}"
+
+
+def conversion_of(posting: CustomerLedgerItemWithVoucher) -> str | None:
+    """The conversion text in a posting's voucher text (None in the company's currency)."""
+    if posting.CurrencyRate is None:
+        return None
+    found = _CONVERSION.search(posting.Voucher.VoucherText or "")
+    return found.group(0) if found else None
 
 
 def _currency(document: Document, label: str) -> str:
@@ -386,7 +423,9 @@ def _company_rate(
     """Company currency per one unit of the document currency, as Visma's CurrencyRate.
 
     Teamleader's ``currency_exchange_rate`` reads amount-in-``to`` = amount-in-``from`` ÷
-    ``rate`` (sandbox ASSUMPTIONS.md), so Visma's rate is 1 / rate — quantized once to the
+    ``rate`` (sandbox ASSUMPTIONS.md), so Visma's rate is 1 / rate for a rate labelled from
+    the document's currency to the company's, and rate for one labelled the other way;
+    ``exchange_rate_reading = flipped`` turns the rule around. Quantized once to the
     6 decimals Visma is sent, and that very value converts every row, so the rows agree
     with the check Visma makes (round2(total × CurrencyRate))."""
     company = posting_map.company_currency
@@ -399,16 +438,21 @@ def _company_rate(
             f"{what}, and the document has no exchange rate. Set the exchange rate on the "
             "document in Teamleader, then requeue it."
         )
-    if exchange.from_ and exchange.from_.upper() != currency:
+    source = (exchange.from_ or currency).upper()
+    target = (exchange.to or company).upper()
+    if {source, target} != {currency, company}:
         raise UnsupportedDocument(
-            f"{what}; its exchange rate converts from {exchange.from_}, not {currency}."
+            f"{what}; its exchange rate converts {source} to {target}, not between {currency} "
+            f"and {company}. The Teamleader department's currency must be the Visma company's."
         )
-    if exchange.to and exchange.to.upper() != company:
-        raise UnsupportedDocument(
-            f"{what}; its exchange rate converts to {exchange.to}, not {company}. The "
-            "Teamleader department's currency must be the Visma company's."
-        )
-    rate = (ONE / exchange.rate).quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
+    # The labels say which side is which: "amount in `to` = amount in `from` ÷ rate" reads
+    # a rate labelled from the company's currency to the document's the same way, so
+    # company per document unit is 1 / rate labelled one way and rate labelled the other;
+    # the connection's ``exchange_rate_reading = flipped`` reads ÷ as × (docs/api-facts.md).
+    labelled_from_document = source == currency
+    divides = posting_map.exchange_rate_reading != "flipped"
+    per_unit = ONE / exchange.rate if labelled_from_document == divides else exchange.rate
+    rate = per_unit.quantize(RATE_QUANTUM, rounding=ROUND_HALF_UP)
     if rate <= 0:
         raise UnsupportedDocument(
             f"{what}; its exchange rate {exchange.rate} makes one {currency} worth less "

@@ -66,6 +66,8 @@ class PostingMap:
     locked_period_policy: str = "refuse"
     invoice_number_rule: str = "{year}{number:05d}"
     credit_note_number_rule: str = "{year}9{number:04d}"
+    #: "labels" (amount in ``to`` = amount in ``from`` ÷ rate) or "flipped" (× rate).
+    exchange_rate_reading: str = "labels"
     #: Optional: every Teamleader tax rate of the department, mapped or not, so that an
     #: unmapped one can be named by description and rate (a line only carries its id).
     tax_rates: Mapping[str, TaxRate] = field(default_factory=dict)

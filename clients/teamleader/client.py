@@ -16,12 +16,14 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import httpx
+from pydantic import ValidationError
 
 from clients.http import ApiSession, RetryPolicy, decode_json
 from clients.oauth import OAuthApp, RefreshingAuth
 from clients.ratelimit import Limiter, SlidingWindowLimiter
 from clients.teamleader.envelope import read_envelope
 from clients.teamleader.errors import SERVICE, error_for, seconds_until_reset
+from clients.teamleader.malformed import Malformed, malformed
 from clients.teamleader.models import (
     Company,
     Contact,
@@ -42,6 +44,8 @@ PAGE_SIZE = 100
 #: Added to a wait until ``X-RateLimit-Reset``: the reset is the server's clock, ours may lag.
 RESET_MARGIN_S = 0.05
 Model = TypeVar("Model", bound=TeamleaderModel)
+#: What a list does with an item that does not fit (``clients/teamleader/malformed.py``).
+OnMalformed = Callable[[Malformed], None]
 
 
 def teamleader_oauth_app(settings: Settings) -> OAuthApp:
@@ -144,8 +148,12 @@ class TeamleaderClient:
         model: type[Model],
         filters: Mapping[str, Any],
         extra: Mapping[str, Any] | None = None,
+        on_malformed: OnMalformed | None = None,
     ) -> Iterator[Model]:
-        """Every item of a paged list: pages of 100 until one comes back short."""
+        """Every item of a paged list: pages of 100 until one comes back short.
+
+        Each item is read on its own: one that does not fit its model raises, or, when
+        ``on_malformed`` is given, is handed to it and the rest of the page goes on."""
         number = 1
         while True:
             body: dict[str, Any] = {**(extra or {}), "page": {"size": PAGE_SIZE, "number": number}}
@@ -153,7 +161,14 @@ class TeamleaderClient:
                 body["filter"] = dict(filters)
             data = self._call(endpoint, body, read=True) or []
             for item in data:
-                yield model.model_validate(item)
+                try:
+                    parsed = model.model_validate(item)
+                except ValidationError as error:
+                    if on_malformed is None:
+                        raise
+                    on_malformed(malformed(item, error))
+                    continue
+                yield parsed
             if len(data) < PAGE_SIZE:
                 return
             number += 1
@@ -187,6 +202,7 @@ class TeamleaderClient:
         updated_since: datetime | None = None,
         ids: Sequence[str] | None = None,
         term: str | None = None,
+        on_malformed: OnMalformed | None = None,
     ) -> Iterator[Contact]:
         """Contacts, oldest change first (a stable order for an ``updated_since`` cursor)."""
         return self._pages(
@@ -194,6 +210,7 @@ class TeamleaderClient:
             Contact,
             _filters(updated_since=updated_since, ids=ids, term=term),
             {"sort": [{"field": "updated_at", "order": "asc"}]},
+            on_malformed,
         )
 
     def contact(self, id_: str) -> Contact:
@@ -204,12 +221,14 @@ class TeamleaderClient:
         updated_since: datetime | None = None,
         ids: Sequence[str] | None = None,
         term: str | None = None,
+        on_malformed: OnMalformed | None = None,
     ) -> Iterator[Company]:
         return self._pages(
             "companies.list",
             Company,
             _filters(updated_since=updated_since, ids=ids, term=term),
             {"sort": [{"field": "updated_at", "order": "asc"}]},
+            on_malformed,
         )
 
     def company(self, id_: str) -> Company:
@@ -226,6 +245,7 @@ class TeamleaderClient:
         ids: Sequence[str] | None = None,
         invoice_number: str | None = None,
         term: str | None = None,
+        on_malformed: OnMalformed | None = None,
     ) -> Iterator[Invoice]:
         """Invoices (list shape: no lines). Both date bounds are inclusive; ``invoice_number``
         is a full number ("2017 / 5"), ``term`` a search in number, PO number, payment
@@ -245,6 +265,7 @@ class TeamleaderClient:
             Invoice,
             filters,
             {"sort": [{"field": "invoice_number", "order": "asc"}]},
+            on_malformed,
         )
 
     def invoice(self, id_: str) -> Invoice:
@@ -276,6 +297,7 @@ class TeamleaderClient:
         credit_note_date_after: date | None = None,
         credit_note_date_before: date | None = None,
         ids: Sequence[str] | None = None,
+        on_malformed: OnMalformed | None = None,
     ) -> Iterator[CreditNote]:
         """Credit notes; ``credit_note_date_after`` is inclusive, ``…_before`` exclusive."""
         filters = _filters(
@@ -286,7 +308,7 @@ class TeamleaderClient:
             credit_note_date_after=credit_note_date_after,
             credit_note_date_before=credit_note_date_before,
         )
-        return self._pages("creditNotes.list", CreditNote, filters)
+        return self._pages("creditNotes.list", CreditNote, filters, None, on_malformed)
 
     def credit_note(self, id_: str) -> CreditNote:
         """``creditNotes.info`` documents ``data`` as an array: accept that or an object."""

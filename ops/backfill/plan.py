@@ -28,6 +28,7 @@ from clients.visma.models import Customer as VismaCustomer
 from clients.visma.models import FiscalYear
 from config.errors import NeedsPerson
 from contracts.messages import CreditNoteChanged, InvoiceChanged, SyncMessage
+from store.numbers import SEQUENCE_START
 from translation.customers import REFERENCE_FIELD, normalized_vat, reference_for
 from translation.errors import (
     MissingAccount,
@@ -35,7 +36,8 @@ from translation.errors import (
     TranslationError,
     UnmappedTaxRate,
 )
-from translation.ledger_items import posting_for_credit_note, posting_for_invoice
+from translation.ledger_items import conversion_of, posting_for_credit_note, posting_for_invoice
+from translation.numbers import koppel_numbers
 from translation.posting_map import PostingMap
 
 #: The named starts ``--from`` accepts (besides a date, YYYY-MM-DD).
@@ -138,6 +140,10 @@ class Planned:
     customer: tuple[str, str]
     state: str
     issues: tuple[Issue, ...] = ()
+    #: "USD 6,050.00 at 1.0845 = EUR 5,578.61" for a foreign-currency document to post.
+    conversion: str | None = None
+    #: Its Teamleader number is not the rule's: Koppel's sequence numbers it in Visma.
+    koppel_number: bool = False
 
     @property
     def label(self) -> str:
@@ -205,12 +211,23 @@ def assess(
     total = document.total
     found = list(issues)
     state = IN_VISMA if linked else TO_POST
+    conversion: str | None = None
+    koppel_number = False
     if not linked and posting_map is not None:
         try:
+            koppel_number = _koppel_numbered(document_type, number, posting_map)
+            # Any number of Koppel's sequence shows the same posting (it is allocated in
+            # the run, not in a preview, which writes nothing).
+            visma_number = SEQUENCE_START if koppel_number else None
             if isinstance(document, Invoice):
-                posting_for_invoice(document, PREVIEW_CUSTOMER_ID, posting_map)
+                posting = posting_for_invoice(
+                    document, PREVIEW_CUSTOMER_ID, posting_map, visma_number
+                )
             else:
-                posting_for_credit_note(document, PREVIEW_CUSTOMER_ID, posting_map, None)
+                posting = posting_for_credit_note(
+                    document, PREVIEW_CUSTOMER_ID, posting_map, None, visma_number
+                )
+            conversion = conversion_of(posting)
         except NothingToPost:
             state = NOTHING
         except TranslationError as error:
@@ -230,6 +247,19 @@ def assess(
         customer=(document.invoicee.customer.type or "company", document.invoicee.customer.id),
         state=state,
         issues=tuple(found) if state != IN_VISMA else (),
+        conversion=conversion,
+        koppel_number=koppel_number,
+    )
+
+
+def _koppel_numbered(document_type: str, number: str, posting_map: PostingMap) -> bool:
+    """Whether the run gives the document a number of Koppel's sequence (as the consumer
+    decides, ``consumers/postings.py``)."""
+    return koppel_numbers(
+        document_type,
+        number,
+        posting_map.invoice_number_rule,
+        posting_map.credit_note_number_rule,
     )
 
 

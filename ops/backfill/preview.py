@@ -355,6 +355,10 @@ def _credited_issue(
 
 
 # -- printing ---------------------------------------------------------------------------------
+#: Rows of the foreign-currency and Koppel-numbered tables at most.
+FOREIGN_SHOWN = 10
+
+
 def money(amount: object) -> str:
     return f"{amount:,.2f}"
 
@@ -395,6 +399,31 @@ def preview_tables(preview: Preview, connection_name: str) -> list[Table]:
     ):
         vat.add_row(percent(rate), currency, money(taxable), money(tax))
     tables.append(vat)
+
+    foreign = [d for d in preview.to_post if d.conversion]
+    if foreign:
+        # The first foreign documents, so a bookkeeper can check the rate's direction.
+        rates = Table(title=f"To post in a foreign currency: {len(foreign)} (the conversion used)")
+        rates.add_column("document")
+        rates.add_column("conversion", overflow="fold")
+        for document in foreign[:FOREIGN_SHOWN]:
+            rates.add_row(document.label, document.conversion)
+        if len(foreign) > FOREIGN_SHOWN:
+            rates.add_row(f"and {len(foreign) - FOREIGN_SHOWN} more", "")
+        tables.append(rates)
+
+    numbered = [d for d in preview.to_post if d.koppel_number]
+    if numbered:
+        table = Table(
+            title=f"Numbered by Koppel: {len(numbered)} (the number rule cannot represent "
+            "Teamleader's number; it stays in the voucher text)"
+        )
+        table.add_column("document")
+        for document in numbered[:FOREIGN_SHOWN]:
+            table.add_row(document.label)
+        if len(numbered) > FOREIGN_SHOWN:
+            table.add_row(f"and {len(numbered) - FOREIGN_SHOWN} more")
+        tables.append(table)
 
     to_create = [c for c in preview.customers if c.state == "to create"]
     customers = Table(title=f"Customers to create in Visma: {len(to_create)}")

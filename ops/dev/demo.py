@@ -138,6 +138,8 @@ class Activity:
     teamleader_changes: int = 0
     #: The customers Koppel refused and the bookkeeper completed, as Teamleader names them.
     customers_fixed: list[str] = field(default_factory=list)
+    #: The fiscal year's new name in Teamleader (not a year: Koppel numbers its documents).
+    fiscal_year_name: str | None = None
 
 
 def life_goes_on(settings: Settings, pool: Pool, connection: Connection) -> Activity:
@@ -172,6 +174,18 @@ def life_goes_on(settings: Settings, pool: Pool, connection: Connection) -> Acti
             [connection.id],
         ).fetchone()
     controls: list[tuple[str, dict[str, Any]]] = []
+    # The bookkeeper renames this fiscal year in Teamleader, as accounts do ("Boekjaar 26"),
+    # and gives credit notes a sequence of their own: the week's new invoice and credit
+    # note carry numbers the number rules cannot represent (issue 13).
+    year = calendar.today().year
+    activity.fiscal_year_name = f"Boekjaar {year % 100:02d}"
+    department = connection.teamleader_department_id
+    numbering = {"department_id": department, "year": year}
+    for body in (
+        {**numbering, "kind": "invoices", "name": activity.fiscal_year_name},
+        {**numbering, "kind": "creditNotes", "name": f"CN {year}"},
+    ):
+        httpx.post(f"{teamleader}/_sandbox/numbering", json=body, timeout=10).raise_for_status()
     if contact is not None:
         # A customer moves.
         controls.append(
@@ -399,7 +413,8 @@ def run_demo(settings: Settings, seed: int, size: str, console: Console) -> tupl
                 console.print(
                     f"meanwhile: {activity.payments_full} invoices paid in full and "
                     f"{activity.payments_partial} in part in Visma; "
-                    f"{activity.teamleader_changes} changes in Teamleader; the bookkeeper "
+                    f"{activity.teamleader_changes} changes in Teamleader (this fiscal year "
+                    f"renamed {activity.fiscal_year_name!r}); the bookkeeper "
                     f"completed the address of {fixed}, which Koppel had refused…",
                     markup=False,
                     highlight=False,

@@ -240,6 +240,8 @@ def describe(event: Event, failures: Sequence[Failure]) -> str:
             parts.append(f"number {d['visma_number']}")
         if d.get("total"):
             parts.append(f"total {_money(d, 'total')}")
+        if d.get("conversion"):
+            parts.append(f"converted {d['conversion']}")  # "USD 6,050.00 at 1.0845 = EUR …"
         return "; ".join(p for p in parts if p)
     if name == "failed":
         row = _failure_at(event.at, failures)

@@ -62,11 +62,18 @@ def plan_change(
     credit_note_number_rule: str | None,
     default_terms: str | None,
     force: bool,
+    credits_of_earlier_invoices: str | None = None,
+    exchange_rate_reading: str | None = None,
     locked_period_policy: str | None = None,
 ) -> Change:
     """Every given value checked: Visma is asked only when a value needs it."""
     change = Change()
     problems, columns = change.problems, change.columns
+    # Choices click has checked already (issue 13): stored as they are.
+    if credits_of_earlier_invoices is not None:
+        columns["credits_of_earlier_invoices"] = credits_of_earlier_invoices
+    if exchange_rate_reading is not None:
+        columns["exchange_rate_reading"] = exchange_rate_reading
     if locked_period_policy is not None:
         if locked_period_policy in connections.LOCKED_PERIOD_POLICIES:
             columns["locked_period_policy"] = locked_period_policy

@@ -21,6 +21,7 @@ from ops.console import echo_json, listing_console, new_console
 from ops.lookups import connection_clients, the_connection
 from ops.mappings.changes import Change, plan_change, store
 from ops.mappings.number_rules import number_example
+from ops.mappings.numbering_check import check_numbering
 from ops.mappings.preflight import check_connection
 from ops.mappings.proposal import propose, store_missing
 from ops.mappings.view import as_json as view_json
@@ -37,6 +38,8 @@ COLUMN_LABELS = {
     "invoice_number_rule": "invoice number rule",
     "credit_note_number_rule": "credit-note number rule",
     "default_terms_of_payment_id": "default terms of payment",
+    "credits_of_earlier_invoices": "credits of invoices from before the start",
+    "exchange_rate_reading": "exchange rate reading",
     "locked_period_policy": "locked period policy",
 }
 
@@ -91,6 +94,19 @@ def show_command(connection_name: str | None, wide: bool, as_json: bool) -> None
 @click.option("--credit-note-number-rule", default=None, help="e.g. '{year}9{number:04d}'.")
 @click.option("--default-terms", default=None, help="Visma terms of payment name or id.")
 @click.option(
+    "--credits-of-earlier-invoices",
+    type=click.Choice(["attention", "post"]),
+    default=None,
+    help="A credit note of an invoice dated before the connection's start: list it as "
+    "needing attention (default) or post it.",
+)
+@click.option(
+    "--exchange-rate-reading",
+    type=click.Choice(["labels", "flipped"]),
+    default=None,
+    help="labels: amount in `to` = amount in `from` ÷ rate (default); flipped: × rate.",
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Store a VAT code whose rate differs from the tax rate (`check` still reports it).",
@@ -111,6 +127,8 @@ def set_command(
     invoice_number_rule: str | None,
     credit_note_number_rule: str | None,
     default_terms: str | None,
+    credits_of_earlier_invoices: str | None,
+    exchange_rate_reading: str | None,
     force: bool,
     locked_period_policy: str | None,
 ) -> None:
@@ -123,12 +141,15 @@ def set_command(
         invoice_number_rule,
         credit_note_number_rule,
         default_terms,
+        credits_of_earlier_invoices,
+        exchange_rate_reading,
         locked_period_policy,
     )
     if all(value is None for value in values):
         raise click.UsageError(
             "nothing to set: give --tax-rate with --vat-code and --account, --receivables, "
-            "--invoice-number-rule, --credit-note-number-rule, --default-terms or "
+            "--invoice-number-rule, --credit-note-number-rule, --default-terms, "
+            "--credits-of-earlier-invoices, --exchange-rate-reading or "
             "--locked-period-policy"
         )
     settings = get_settings()
@@ -146,6 +167,8 @@ def set_command(
             credit_note_number_rule=credit_note_number_rule,
             default_terms=default_terms,
             force=force,
+            credits_of_earlier_invoices=credits_of_earlier_invoices,
+            exchange_rate_reading=exchange_rate_reading,
             locked_period_policy=locked_period_policy,
         )
         for warning in change.warnings:
@@ -243,6 +266,16 @@ def check_command(connection_name: str | None) -> None:
         connection = the_connection(pool, connection_name)
         with connection_clients(settings, pool, connection) as api:
             found = check_connection(pool, connection, api)
+            currency = api.visma.company_settings().CurrencyCode or "EUR"
+            numbering = check_numbering(connection, api, currency)
+    if numbering:
+        # Not problems: Koppel posts these documents; the bookkeeper should know how.
+        noted = Table(title=f"Numbers and currencies of {connection.name} (nothing stops)")
+        noted.add_column("note")
+        noted.add_column("detail", overflow="fold")
+        for note in numbering:
+            noted.add_row(note.what, note.detail)
+        out.print(noted)
     if not found:
         out.print(
             f"{connection.name}: all mapped — every tax rate has a VAT code of its rate, "

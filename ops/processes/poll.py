@@ -36,6 +36,8 @@ def report_table(report: PollReport) -> Table:
     table.add_column("seen", justify="right")
     table.add_column("published", justify="right")
     table.add_column("skipped", justify="right")
+    table.add_column("before start", justify="right")
+    table.add_column("malformed", justify="right")
     table.add_column("watermark (UTC)")
     table.add_column("error", overflow="fold")
     for stream in report.streams:
@@ -45,6 +47,8 @@ def report_table(report: PollReport) -> Table:
             str(stream.seen),
             str(stream.published),
             str(stream.skipped),
+            str(stream.before_start),
+            Text(str(stream.malformed), style="red") if stream.malformed else "0",
             watermark,
             Text(stream.error, style="red") if stream.error else "",
         )

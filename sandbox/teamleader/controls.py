@@ -23,6 +23,13 @@ Every control takes an optional ``?account=<id>`` (default: the default account)
 * ``POST /_sandbox/invoices/{id}/credit`` ``{"lines"?: [...], "discounts"?: [...], "on"?:
   date}`` → a booked credit note for all lines (with the invoice's discounts), or for the
   given compact lines and discounts (``creditNote.booked``).
+* ``POST /_sandbox/invoices/{id}/plant`` / ``/_sandbox/creditNotes/{id}/plant`` body = raw
+  fields → laid over what ``.list`` and ``.info`` answer for it, as they are (an impossible
+  date, a wrong type, NUL bytes: records a real account returns); ``{}`` takes them away.
+  ``updated_at`` bumped either way.
+* ``POST /_sandbox/numbering`` ``{department_id, kind?: "invoices" | "creditNotes", year,
+  name?, start?}`` → that fiscal year's numbering from now on: numbers read ``"<name> / n"``
+  from ``start`` (a data set's ``numbering`` holds the same objects).
 * ``GET /_sandbox/webhooks/deliveries`` → ``{"data": [{account_id, url, body, status,
   error}]}``; ``DELETE`` forgets them.
 """
@@ -176,6 +183,22 @@ async def credit_invoice(sim: Simulator, request: Request) -> Response:
     return _changed(sim, account, result)
 
 
+async def numbering(sim: Simulator, request: Request) -> Response:
+    account = _account(sim, request)
+    return json_response(account.set_numbering(await read_object(request)))
+
+
+def _plant_control(collection: str) -> Control:
+    async def plant(sim: Simulator, request: Request) -> Response:
+        account = _account(sim, request)
+        body = await read_object(request)
+        info, events = account.plant(collection, request.path_params["id"], body)
+        sim.webhooks.fire(account, events)
+        return json_response({"id": info["id"], "updated_at": info["updated_at"]})
+
+    return plant
+
+
 async def deliveries(sim: Simulator, request: Request) -> Response:
     if request.method == "DELETE":
         sim.webhooks.deliveries.clear()
@@ -197,6 +220,9 @@ def routes(sim: Simulator) -> list[Route]:
         ("/_sandbox/invoices/{id}/book", book_invoice, ["POST"]),
         ("/_sandbox/invoices/{id}/update", update_invoice, ["POST"]),
         ("/_sandbox/invoices/{id}/credit", credit_invoice, ["POST"]),
+        ("/_sandbox/numbering", numbering, ["POST"]),
+        ("/_sandbox/invoices/{id}/plant", _plant_control("invoices"), ["POST"]),
+        ("/_sandbox/creditNotes/{id}/plant", _plant_control("credit_notes"), ["POST"]),
         ("/_sandbox/webhooks/deliveries", deliveries, ["GET", "DELETE"]),
     ]
     return [

@@ -193,10 +193,12 @@ def validate_teamleader(part: Any) -> None:
     """Raise :class:`DatasetError` naming the first item and field that do not fit."""
     if not isinstance(part, dict):
         raise DatasetError("teamleader", "(root)", "must be an object")
-    unknown = set(part) - set(MODELS)
+    unknown = set(part) - set(MODELS) - {"numbering"}
     if unknown:
         raise DatasetError(
-            "teamleader", sorted(unknown)[0], f"unknown key; expected {list(MODELS)}"
+            "teamleader",
+            sorted(unknown)[0],
+            f"unknown key; expected {[*MODELS, 'numbering']}",
         )
     parsed: dict[str, list[Any]] = {}
     for key, model in MODELS.items():
@@ -217,6 +219,9 @@ def validate_teamleader(part: Any) -> None:
             seen.add(obj.id)
             parsed[key].append(obj)
     _check_references(parsed)
+    numbering = part.get("numbering") or []
+    if not isinstance(numbering, list) or not all(isinstance(n, dict) for n in numbering):
+        raise DatasetError("teamleader.numbering", "(list)", "must be an array of objects")
 
 
 def _check_references(parsed: dict[str, list[Any]]) -> None:

@@ -479,10 +479,14 @@ def plain_json(value: Any) -> Any:
 
 
 def generate_teamleader(
-    seed: int, size: str = "small", today: date | None = None
+    seed: int, size: str = "small", today: date | None = None, fiscal_year_names: bool = False
 ) -> dict[str, Any]:
     """The account seed and size make, its dates anchored on ``today`` (default: the
-    simulators' today, :mod:`sandbox.clock`)."""
+    simulators' today, :mod:`sandbox.clock`).
+
+    ``fiscal_year_names``: the Belgian department numbers as accounts really do (issue 13):
+    its fiscal years named "Boekjaar YY", invoices from a start number of the seed's
+    choosing, and credit notes in a sequence of their own ("CN YYYY" from 1)."""
     customers_n, invoices_n, credit_notes_n = SIZES[size]
     rng = random.Random(seed)
     fakers = {"NL": Faker("nl_NL"), "BE": Faker("nl_BE")}
@@ -495,6 +499,8 @@ def generate_teamleader(
     deps = _departments(rng, account)
     categories = _categories(rng, account, deps)
     _payment_methods(rng, account)
+    if fiscal_year_names:
+        _numbering(random.Random(seed * 13), account, deps, today)
     year_ago = datetime.combine(today.replace(month=1, day=1, year=today.year - 1), time(9), UTC)
     customers = _customers(rng, fakers, account, customers_n, timestamp(year_ago))
     _invoices(rng, account, deps, customers, categories, invoices_n, today, now)
@@ -510,5 +516,34 @@ def generate_teamleader(
             "companies": list(account.companies.values()),
             "invoices": list(account.invoices.values()),
             "creditNotes": list(account.credit_notes.values()),
+            **({"numbering": _numbering_entries(account)} if account.numbering else {}),
         }
     )
+
+
+def _numbering(rng: random.Random, account: Account, deps: list[_Department], today: date) -> None:
+    """Named fiscal years for the Belgian department (its own generator, so the rest of
+    the account is the same with or without them)."""
+    department = next(d for d in deps if d.country == "BE")
+    for year in (today.year - 1, today.year):
+        start = rng.choice([1, 1000, 17000056])
+        account.set_numbering(
+            {"department_id": department.id, "year": year, "name": f"Boekjaar {year % 100:02d}"}
+            | {"start": start}
+        )
+        account.set_numbering(
+            {"department_id": department.id, "kind": "creditNotes", "year": year}
+            | {"name": f"CN {year}"}
+        )
+
+
+def _numbering_entries(account: Account) -> list[dict[str, Any]]:
+    return [
+        {
+            "department_id": department_id,
+            "kind": "invoices" if collection == "invoices" else "creditNotes",
+            "year": year,
+            **numbering,
+        }
+        for (collection, department_id, year), numbering in sorted(account.numbering.items())
+    ]

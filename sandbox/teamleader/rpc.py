@@ -11,6 +11,7 @@ from sandbox.teamleader import filters as f
 from sandbox.teamleader.objects import (
     COMPANY_LIST_KEYS,
     CONTACT_LIST_KEYS,
+    as_sent,
     credit_note_list_item,
     customer_list_item,
     invoice_list_item,
@@ -200,11 +201,13 @@ def companies_info(account: Account, body: Body) -> Result:
     return account.find("companies", _id(body)), []
 
 
-def _number_key(number: str | None) -> tuple[int, int] | None:
+def _number_key(number: str | None) -> tuple[str, int, int] | None:
+    """Fiscal-year name (a year sorts as its digits: names are free text), then sequence."""
     if not number:
         return None
-    year, _, sequence = number.partition("/")
-    return int(year.strip()), int(sequence.strip())
+    name, _, sequence = number.rpartition("/")
+    digits = sequence.strip()
+    return name.strip(), len(digits), int(digits) if digits.isdigit() else 0
 
 
 def invoices_list(account: Account, body: Body) -> Result:
@@ -254,7 +257,8 @@ def invoices_list(account: Account, body: Body) -> Result:
 
 
 def invoices_info(account: Account, body: Body) -> Result:
-    return account.find("invoices", _id(body)), []
+    info = account.find("invoices", _id(body))
+    return as_sent(dict(info), info), []
 
 
 def invoices_register_payment(account: Account, body: Body) -> Result:
@@ -305,14 +309,15 @@ def credit_notes_list(account: Account, body: Body) -> Result:
         items = (c for c in items if c["credit_note_date"] and c["credit_note_date"] < before)
     # No sort option is documented: by number, drafts last (there are none).
     ordered = sorted(
-        items, key=lambda c: (_number_key(c["credit_note_number"]) or (9999, 0), c["id"])
+        items, key=lambda c: (_number_key(c["credit_note_number"]) or ("\uffff", 0, 0), c["id"])
     )
     return [credit_note_list_item(c) for c in f.page_of(ordered, body)], []
 
 
 def credit_notes_info(account: Account, body: Body) -> Result:
     """``data`` is an array, as the description says (see ASSUMPTIONS.md)."""
-    return [account.find("credit_notes", _id(body))], []
+    info = account.find("credit_notes", _id(body))
+    return [as_sent(dict(info), info)], []
 
 
 def _webhook(body: Body) -> tuple[str, list[str]]:

@@ -116,6 +116,10 @@ class Account:
     user_id: str = field(default_factory=new_id)
     #: The last number given per (collection, department id, year).
     _last_numbers: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    #: A fiscal year's numbering per (collection, department id, year): ``{"name", "start"}``
+    #: (issue 13; ``numbering`` in a data set, ``/_sandbox/numbering``). Unset: the year
+    #: itself as the name, numbers from 1.
+    numbering: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_dataset(cls, part: Mapping[str, Any], account_id: str | None = None) -> Account:
@@ -126,7 +130,39 @@ class Account:
         # A data set may leave out what Teamleader would answer as null or []: fill it in.
         account.contacts = {i: contact_defaults(i) | c for i, c in account.contacts.items()}
         account.companies = {i: company_defaults(i) | c for i, c in account.companies.items()}
+        for entry in part.get("numbering") or []:
+            account.set_numbering(entry)
         return account
+
+    def set_numbering(self, entry: Mapping[str, Any]) -> dict[str, Any]:
+        """One fiscal year's numbering of a department: ``{department_id, kind: "invoices" |
+        "creditNotes", year, name?, start?}``. Teamleader prefixes a number with the fiscal
+        year's *name*, which users edit ("FY2026", "2025-2026", "Boekjaar 26"), counts from
+        a start number chosen freely, and credit notes may follow a fiscal year of their own
+        (ASSUMPTIONS.md)."""
+        department = self.find("departments", entry.get("department_id"), "department_id")
+        kind = entry.get("kind") or "invoices"
+        if kind not in ("invoices", "creditNotes"):
+            raise Problem(400, 'kind must be "invoices" or "creditNotes"', "kind")
+        year = entry.get("year")
+        if isinstance(year, bool) or not isinstance(year, int) or not 1000 <= year <= 9999:
+            raise Problem(400, "year must be a whole year such as 2026", "year")
+        name = entry.get("name", str(year))
+        if not isinstance(name, str) or not name.strip() or "/" in name or len(name) > 40:
+            raise Problem(400, "name must be 1 to 40 characters without a slash", "name")
+        start = entry.get("start", 1)
+        if isinstance(start, bool) or not isinstance(start, int) or not 1 <= start <= 10**9:
+            raise Problem(400, "start must be a whole number from 1 to 1000000000", "start")
+        collection = "invoices" if kind == "invoices" else "credit_notes"
+        key = (collection, department["id"], year)
+        self.numbering[key] = {"name": name.strip(), "start": start}
+        self._last_numbers.pop(key, None)  # counted again under the new name and start
+        return {
+            "department_id": department["id"],
+            "kind": kind,
+            "year": year,
+            **self.numbering[key],
+        }
 
     # -- look-ups ---------------------------------------------------------------------------
     def find(self, collection: str, id_: Any, field_name: str = "id") -> dict[str, Any]:
@@ -272,6 +308,20 @@ class Account:
         info["updated_at"] = bumped(info["updated_at"])
         return info, [("invoice.updated", ref("invoice", id_))]
 
+    def plant(self, collection: str, id_: str, fields: Mapping[str, Any]) -> tuple[dict, list]:
+        """Raw fields laid over what ``.list`` and ``.info`` send for a document, as they are
+        (``{}`` takes them away); ``updated_at`` bumped, as any change bumps it."""
+        from sandbox.teamleader.objects import PLANTED
+
+        info = self.find(collection, id_)
+        if fields:
+            info[PLANTED] = dict(fields)
+        else:
+            info.pop(PLANTED, None)
+        info["updated_at"] = bumped(info["updated_at"])
+        kind = "invoice" if collection == "invoices" else "creditNote"
+        return info, [(f"{kind}.updated", ref(kind, id_))]
+
     def register_payment(
         self, id_: str, amount: Decimal, currency: str, paid_at: datetime
     ) -> tuple[dict, list[Event]]:
@@ -407,22 +457,26 @@ class Account:
             info["status"] = "matched" if fully_paid else "outstanding"
 
     def _next_number(self, collection: str, info: Mapping[str, Any], year: int) -> str:
-        """``"YYYY / n"``, counting per department and (calendar) fiscal year."""
+        """``"<fiscal year name> / n"``, counting per department and (calendar) fiscal year
+        from the year's start number (``numbering``; by default "YYYY" from 1)."""
         key = (collection, info["department"]["id"], year)
+        numbering = self.numbering.get(key) or {}
+        name = str(numbering.get("name") or year)
         if key not in self._last_numbers:
-            self._last_numbers[key] = self._highest_number(*key)
+            start = int(numbering.get("start") or 1)
+            self._last_numbers[key] = max(self._highest_number(collection, key[1], name), start - 1)
         self._last_numbers[key] += 1
-        return f"{year} / {self._last_numbers[key]}"
+        return f"{name} / {self._last_numbers[key]}"
 
-    def _highest_number(self, collection: str, department_id: str, year: int) -> int:
+    def _highest_number(self, collection: str, department_id: str, name: str) -> int:
         field_name = "invoice_number" if collection == "invoices" else "credit_note_number"
         highest = 0
         for other in getattr(self, collection).values():
             number = other.get(field_name)
             if other["department"]["id"] != department_id or not number:
                 continue
-            other_year, _, sequence = number.partition("/")
-            if other_year.strip() == str(year) and sequence.strip().isdigit():
+            other_name, _, sequence = number.rpartition("/")
+            if other_name.strip() == name and sequence.strip().isdigit():
                 highest = max(highest, int(sequence))
         return highest
 
@@ -459,8 +513,10 @@ def due_date(invoice_date: date, term: Mapping[str, Any] | None) -> date:
 
 def structured_reference(invoice_number: str) -> str:
     """A Belgian structured communication ``+++ddd/dddd/ddddd+++`` (mod-97 check digits)."""
-    year, _, sequence = invoice_number.partition(" / ")
-    base = int(f"{year}{int(sequence):06d}")
+    name, _, sequence = invoice_number.rpartition("/")
+    # A fiscal-year name is free text: its digits (or none) make the reference's start.
+    year = "".join(c for c in name if c.isdigit())[-4:] or "0"
+    base = int(f"{year}{int(sequence.strip()):06d}") % 10**10
     check = base % 97 or 97
     digits = f"{base:010d}{check:02d}"
     return f"+++{digits[:3]}/{digits[3:7]}/{digits[7:]}+++"

@@ -16,6 +16,8 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "requirements" / "lock.txt"
+#: The image's lock: the dependencies without the extras (the Dockerfile installs it).
+RUNTIME_LOCK = ROOT / "requirements" / "runtime.txt"
 PYPROJECT = ROOT / "pyproject.toml"
 #: The extras bin/lock resolves with the dependencies, so bin/setup installs them; the others
 #: (bench) are installed by hand.
@@ -56,13 +58,15 @@ def read_lock(path: Path = LOCK) -> dict[str, Pin]:
     return {name: Pin(name, version, tuple(hashes)) for name, version, hashes in found}
 
 
-def pyproject_pins(path: Path = PYPROJECT) -> dict[str, str]:
-    """Canonical name → pinned version, for the dependencies and the locked extras."""
+def pyproject_pins(
+    path: Path = PYPROJECT, extras: tuple[str, ...] = LOCKED_EXTRAS
+) -> dict[str, str]:
+    """Canonical name → pinned version, for the dependencies and ``extras``."""
     project = tomllib.loads(path.read_text(encoding="utf-8"))["project"]
-    extras = project.get("optional-dependencies", {})
+    optional = project.get("optional-dependencies", {})
     declared = list(project["dependencies"])
-    for extra in LOCKED_EXTRAS:
-        declared += extras.get(extra, [])
+    for extra in extras:
+        declared += optional.get(extra, [])
     pins: dict[str, str] = {}
     for text in declared:
         try:

@@ -145,6 +145,8 @@ def test_two_demos_at_once_each_sync_everything_once_in_a_place_of_their_own(
                 closing[-1].strip(),
             )
             assert match, closing[-1]
+            # (the week's invoice and credit note numbered under a renamed fiscal year)
+            assert re.search(r"fiscal year\s+renamed\s+'Boekjaar \d\d'", output), output
             invoices, credit_notes, customers, payments = (int(g) for g in match.groups())
             assert (invoices, credit_notes) == (len(booked) + 1, len(notes) + 1)
             assert customers == len(teamleader["contacts"]) + len(teamleader["companies"])

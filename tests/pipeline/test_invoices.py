@@ -190,7 +190,7 @@ def test_an_unknown_ledger_account_dead_letters_the_invoice_naming_the_account(
     assert dead_letters(queues.INVOICES) == 1
 
 
-def test_a_credit_note_of_an_invoice_from_before_the_sync_start_fails_at_once_with_the_reason(
+def test_a_credit_note_of_an_invoice_from_before_the_sync_start_needs_attention_at_once(
     connected: Connected, pool: ConnectionPool, sandbox: Sandbox
 ) -> None:
     # Given a credit note whose invoice is older than the day the connection syncs from
@@ -211,10 +211,10 @@ def test_a_credit_note_of_an_invoice_from_before_the_sync_start_fails_at_once_wi
     with consumers_running(queues.CREDIT_NOTES):
         send(pool, message)
         wait_settled(pool)
-    # Then it is dead-lettered on the first attempt, saying why waiting would not help
-    assert outcome(pool, message) == "failed"
+    # Then it needs attention on the first attempt (the invoice was booked elsewhere)
+    assert outcome(pool, message) == "attention"
     [failure] = failures.listing(pool, connection_id=connected.connection.id)
-    assert "before this connection syncs" in failure.reason
+    assert "before the connection's start" in failure.reason
     assert invoice["invoice_number"] in failure.reason
     assert failure.attempts == 1
     assert summary(sandbox)["ledger_items"] == 0
