@@ -190,6 +190,7 @@ def _apply(
             existing=existing,
         )
 
+    dropped: str | None = None  # what a person must look at after an update
     plan = plan_relink(fresh, link.fingerprint) if link is not None else None
     if plan is None:
         plan = plan_with(_find_existing(visma, conn, connection_id, kind, customer, link))
@@ -200,14 +201,16 @@ def _apply(
         made = _create(visma, conn, connection_id, kind, customer, plan.body, reference)
         if isinstance(made, Existing):
             plan = plan_with(made)
-            visma_id, number = _update(visma, kind, customer, plan)
+            visma_id, number, dropped = _update(visma, kind, customer, plan)
         else:
             visma_id, number = str(made.Id), made.CustomerNumber
     else:
-        visma_id, number = _update(visma, kind, customer, plan)
+        visma_id, number, dropped = _update(visma, kind, customer, plan)
     mark = fingerprint(fresh, customer.updated_at)
     _save_link(conn, connection_id, kind, customer.id, visma_id, number, mark)
     detail = plan.detail(describe(customer, kind), number or visma_id)
+    if dropped is not None:
+        return CustomerResult(visma_id, OutcomeName.ATTENTION, dropped, number)
     return CustomerResult(visma_id, plan.outcome, detail, number)
 
 
@@ -266,18 +269,42 @@ def _create(
 
 def _update(
     visma: VismaClient, kind: Kind, customer: Contact | Company, plan: CustomerPlan
-) -> tuple[str, str | None]:
+) -> tuple[str, str | None, str | None]:
     """Send the plan's body to its Visma customer when a field differs; the customer's id
-    and number."""
+    and number, and what needs a person's attention (None when nothing does).
+
+    A VAT number Visma accepted before and now refuses (4025: VIES no longer knows it, the
+    customer was deregistered) does not stop the customer's other changes: they are sent
+    without the VAT number, and the outcome asks for attention. Keeping a number VIES
+    refuses is not possible (a PUT replaces the customer, and Visma checks every PUT), and
+    holding back an address change would put wrong data on every later invoice; a bookkeeper
+    must decide whether the customer still gets reverse-charge or ICP treatment."""
     assert plan.existing is not None  # an update or keep plan names its Visma customer
     existing = plan.existing.customer
     visma_id, number = str(existing.Id), existing.CustomerNumber
-    if plan.action is Action.UPDATE:
-        try:
-            number = visma.update_customer(visma_id, plan.body).CustomerNumber or number
-        except DataError as refusal:
+    if plan.action is not Action.UPDATE:
+        return visma_id, number, None
+    try:
+        number = visma.update_customer(visma_id, plan.body).CustomerNumber or number
+        return visma_id, number, None
+    except DataError as refusal:
+        sent = normalized_vat(str(plan.body.get("VatNumber") or ""))
+        if not (refusal.code == "4025" and sent and sent == normalized_vat(existing.VatNumber)):
             raise refused(customer, kind, refusal) from refusal
-    return visma_id, number
+    without_vat = {k: v for k, v in plan.body.items() if k != "VatNumber"}
+    try:
+        number = visma.update_customer(visma_id, without_vat).CustomerNumber or number
+    except DataError as refusal:
+        raise refused(customer, kind, refusal) from refusal
+    return (
+        visma_id,
+        number,
+        f"{describe(customer, kind)}: Visma no longer accepts VAT number {sent} (VIES does "
+        f"not know it: deregistered?), which it accepted before. Visma customer "
+        f"{number or visma_id} was updated with the other changes and without a VAT number. "
+        "Check the number with the customer and correct it in Teamleader; until then, "
+        "invoices to this customer are not reverse-charge or intra-EU.",
+    )
 
 
 def _find_existing(

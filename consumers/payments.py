@@ -48,9 +48,15 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
             )
         invoice = job.clients.teamleader.invoice(link.teamleader_id)
         due = invoice.total.due.amount if invoice.total.due else invoice.total.payable.amount
-        amount = min(last_seen - remaining, due - remaining)
+        # An over-payment (Visma's remainder below zero) is registered up to the amount due
+        # only: Teamleader would show the invoice as paid more than its total.
+        settled = max(remaining, Decimal(0)) if last_seen > 0 else remaining
+        amount = min(last_seen - settled, due - settled)
+        overpaid = _overpaid(invoice.invoice_number, link.visma_number, remaining, last_seen)
         if invoice.paid or amount <= 0:
             links.set_remaining(conn, connection.id, links.LEDGER_ITEM, item_id, remaining)
+            if overpaid is not None:
+                return overpaid
             return Outcome(
                 OutcomeName.SKIPPED,
                 f"Teamleader already shows invoice {invoice.invoice_number} as paid"
@@ -98,6 +104,13 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
         "payment registered",
         {"amount": str(amount), "currency": currency, "visma_remaining": str(remaining)},
     )
+    if overpaid is not None:
+        return Outcome(
+            OutcomeName.ATTENTION,
+            f"registered {currency} {amount} on Teamleader invoice {invoice.invoice_number}, "
+            f"its amount due; {overpaid.detail}",
+            {**overpaid.facts, "amount": str(amount), "currency": currency},
+        )
     return Outcome(
         OutcomeName.POSTED,
         f"registered {currency} {amount} on Teamleader invoice {invoice.invoice_number}"
@@ -108,6 +121,21 @@ def handle(job: Job, message: PaymentObserved) -> Outcome:
             "currency": currency,
             "visma_remaining": str(remaining),
         },
+    )
+
+
+def _overpaid(
+    teamleader_number: str | None, visma_number: str | None, remaining: Decimal, last_seen: Decimal
+) -> Outcome | None:
+    """The attention an invoice paid more than its total needs (None when it was not)."""
+    if not (last_seen > 0 and remaining < 0):
+        return None
+    return Outcome(
+        OutcomeName.ATTENTION,
+        f"Visma invoice {visma_number} (Teamleader {teamleader_number}) was paid {-remaining} "
+        "more than its total; Koppel registers no more in Teamleader than the amount due. "
+        "Refund the over-payment or settle it in Visma.",
+        {"visma_remaining": str(remaining), "overpaid": str(-remaining)},
     )
 
 

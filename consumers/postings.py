@@ -9,16 +9,17 @@ Visma's posting is never silently replaced (docs/architecture.md#exactly-once).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
-from clients.errors import Conflict, NotFound
+from clients.errors import Conflict, DataError, NotFound
 from clients.teamleader.models import Document
 from clients.visma.models import CustomerLedgerItem, CustomerLedgerItemWithVoucher
 from consumers.base import Job, Outcome
 from consumers.customer_sync import ensure_customer, ensure_customer_of_invoicee
-from consumers.errors import PermanentFailure
+from consumers.errors import NotYetPossible, PermanentFailure
 from consumers.reference_data import reference_data
 from consumers.reversal import reverse
 from contracts import keys
@@ -34,7 +35,7 @@ from translation.errors import (
     UnmappedTaxRate,
     UnsupportedDocument,
 )
-from translation.ledger_items import conversion_of, fingerprint
+from translation.ledger_items import conversion_of, fingerprint, row_differences
 from translation.numbers import free_for_koppel, koppel_numbers
 from translation.posting_map import PostingMap
 
@@ -102,18 +103,26 @@ def post_document(
             other = links.by_visma(conn, connection.id, links.LEDGER_ITEM, found.Id)
             return _ours(found, posting, number, linked_elsewhere=other is not None)
 
+        def as_sent(found: CustomerLedgerItem | None) -> str | None:
+            """Ours, and booked with the rows Koppel sent: only then is it adopted."""
+            item_id = ours(found)
+            if item_id is not None and found is not None:
+                _require_rows_as_sent(job, posting, found, label)
+            return item_id
+
         def lookup(reference: str) -> str | None:
-            return ours(visma.find_ledger_item(int(reference)))
+            return as_sent(visma.find_ledger_item(int(reference)))
 
         def create() -> str:
             try:
                 created = visma.create_ledger_item_with_voucher(posting)
             except Conflict:
                 # The number exists: ours from an attempt we lost track of, or someone else's.
-                found = ours(visma.find_ledger_item(posting.InvoiceNumber))
+                found = as_sent(visma.find_ledger_item(posting.InvoiceNumber))
                 if found is None:
                     raise
                 return found
+            _require_rows_as_sent(job, posting, created, label)
             return str(created.Id)
 
         def record(db: Conn, remote_id: str) -> None:
@@ -132,18 +141,21 @@ def post_document(
                 ),
             )
 
-        result = write_once(
-            conn,
-            key,
-            connection_id=connection.id,
-            kind=f"{document_type}_posting",
-            reference=str(posting.InvoiceNumber),
-            lookup=lookup,
-            create=create,
-            record=record,
-            # Visma may list a new item late (sandbox/visma/ASSUMPTIONS.md, "Modes").
-            settle_s=job.runtime.settings.visma_listing_delay_s,
-        )
+        try:
+            result = write_once(
+                conn,
+                key,
+                connection_id=connection.id,
+                kind=f"{document_type}_posting",
+                reference=str(posting.InvoiceNumber),
+                lookup=lookup,
+                create=create,
+                record=record,
+                # Visma may list a new item late (sandbox/visma/ASSUMPTIONS.md, "Modes").
+                settle_s=job.runtime.settings.visma_listing_delay_s,
+            )
+        except DataError as refusal:
+            raise explained(job, refusal, posting, label) from refusal
     return Outcome(
         OutcomeName.POSTED,
         f"posted as Visma invoice {posting.InvoiceNumber}"
@@ -355,3 +367,81 @@ def _ours(
         "it. Change the invoice number rule (`koppel mappings set --invoice-number-rule`) "
         "or the Visma item.",
     )
+
+
+#: Visma's refusals of a voucher date in a locked period (4026) or locked year (4038).
+LOCKED_PERIOD_CODES = frozenset({"4026", "4038"})
+_ROW_FIELD = re.compile(r"^Voucher\.Rows\[(\d+)\]\.(\w+)$")
+
+
+def _require_rows_as_sent(
+    job: Job, posting: CustomerLedgerItemWithVoucher, item: CustomerLedgerItem, label: str
+) -> None:
+    """Read the voucher Visma booked and compare its rows with what was sent (VAT code and
+    VatAmount per row): Visma may replace a row's VAT code by its account's default
+    (``useDefaultVatCodes``), which would book a wrong VAT return without any error.
+
+    A difference is a data error naming the row and account; the item is not adopted (no
+    link), so every later attempt finds it and refuses again until a person has looked."""
+    day = posting.Voucher.VoucherDate or posting.InvoiceDate
+    year_id = reference_data.fiscal_year_id(job.connection, job.clients, day) if day else None
+    if year_id is None:
+        return  # no fiscal year: Visma would have refused the posting (3001)
+    booked = job.clients.visma.voucher(year_id, item.VoucherId)
+    problems = row_differences(posting.Voucher.Rows, booked.Rows)
+    if problems:
+        raise PermanentFailure(
+            "VoucherRowsChanged",
+            f"Visma booked {label} as invoice {posting.InvoiceNumber} (ledger item {item.Id}) "
+            f"with other rows than Koppel sent: {'; '.join(problems)}. Koppel did not record "
+            "it as posted. Check the account's default VAT code in Visma, correct or credit "
+            "that voucher, then requeue.",
+        )
+
+
+def explained(
+    job: Job, refusal: DataError, posting: CustomerLedgerItemWithVoucher, label: str
+) -> Exception:
+    """Visma's refusal of a posting in words a bookkeeper can act on, where Koppel knows
+    more than Visma's message: the lock date of a locked period, the account of a row."""
+    if refusal.code in LOCKED_PERIOD_CODES:
+        locked_to = job.clients.visma.company_settings().AccountingLockedTo
+        day = posting.InvoiceDate or posting.Voucher.VoucherDate
+        if job.connection.locked_period_policy == "post_on_first_open_day":
+            # The lock moved since the reference data was read: read it again and retry.
+            reference_data.invalidate(job.connection.id)
+            return NotYetPossible(
+                f"{label}: Visma's accounting is now locked to "
+                f"{locked_to.isoformat() if locked_to else '?'}; posting it on the first "
+                "open day once the lock date is read again."
+            )
+        what = "year" if refusal.code == "4038" else "period"
+        return PermanentFailure(
+            "LockedPeriod",
+            f"{label} is dated {day.isoformat() if day else 'today'}, in a locked {what}: "
+            "Visma's accounting is locked to "
+            f"{locked_to.isoformat() if locked_to else 'a date Visma did not say'}. Ask the "
+            "bookkeeper to unlock that period in Visma, or post it on the first open day "
+            "(`koppel mappings set --locked-period-policy post_on_first_open_day`), then "
+            "requeue.",
+        )
+    for field in refusal.fields:
+        match = _ROW_FIELD.match(field)
+        if match is None or int(match.group(1)) >= len(posting.Voucher.Rows):
+            continue
+        account = posting.Voucher.Rows[int(match.group(1))].AccountNumber
+        if match.group(2).startswith("CostCenterItemId"):
+            return PermanentFailure(
+                "CostCenterRequired",
+                f"Visma refuses {label}: account {account} requires a cost centre on every "
+                "row, and Koppel books none (a voucher row's first cost centre cannot be set "
+                f"through the API). Turn off the mandatory cost centre of account {account} "
+                "in Visma or map the lines to another account, then requeue. "
+                f"({refusal.reason})",
+            )
+        return PermanentFailure(
+            type(refusal).__name__,
+            f"Visma refuses {label}, row {int(match.group(1)) + 1} (account {account}): "
+            f"{refusal.reason}",
+        )
+    return refusal

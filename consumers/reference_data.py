@@ -82,6 +82,13 @@ class ReferenceData:
         with self._lock(connection.id):
             return self._reference(connection, clients).terms_of_payment
 
+    def fiscal_year_id(self, connection: Connection, clients: ApiClients, day: date) -> str | None:
+        """The id of the Visma fiscal year covering ``day`` (None when there is none)."""
+        with self._lock(connection.id):
+            reference = self._reference(connection, clients)
+            year = next((y for y in reference.fiscal_years if y.covers(day)), None)
+            return year.Id if year else None
+
     def posting_map(self, connection: Connection, clients: ApiClients, day: date) -> PostingMap:
         """The map for a document dated ``day`` (accounts of the fiscal year covering it)."""
         with self._lock(connection.id):
@@ -137,6 +144,9 @@ def _build(connection: Connection, clients: ApiClients, fiscal_year_id: str | No
         receivables_account=connection.receivables_account,
         visma_accounts=_accounts(clients, fiscal_year_id),
         company_currency=company.CurrencyCode or "EUR",
+        company_country=(company.CountryCode or "").upper(),
+        accounting_locked_to=company.AccountingLockedTo,
+        locked_period_policy=connection.locked_period_policy,
         invoice_number_rule=connection.invoice_number_rule,
         credit_note_number_rule=connection.credit_note_number_rule,
         exchange_rate_reading=connection.exchange_rate_reading,

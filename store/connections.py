@@ -48,6 +48,9 @@ class Connection:
     credits_of_earlier_invoices: str = "attention"
     #: "labels" or "flipped": how ``currency_exchange_rate`` is read (migration 0013).
     exchange_rate_reading: str = "labels"
+    #: A document dated in a period Visma has locked: ``refuse`` (dead-letter it, naming the
+    #: lock) or ``post_on_first_open_day`` (its voucher dated the day after the lock).
+    locked_period_policy: str = "refuse"
 
     @property
     def state(self) -> State:
@@ -65,8 +68,12 @@ _COLUMNS = (
     "id, name, sandbox, teamleader_account_id, teamleader_department_id, visma_company_id, "
     "sync_from, poll_interval_s, receivables_account, invoice_number_rule, "
     "credit_note_number_rule, default_terms_of_payment_id, active, reference_changed_at, "
-    "paused_at, removed_at, credits_of_earlier_invoices, exchange_rate_reading"
+    "paused_at, removed_at, credits_of_earlier_invoices, exchange_rate_reading, "
+    "locked_period_policy"
 )
+
+#: The values of ``locked_period_policy`` (store/migrations/0010_visma_as_it_is.sql).
+LOCKED_PERIOD_POLICIES = ("refuse", "post_on_first_open_day")
 
 #: The shortest id prefix a command accepts (shorter ones would match by chance).
 MIN_ID_PREFIX = 4
@@ -200,6 +207,7 @@ def update(pool: Pool, connection_id: uuid.UUID, **values: object) -> Connection
         "visma_company_id",
         "credits_of_earlier_invoices",
         "exchange_rate_reading",
+        "locked_period_policy",
     }
     unknown = set(values) - allowed
     if unknown:

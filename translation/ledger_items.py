@@ -50,7 +50,7 @@ from translation.errors import (
     percent,
 )
 from translation.numbers import visma_invoice_number
-from translation.posting_map import PostingMap, VatMapping
+from translation.posting_map import PostingMap, VatMapping, voucher_date_for
 
 CENT = Decimal("0.01")
 ZERO = Decimal(0)
@@ -62,6 +62,9 @@ MAX_AMOUNT = Decimal("99999999.99")
 TRANSACTION_TEXT_MAX = 60  # VoucherRowApi.TransactionText maxLength
 VOUCHER_TEXT_MAX = 1000  # VoucherApi.VoucherText maxLength
 PAYMENT_REFERENCE_MAX = 50  # PaymentReferenceNumber maxLength
+#: Where Visma reads a voucher row's ``VatAmount`` (VoucherRowApi: "Only for Denmark and
+#: Netherlands").
+VAT_AMOUNT_COUNTRIES = frozenset({"NL", "DK"})
 
 # Independent of whatever decimal context the caller runs in: enough digits for any amount
 # Visma accepts, and errors instead of silent NaN/Infinity.
@@ -161,6 +164,10 @@ def fingerprint(posting: CustomerLedgerItemWithVoucher) -> str:
     (``121.0`` and ``121.00`` are one amount), dates as ISO text. Any other change — an
     amount, an account, a text, the customer — changes it."""
     data = _canonical(posting.model_dump(exclude_none=True))
+    # A row's VatAmount follows from its amount and the VAT rows (and is sent only to some
+    # companies): leaving it out keeps the fingerprints of postings made before it was sent.
+    for row in data.get("Voucher", {}).get("Rows", []):
+        row.pop("VatAmount", None)
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -175,6 +182,29 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, date | datetime):
         return value.isoformat()
     return value
+
+
+def row_differences(sent: Sequence[VoucherRow], booked: Sequence[VoucherRow]) -> list[str]:
+    """What Visma booked differently from what was sent, per row: its VAT code and (where
+    sent) its VatAmount. One sentence per difference, naming the row and its account."""
+    if len(sent) != len(booked):
+        return [f"Visma booked {len(booked)} rows where Koppel sent {len(sent)}"]
+    problems = []
+    for index, (mine, theirs) in enumerate(zip(sent, booked, strict=True)):
+        where = f"row {index + 1} (account {mine.AccountNumber})"
+        if (mine.VatCodeId or "").lower() != (theirs.VatCodeId or "").lower():
+            problems.append(
+                f"{where} was sent with VAT code {mine.VatCodeId or 'none'} but Visma booked "
+                f"it with {theirs.VatCodeId or 'none'}"
+            )
+        if mine.VatAmount is not None and (
+            theirs.VatAmount is None or Decimal(theirs.VatAmount) != mine.VatAmount
+        ):
+            problems.append(
+                f"{where} was sent with VatAmount {mine.VatAmount} but Visma booked "
+                f"{theirs.VatAmount if theirs.VatAmount is not None else 'none'}"
+            )
+    return problems
 
 
 # -- the translation --------------------------------------------------------------------------
@@ -250,10 +280,15 @@ def _posting(
     vat_amounts = [(r, account, m, round2(sign * tax * rate)) for r, account, m, tax in vat_rows]
     balanced = _balance(receivables, revenue_rows, [a for *_, a in vat_amounts], label, rate)
 
+    row_vat = (
+        _row_vat(balanced, vat_amounts, label)
+        if posting_map.company_country in VAT_AMOUNT_COUNTRIES
+        else {}
+    )
     rows: list[VoucherRow] = []
     if receivables:
         rows.append(_row(posting_map.receivables_account, -receivables, voucher_text))
-    for group, amount in balanced:
+    for index, (group, amount) in enumerate(balanced):
         if amount:
             rows.append(
                 _row(
@@ -261,6 +296,7 @@ def _posting(
                     amount,
                     _revenue_text(group),
                     vat_code_id=group.mapping.vat_code_id,
+                    vat_amount=row_vat.get(index),
                 )
             )
     for vat_rate, account, mapping, amount in vat_amounts:
@@ -301,7 +337,7 @@ def _posting(
         DueDate=due_date,
         PaymentReferenceNumber=_payment_reference(payment_reference),
         Voucher=Voucher(
-            VoucherDate=invoice_date,
+            VoucherDate=voucher_date_for(invoice_date, posting_map),
             VoucherText=_clip(voucher_text, VOUCHER_TEXT_MAX),
             Rows=rows,
         ),
@@ -714,13 +750,44 @@ def _balance(
 # -- rows and texts -------------------------------------------------------------------------
 
 
-def _row(account: int, amount: Decimal, text: str, *, vat_code_id: str | None = None) -> VoucherRow:
+def _row_vat(
+    balanced: Sequence[tuple[_Group, Decimal]],
+    vat_amounts: Sequence[tuple[Decimal, int, VatMapping, Decimal]],
+    label: str,
+) -> dict[int, Decimal]:
+    """Revenue row index → its ``VatAmount`` (company currency, unsigned): each rate's VAT
+    row divided over that rate's revenue rows by their amounts, to the cent, so the rows'
+    VAT adds up to exactly what the VAT row books. A 0 % row carries 0."""
+    vat_by_rate = {vat_rate: amount for vat_rate, _, _, amount in vat_amounts}
+    result: dict[int, Decimal] = {}
+    for vat_rate in {group.mapping.rate for group, _ in balanced}:
+        members = [
+            i for i, (g, amount) in enumerate(balanced) if g.mapping.rate == vat_rate and amount
+        ]
+        target = vat_by_rate.get(vat_rate, ZERO)
+        nets = [balanced[i][1] for i in members]
+        if not members or (target and not sum(nets, ZERO)):
+            continue
+        shares = _allocate(nets, target, label, vat_rate) if target else [ZERO] * len(nets)
+        result.update({i: abs(share) for i, share in zip(members, shares, strict=True)})
+    return result
+
+
+def _row(
+    account: int,
+    amount: Decimal,
+    text: str,
+    *,
+    vat_code_id: str | None = None,
+    vat_amount: Decimal | None = None,
+) -> VoucherRow:
     """``amount`` > 0 is a credit, < 0 a debit: exactly one side set, never a zero row."""
     credit, debit = (amount, None) if amount > 0 else (None, -amount)
     return VoucherRow(
         AccountNumber=account,
         TransactionText=_clip(text, TRANSACTION_TEXT_MAX),
         VatCodeId=vat_code_id,
+        VatAmount=vat_amount,
         CreditAmount=credit,
         DebitAmount=debit,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -56,6 +57,13 @@ class PostingMap:
     #: Every account number that exists in the Visma company (in the documents' fiscal year).
     visma_accounts: frozenset[int]
     company_currency: str
+    #: The Visma company's country (``CompanySettings.CountryCode``): Visma reads a voucher
+    #: row's ``VatAmount`` for Dutch and Danish companies only.
+    company_country: str = ""
+    #: Visma's ``AccountingLockedTo``: the last day of the locked period (None: no lock).
+    accounting_locked_to: date | None = None
+    #: The connection's ``locked_period_policy``: ``refuse`` or ``post_on_first_open_day``.
+    locked_period_policy: str = "refuse"
     invoice_number_rule: str = "{year}{number:05d}"
     credit_note_number_rule: str = "{year}9{number:04d}"
     #: "labels" (amount in ``to`` = amount in ``from`` ÷ rate) or "flipped" (× rate).
@@ -75,3 +83,16 @@ class PostingMap:
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         object.__setattr__(self, "visma_accounts", frozenset(self.visma_accounts))
         object.__setattr__(self, "company_currency", self.company_currency.upper())
+
+
+def voucher_date_for(day: date, posting_map: PostingMap) -> date:
+    """The voucher date of a document dated ``day``: the day itself, or, for a document in a
+    period Visma has locked under ``post_on_first_open_day``, the day after the lock."""
+    locked_to = posting_map.accounting_locked_to
+    if (
+        locked_to is None
+        or day > locked_to
+        or posting_map.locked_period_policy != "post_on_first_open_day"
+    ):
+        return day
+    return locked_to + timedelta(days=1)

@@ -50,6 +50,8 @@ Body = BaseModel | Mapping[str, Any]
 #: Rows per page unless the settings say otherwise (``visma_page_size``; Visma's maximum is
 #: undocumented, a third-party client caps at 200, and so does the sandbox by default).
 DEFAULT_PAGE_SIZE = 200
+#: Query options of a posting: keep the VAT codes sent; no VAT computed by Visma.
+POSTING_OPTIONS = {"useDefaultVatCodes": "false", "useAutomaticVatCalculation": "false"}
 _ID_SEGMENT = re.compile(
     r"^(\d+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})$"
 )
@@ -164,8 +166,12 @@ class VismaClient:
     def _get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return decode_json(self.session.call("GET", path, params=params, read=True))
 
-    def _write(self, method: str, path: str, body: Body) -> Any:
-        return decode_json(self.session.call(method, path, body=to_body(body), read=False))
+    def _write(
+        self, method: str, path: str, body: Body, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        return decode_json(
+            self.session.call(method, path, body=to_body(body), params=params, read=False)
+        )
 
     def _pages(
         self, path: str, model: type[Model], params: Mapping[str, Any] | None = None
@@ -264,7 +270,15 @@ class VismaClient:
     def create_ledger_item_with_voucher(
         self, body: CustomerLedgerItemWithVoucher | Mapping[str, Any]
     ) -> CustomerLedgerItem:
-        answer = self._write("POST", "/customerledgeritems/customerledgeritemswithvoucher", body)
+        """Posted with ``useDefaultVatCodes=false``: by default Visma replaces each row's VAT
+        code by its account's default (the description's query options); Koppel's codes are
+        the mapped ones. The caller checks the booked rows (``consumers/postings.py``)."""
+        answer = self._write(
+            "POST",
+            "/customerledgeritems/customerledgeritemswithvoucher",
+            body,
+            params=POSTING_OPTIONS,
+        )
         return CustomerLedgerItem.model_validate(answer)
 
     # -- vouchers ----------------------------------------------------------------------

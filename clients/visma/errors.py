@@ -5,6 +5,7 @@
   the date) and 3002 (account missing in the fiscal year) stay plain :class:`DataError`:
   the bookkeeper must add the year or account, the message names it.
 * 401 → :class:`ReauthorizationNeeded` (the auth already tried one refresh).
+* 4100/5001 (VIES or another dependency unreachable) → :class:`TransientError`, also as 400.
 * 404 → :class:`NotFound`; 429 → :class:`RateLimited` with the seconds from
   "Try again in N seconds." (60 s when the message says none); 5xx → :class:`TransientError`.
 
@@ -36,6 +37,9 @@ from clients.http import decode_json
 SERVICE = "visma"
 #: A ``$filter``/``$orderby``/paging parameter Visma does not accept.
 QUERY_PARAMETER_ERROR = "6000"
+#: Visma could not reach a service it checks with (VIES for VAT numbers): 4100
+#: ExternalServiceValidation, 5001 CantReachSystemDependency. Transient, whatever the status.
+DEPENDENCY_DOWN_CODES = frozenset({"4100", "5001"})
 DEFAULT_RETRY_AFTER_S = 60.0
 _TRY_AGAIN = re.compile(r"try again in (\d+) seconds?", re.IGNORECASE)
 
@@ -51,7 +55,7 @@ def error_for(response: httpx.Response) -> ApiError:
         return ReauthorizationNeeded(SERVICE, f"access refused: {reason}", **common)
     if status == 429:
         return RateLimited(SERVICE, reason, retry_after_s=retry_after_s(reason), **common)
-    if status >= 500:
+    if status >= 500 or code in DEPENDENCY_DOWN_CODES:
         return TransientError(SERVICE, reason, **common)
     if status == 404 or code == "3000":
         return NotFound(SERVICE, reason, **common)

@@ -10,8 +10,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
+
+
+def _day(value: Any) -> Any:
+    """``2026-03-31T00:00:00`` → ``2026-03-31``: a day Visma writes as a date-time."""
+    return value[:10] if isinstance(value, str) else value
 
 
 class VismaModel(BaseModel):
@@ -135,6 +141,9 @@ class Account(VismaModel):
     FiscalYearId: str
     IsActive: bool
     VatCodeId: str | None = None
+    #: A row on this account needs a first cost centre (which the API cannot set).
+    IsFirstCostCenterMandatory: bool = False
+    IsCostCenterAllowed: bool = True
     #: The account type; Visma returns types for Dutch companies only.
     Type: int | None = None
     TypeDescription: str | None = None
@@ -158,6 +167,9 @@ class CompanySettings(VismaModel):
     NextCustomerInvoiceNumber: int | None = None
     #: The company's default terms, for customers whose own terms have no match.
     TermsOfPaymentId: str | None = None
+    #: The last day of the locked accounting period (a date-time in the description).
+    AccountingLockedTo: Annotated[date | None, BeforeValidator(_day)] = None
+    AccountingLockInterval: int | None = None
 
 
 class CustomerInvoiceRow(VismaModel):

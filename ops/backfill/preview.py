@@ -16,8 +16,9 @@ what ``koppel mappings check`` reports: they stop the documents whose lines use 
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 from rich.console import Console
 from rich.progress import Progress
@@ -42,7 +43,13 @@ from ops.backfill.plan import (
     start_date,
 )
 from ops.backfill.progress import rate_columns
-from ops.mappings.preflight import BOOKS_WRONG, VAT_RATE_MISMATCH, Problem, check_connection
+from ops.mappings.preflight import (
+    BOOKS_WRONG,
+    LOCKED_PERIOD,
+    VAT_RATE_MISMATCH,
+    Problem,
+    check_connection,
+)
 from producers.poller import BOOKED_INVOICE_STATUSES
 from store import links
 from store.api_clients import ApiClients
@@ -164,7 +171,31 @@ def _assess(
     posting_map = None if is_linked else reference_data.posting_map(connection, api, day or start)
     if posting_map is not None:
         issues = [*issues, *_booking_issues(document, wrong, posting_map)]
+        locked = _locked_issue(day, posting_map, connection.name)
+        if locked is not None:
+            issues.append(locked)
     return assess(document, posting_map, linked=is_linked, issues=issues)
+
+
+def _locked_issue(day: date | None, posting_map: PostingMap, connection_name: str) -> Issue | None:
+    """A document dated in a period Visma has locked, under the policy ``refuse``: Visma
+    would refuse it (4026). Under ``post_on_first_open_day`` it is posted, so no issue."""
+    locked_to = posting_map.accounting_locked_to
+    if (
+        day is None
+        or locked_to is None
+        or day > locked_to
+        or posting_map.locked_period_policy != "refuse"
+    ):
+        return None
+    return Issue(
+        LOCKED_PERIOD,
+        f"accounting locked to {locked_to.isoformat()}",
+        "Visma refuses documents dated in its locked period: ask the bookkeeper to unlock "
+        f"it, or run `koppel mappings set --connection {shlex.quote(connection_name)} "
+        "--locked-period-policy post_on_first_open_day` to post them on "
+        f"{(locked_to + timedelta(days=1)).isoformat()}.",
+    )
 
 
 def _booking_issues(

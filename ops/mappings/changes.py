@@ -64,6 +64,7 @@ def plan_change(
     force: bool,
     credits_of_earlier_invoices: str | None = None,
     exchange_rate_reading: str | None = None,
+    locked_period_policy: str | None = None,
 ) -> Change:
     """Every given value checked: Visma is asked only when a value needs it."""
     change = Change()
@@ -73,6 +74,14 @@ def plan_change(
         columns["credits_of_earlier_invoices"] = credits_of_earlier_invoices
     if exchange_rate_reading is not None:
         columns["exchange_rate_reading"] = exchange_rate_reading
+    if locked_period_policy is not None:
+        if locked_period_policy in connections.LOCKED_PERIOD_POLICIES:
+            columns["locked_period_policy"] = locked_period_policy
+        else:
+            problems.append(
+                f"--locked-period-policy must be one of "
+                f"{', '.join(connections.LOCKED_PERIOD_POLICIES)}, not {locked_period_policy!r}."
+            )
     if invoice_number_rule is not None or credit_note_number_rule is not None:
         invoice_rule = invoice_number_rule or connection.invoice_number_rule
         credit_rule = credit_note_number_rule or connection.credit_note_number_rule

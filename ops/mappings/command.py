@@ -28,7 +28,7 @@ from ops.mappings.view import as_json as view_json
 from ops.mappings.view import build_view, print_unmapped, print_view
 from ops.options import listing_options, the_connection_option
 from store import mappings
-from store.connections import Connection
+from store.connections import LOCKED_PERIOD_POLICIES, Connection
 from store.db import open_pool
 from translation.errors import percent
 
@@ -40,6 +40,7 @@ COLUMN_LABELS = {
     "default_terms_of_payment_id": "default terms of payment",
     "credits_of_earlier_invoices": "credits of invoices from before the start",
     "exchange_rate_reading": "exchange rate reading",
+    "locked_period_policy": "locked period policy",
 }
 
 
@@ -110,6 +111,13 @@ def show_command(connection_name: str | None, wide: bool, as_json: bool) -> None
     is_flag=True,
     help="Store a VAT code whose rate differs from the tax rate (`check` still reports it).",
 )
+@click.option(
+    "--locked-period-policy",
+    type=click.Choice(LOCKED_PERIOD_POLICIES),
+    default=None,
+    help="A document dated in a period Visma has locked: refuse it (dead letter) or post "
+    "it on the first open day.",
+)
 def set_command(
     connection_name: str | None,
     tax_rate: str | None,
@@ -122,6 +130,7 @@ def set_command(
     credits_of_earlier_invoices: str | None,
     exchange_rate_reading: str | None,
     force: bool,
+    locked_period_policy: str | None,
 ) -> None:
     """Change a mapping or rule, after checking every value in Visma (all or nothing)."""
     if (vat_code is not None or account is not None) and tax_rate is None:
@@ -134,12 +143,14 @@ def set_command(
         default_terms,
         credits_of_earlier_invoices,
         exchange_rate_reading,
+        locked_period_policy,
     )
     if all(value is None for value in values):
         raise click.UsageError(
             "nothing to set: give --tax-rate with --vat-code and --account, --receivables, "
             "--invoice-number-rule, --credit-note-number-rule, --default-terms, "
-            "--credits-of-earlier-invoices or --exchange-rate-reading"
+            "--credits-of-earlier-invoices, --exchange-rate-reading or "
+            "--locked-period-policy"
         )
     settings = get_settings()
     with open_pool(settings, name="koppel-mappings") as pool:
@@ -158,6 +169,7 @@ def set_command(
             force=force,
             credits_of_earlier_invoices=credits_of_earlier_invoices,
             exchange_rate_reading=exchange_rate_reading,
+            locked_period_policy=locked_period_policy,
         )
         for warning in change.warnings:
             click.echo(warning, err=True)

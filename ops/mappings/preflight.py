@@ -16,7 +16,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from clients.teamleader.models import ProductCategory, TaxRate
 from clients.visma.models import Account, FiscalYear, VatCode
@@ -36,6 +36,8 @@ NO_VAT_ACCOUNT = "VAT code without VAT account"
 MISSING_ACCOUNT = "missing account"
 INACTIVE_ACCOUNT = "inactive account"
 NOT_REVENUE_ACCOUNT = "not a revenue account"
+COST_CENTRE_REQUIRED = "account needs a cost centre"
+LOCKED_PERIOD = "locked period"
 KIND_ORDER = (
     UNMAPPED_TAX_RATE,
     UNKNOWN_VAT_CODE,
@@ -44,6 +46,8 @@ KIND_ORDER = (
     MISSING_ACCOUNT,
     INACTIVE_ACCOUNT,
     NOT_REVENUE_ACCOUNT,
+    COST_CENTRE_REQUIRED,
+    LOCKED_PERIOD,
 )
 #: The kinds Visma would not refuse: documents would be posted, and booked wrong.
 BOOKS_WRONG = (VAT_RATE_MISMATCH, NOT_REVENUE_ACCOUNT)
@@ -348,14 +352,73 @@ def check_connection(
     department = connection.teamleader_department_id
     today = today or calendar.today()
     since = min(since or connection.sync_from, today)
-    return problems(
-        country=api.visma.company_settings().CountryCode,
+    company = api.visma.company_settings()
+    categories = api.teamleader.product_categories(department)
+    vat_rows = mappings.vat_rows(pool, connection.id)
+    accounts = accounts_by_year(api, since, today)
+    found = problems(
+        country=company.CountryCode,
         connection_name=connection.name,
         department_id=department,
         tax_rates=api.teamleader.tax_rates(department),
-        categories=api.teamleader.product_categories(department),
-        vat_rows=mappings.vat_rows(pool, connection.id),
+        categories=categories,
+        vat_rows=vat_rows,
         vat_codes=api.visma.vat_codes(),
-        accounts=accounts_by_year(api, since, today),
+        accounts=accounts,
         receivables_account=connection.receivables_account,
+    )
+    mapped = {row.revenue_account for row in vat_rows}
+    for category in categories:
+        ledger = category.ledger_for(department)
+        if ledger and ledger.strip().isdigit():
+            mapped.add(int(ledger))
+    found += cost_centre_problems(accounts, mapped)
+    locked = locked_period_problem(
+        company.AccountingLockedTo, since, connection.locked_period_policy, connection.name
+    )
+    return found + ([locked] if locked else [])
+
+
+def cost_centre_problems(accounts: AccountsByYear, mapped: Iterable[int]) -> list[Problem]:
+    """Mapped accounts on which Visma refuses a row without a first cost centre, which a
+    voucher row sent through the API cannot carry (``VoucherRowApi.CostCenterItemId1`` is
+    read-only): every document with a line booked there would be refused."""
+    wanted = set(mapped)
+    needing: dict[int, list[str]] = {}
+    for year, chart in accounts.items():
+        for account in chart:
+            number = int(account.Number) if account.Number.isdigit() else None
+            if number in wanted and account.IsFirstCostCenterMandatory:
+                needing.setdefault(number, []).append(year)
+    return [
+        Problem(
+            COST_CENTRE_REQUIRED,
+            f"account {number}",
+            f"Visma requires a cost centre on every row of account {number} ({', '.join(years)}), "
+            "and Koppel cannot send one: turn off its mandatory cost centre in Visma or map "
+            "those lines to another account.",
+        )
+        for number, years in sorted(needing.items())
+    ]
+
+
+def locked_period_problem(
+    locked_to: date | None, since: date, policy: str, connection_name: str
+) -> Problem | None:
+    """Visma's accounting lock, when documents from ``since`` fall before it."""
+    if locked_to is None or locked_to < since:
+        return None
+    if policy == "post_on_first_open_day":
+        then = f"they are posted on {(locked_to + timedelta(days=1)).isoformat()}"
+    else:
+        then = (
+            "Visma refuses them: ask the bookkeeper to unlock the period, or run `koppel "
+            f"mappings set --connection {shlex.quote(connection_name)} --locked-period-policy "
+            "post_on_first_open_day`"
+        )
+    return Problem(
+        LOCKED_PERIOD,
+        f"accounting locked to {locked_to.isoformat()}",
+        f"documents dated {since.isoformat()} to {locked_to.isoformat()} are in a period "
+        f"Visma has locked; {then} (`koppel backfill --dry-run` lists them).",
     )

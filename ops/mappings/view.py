@@ -71,6 +71,8 @@ class MappingsView:
     default_terms_id: str | None
     #: None when Visma has no such terms (or none is set).
     default_terms_name: str | None
+    #: A document dated in a period Visma has locked: ``refuse`` or ``post_on_first_open_day``.
+    locked_period_policy: str = "refuse"
 
 
 def _account_name(accounts: Iterable[Account], number: int) -> str | None:
@@ -132,6 +134,7 @@ def build_view(
         credit_note_number_example=examples[connection.credit_note_number_rule],
         default_terms_id=terms_id,
         default_terms_name=default_terms.Name if default_terms is not None else None,
+        locked_period_policy=connection.locked_period_policy,
     )
 
 
@@ -223,6 +226,7 @@ def print_view(out: Console, view: MappingsView, *, wide: bool) -> None:
         f"({view.credit_note_number_example})"
     )
     say(f"default terms of payment: {terms_text}")
+    say(f"locked period policy: {view.locked_period_policy}")
     if not wide:
         say("Ids are shortened and texts cut to one line: --wide shows them whole, --json too.")
 

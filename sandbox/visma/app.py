@@ -100,6 +100,8 @@ def _routes() -> list[Route]:
         Route("/_sandbox/summary", controls.summary, methods=["GET"]),
         Route("/_sandbox/modes", controls.get_modes, methods=["GET"]),
         Route("/_sandbox/modes", controls.set_modes, methods=["PUT"]),
+        Route("/_sandbox/accountinglock", controls.set_accounting_lock, methods=["POST"]),
+        Route("/_sandbox/vies", controls.set_vies, methods=["POST"]),
     ]
 
 

@@ -5,8 +5,14 @@
 * ``POST /_sandbox/companies`` — body: a data set part; adds a company → ``{"company_id"}``.
 * ``POST /_sandbox/tokens/expire[?company=]`` — current access tokens expire now.
 * ``POST /_sandbox/customerledgeritems/{id}/payments[?company=]`` — body
-  ``{"Amount": "12.34", "PaymentDate": "YYYY-MM-DD"}``: a full or partial payment, as bank
-  matching would register it; answers the ledger item.
+  ``{"Amount": "12.34", "PaymentDate": "YYYY-MM-DD", "AllowOverpayment": false}``: a full or
+  partial payment, as bank matching would register it (with ``AllowOverpayment`` an
+  invoice may be paid more than remains: its remainder goes below zero); answers the item.
+* ``POST /_sandbox/accountinglock[?company=]`` — body ``{"AccountingLockedTo": "YYYY-MM-DD"
+  or null, "AccountingLockInterval": 0-4}``: the lock a bookkeeper sets after a VAT return.
+* ``POST /_sandbox/vies[?company=]`` — body ``{"unregistered": ["NL…"], "down": false,
+  "down_code": 5001}``: VAT numbers VIES does not know, whether VIES is down, and how that is
+  answered (5001 with HTTP 503, or 4100 with HTTP 400); each key optional.
 * ``GET /_sandbox/summary[?company=]`` — counts, duplicate ledger items, invoice numbers.
 * ``GET /_sandbox/modes`` / ``PUT /_sandbox/modes`` — body: some of ``sandbox/visma/modes.py``'s
   modes; answers them all. A reset puts the defaults back.
@@ -107,7 +113,11 @@ async def register_payment(request: Request) -> Response:
     remaining: Decimal = item["RemainingAmountInvoiceCurrency"]
     # An invoice's remainder falls toward zero; a credit invoice's (negative) rises to it.
     left = remaining - amount if remaining > 0 else remaining + amount
-    if remaining == 0 or (remaining > 0 and left < 0) or (remaining < 0 and left > 0):
+    # An over-payment of an invoice (Visma NL books it with voucherwithoverunderpayment)
+    # leaves a remainder below zero; only when asked, as a bank line can be matched so.
+    over = body.get("AllowOverpayment") is True and remaining > 0
+    overpaid = remaining == 0 or (remaining > 0 and left < 0) or (remaining < 0 and left > 0)
+    if overpaid and not over:
         return _refuse(f"overpayment: {amount} against a remainder of {remaining}", 409)
     now = utc_now()
     touch = request.app.state.sim.modes.payments_touch_modified
@@ -162,4 +172,54 @@ async def summary(request: Request) -> Response:
             "duplicate_ledger_items": duplicates,
             "invoice_numbers": sorted(i["InvoiceNumber"] for i in items),
         }
+    )
+
+
+async def set_accounting_lock(request: Request) -> Response:
+    company = _company(request)
+    if company is None:
+        return _refuse("unknown company", 404)
+    try:
+        body = await _body(request)
+    except ValueError as exc:
+        return _refuse(f"the body is not JSON: {exc}")
+    if not isinstance(body, dict):
+        return _refuse('the body must be an object: {"AccountingLockedTo": "YYYY-MM-DD"}')
+    raw = body.get("AccountingLockedTo")
+    try:
+        locked_to = None if raw is None else date.fromisoformat(str(raw))
+    except ValueError:
+        return _refuse("AccountingLockedTo must be a date YYYY-MM-DD or null")
+    interval = body.get("AccountingLockInterval", 1 if locked_to else 0)
+    if not isinstance(interval, int) or not 0 <= interval <= 4:
+        return _refuse("AccountingLockInterval must be 0 (none) to 4 (tax declaration)")
+    company.settings["AccountingLockedTo"] = locked_to
+    company.settings["AccountingLockInterval"] = interval
+    return JsonResponse({"AccountingLockedTo": locked_to, "AccountingLockInterval": interval})
+
+
+async def set_vies(request: Request) -> Response:
+    company = _company(request)
+    if company is None:
+        return _refuse("unknown company", 404)
+    try:
+        body = await _body(request)
+    except ValueError as exc:
+        return _refuse(f"the body is not JSON: {exc}")
+    if not isinstance(body, dict):
+        return _refuse('the body must be an object: {"unregistered": [...], "down": false}')
+    unregistered = body.get("unregistered", sorted(company.vies_unregistered))
+    down = body.get("down", company.vies_down)
+    if not isinstance(unregistered, list) or not all(isinstance(n, str) for n in unregistered):
+        return _refuse("unregistered must be a list of VAT numbers")
+    if not isinstance(down, bool):
+        return _refuse("down must be true or false")
+    down_code = body.get("down_code", company.vies_down_code)
+    if down_code not in (4100, 5001):
+        return _refuse("down_code must be 5001 (HTTP 503) or 4100 (HTTP 400)")
+    company.vies_unregistered = {"".join(n.split()).upper() for n in unregistered}
+    company.vies_down = down
+    company.vies_down_code = down_code
+    return JsonResponse(
+        {"unregistered": sorted(company.vies_unregistered), "down": down, "down_code": down_code}
     )

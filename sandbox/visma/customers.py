@@ -1,7 +1,8 @@
 """``/v2/customers``: list, read, create (201) and replace.
 
 Create and replace check, in order: the fields (2000), ``TermsOfPaymentId`` exists (3000),
-the VAT number (4025, see ``vat_numbers``), ``CustomerNumber`` is free (4000). A missing
+the VAT number (4025, see ``vat_numbers``; then VIES: 5001 when it is down, 4025 for a
+number it does not know), ``CustomerNumber`` is free (4000). A missing
 ``CustomerNumber`` is taken from the company's ``NextCustomerNumber``.
 """
 
@@ -14,7 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox.visma.errors import (
+    CANT_REACH_SYSTEM_DEPENDENCY,
     CONFLICT,
+    EXTERNAL_SERVICE_VALIDATION,
     INVALID_VAT_NUMBER,
     RESOURCE_NOT_FOUND,
     FieldError,
@@ -27,7 +30,7 @@ from sandbox.visma.records import CUSTOMER_PROPERTIES, customer_record
 from sandbox.visma.schemas import CustomerIn
 from sandbox.visma.state import Company
 from sandbox.visma.validation import parse
-from sandbox.visma.vat_numbers import vat_number_problem
+from sandbox.visma.vat_numbers import EU_FORMATS, vat_number_problem
 
 
 async def list_customers(request: Request, company: Company) -> Response:
@@ -74,19 +77,43 @@ def _existing(company: Company, customer_id: str) -> dict[str, Any]:
     return record
 
 
+def _check_vat_number(company: Company, vat_number: str) -> None:
+    """Offline checks first (4025), then VIES: unreachable → 5001, not registered → 4025."""
+    if problem := vat_number_problem(vat_number):
+        _invalid_vat_number(f"The VAT number {vat_number} is invalid: {problem}.")
+    if vat_number[:2].upper() not in EU_FORMATS and vat_number[:2].upper() != "XI":
+        return  # VIES knows EU numbers only
+    if company.vies_down:
+        external = company.vies_down_code == EXTERNAL_SERVICE_VALIDATION
+        raise VismaApiError(
+            EXTERNAL_SERVICE_VALIDATION if external else CANT_REACH_SYSTEM_DEPENDENCY,
+            "VIES could not be reached to validate the VAT number; try again later.",
+            status=400 if external else 503,
+        )
+    if _compact(vat_number) in company.vies_unregistered:
+        _invalid_vat_number(f"The VAT number {vat_number} is not registered in VIES.")
+
+
+def _compact(vat_number: str) -> str:
+    return "".join(vat_number.split()).upper()
+
+
+def _invalid_vat_number(message: str) -> None:
+    raise VismaApiError(
+        INVALID_VAT_NUMBER,
+        message,
+        errors=[FieldError("VatNumber", message, "InvalidVatNumber", str(INVALID_VAT_NUMBER))],
+    )
+
+
 def _check(company: Company, data: CustomerIn, customer_id: str | None) -> dict[str, Any]:
     terms = company.terms.get(data.TermsOfPaymentId)
     if terms is None:
         raise not_found(
             "TermsOfPaymentId", f"Terms of payment {data.TermsOfPaymentId} was not found."
         )
-    if data.VatNumber and (problem := vat_number_problem(data.VatNumber)):
-        message = f"The VAT number {data.VatNumber} is invalid: {problem}."
-        raise VismaApiError(
-            INVALID_VAT_NUMBER,
-            message,
-            errors=[FieldError("VatNumber", message, "InvalidVatNumber", str(INVALID_VAT_NUMBER))],
-        )
+    if data.VatNumber:
+        _check_vat_number(company, data.VatNumber)
     if data.CustomerNumber:
         for other in company.customers.values():
             if other["CustomerNumber"] == data.CustomerNumber and other["Id"] != customer_id:

@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sandbox import clock
-from sandbox.visma.errors import RESOURCE_NOT_FOUND, VismaApiError
+from sandbox.visma.errors import QUERY_PARAMETER_ERROR, RESOURCE_NOT_FOUND, VismaApiError
 from sandbox.visma.jsonio import JsonResponse, read_json, utc_now
 from sandbox.visma.paging import page_of
-from sandbox.visma.posting_rules import check_posting
+from sandbox.visma.posting_rules import check_posting, round2
 from sandbox.visma.records import LEDGER_ITEM_PROPERTIES
-from sandbox.visma.schemas import LedgerItemWithVoucherIn
+from sandbox.visma.schemas import LedgerItemWithVoucherIn, VoucherRowIn
 from sandbox.visma.state import Company
 from sandbox.visma.validation import parse
 from sandbox.visma.vouchers import (
@@ -54,7 +54,9 @@ async def create_ledger_item_with_voucher(request: Request, company: Company) ->
     posting = check_posting(
         company, item, clock.today(), duplicates_allowed=modes.duplicate_invoice_numbers
     )
-    use_default_series = request.query_params.get("useDefaultVoucherSeries", "true") != "false"
+    use_default_series = query_flag(request, "useDefaultVoucherSeries", default=True)
+    use_default_vat = query_flag(request, "useDefaultVatCodes", default=True)
+    automatic_vat = query_flag(request, "useAutomaticVatCalculation", default=False)
     item_id = str(uuid.uuid4())
     voucher = book_voucher(
         company,
@@ -69,10 +71,13 @@ async def create_ledger_item_with_voucher(request: Request, company: Company) ->
                 debit=row.DebitAmount,
                 credit=row.CreditAmount,
                 text=row.TransactionText,
-                vat_code_id=row.VatCodeId,
-                vat_amount=row.VatAmount,
+                vat_code_id=code,
+                vat_amount=_vat_amount(company, code, row) if automatic_vat else row.VatAmount,
             )
             for row in item.Voucher.Rows
+            for code in [
+                _vat_code(company, posting.fiscal_year_id, row, use_default=use_default_vat)
+            ]
         ],
         voucher_type=CUSTOMER_INVOICE_CREDIT if item.IsCreditInvoice else CUSTOMER_INVOICE_DEBIT,
         source_id=item_id,
@@ -100,6 +105,37 @@ async def create_ledger_item_with_voucher(request: Request, company: Company) ->
     if modes.list_delay_s > 0:
         company.listed_from[item_id] = time.monotonic() + modes.list_delay_s
     return JsonResponse(record, status_code=201)
+
+
+def query_flag(request: Request, name: str, *, default: bool) -> bool:
+    """A boolean query option (``true``/``false``, any case); anything else is refused."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw.lower() not in ("true", "false"):
+        raise VismaApiError(
+            QUERY_PARAMETER_ERROR, f"The query option {name} must be true or false, not {raw!r}."
+        )
+    return raw.lower() == "true"
+
+
+def _vat_code(
+    company: Company, year_id: str, row: VoucherRowIn, *, use_default: bool
+) -> str | None:
+    """``useDefaultVatCodes`` (default true) replaces the row's code by its account's default
+    (none when the account has none); only ``false`` keeps the code sent (ASSUMPTIONS.md)."""
+    if not use_default:
+        return row.VatCodeId
+    default: str | None = company.accounts[(year_id, row.AccountNumber)]["VatCodeId"]
+    return default
+
+
+def _vat_amount(company: Company, code: str | None, row: VoucherRowIn) -> Decimal | None:
+    """``useAutomaticVatCalculation``: the row's VAT is its amount × the code's rate, in cents."""
+    if code is None:
+        return None
+    amount = (row.CreditAmount or Decimal(0)) - (row.DebitAmount or Decimal(0))
+    return round2(abs(amount) * Decimal(company.vat_codes[code]["VatRate"]) / 100)
 
 
 def ledger_item_record(

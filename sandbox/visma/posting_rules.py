@@ -8,10 +8,13 @@ interpretation (docs/architecture.md#postings, ASSUMPTIONS.md "Posting rule"). I
 3. A currency other than the company's needs ``CurrencyRate`` > 0 (2000); in the company's
    own currency the rate is 1.
 4. The voucher date (``Voucher.VoucherDate``, else ``InvoiceDate``, else today) falls in a
-   fiscal year (3001) that is not locked for accounting (4013).
+   fiscal year (3001) that is not locked for accounting (4013), and after the company's
+   ``AccountingLockedTo`` (4026 VoucherDateIsInLockedPeriod; 4038 VoucherDateIsInLockedYear
+   when the lock interval is a year).
 5. The voucher has rows; each row has exactly one of ``DebitAmount``/``CreditAmount`` > 0,
    with at most 2 decimals (2000, naming the row's field).
-6. Every ``AccountNumber`` exists in that fiscal year (3002, naming number and year).
+6. Every ``AccountNumber`` exists in that fiscal year (3002, naming number and year); a row
+   on an account with ``IsFirstCostCenterMandatory`` needs ``CostCenterItemId1`` (2000).
 7. Every ``VatCodeId`` exists (3000, naming it).
 8. The voucher balances: Σ debit = Σ credit (2000).
 9. The totals have at most 2 decimals, ``IsCreditInvoice`` agrees with the sign of
@@ -37,6 +40,8 @@ from sandbox.visma.errors import (
     CANNOT_BOOKKEEP,
     CONFLICT,
     FISCAL_YEAR_DOES_NOT_EXIST,
+    VOUCHER_DATE_IN_LOCKED_PERIOD,
+    VOUCHER_DATE_IN_LOCKED_YEAR,
     FieldError,
     VismaApiError,
     not_found,
@@ -95,6 +100,7 @@ def check_posting(
             CANNOT_BOOKKEEP,
             f"The fiscal year {year['StartDate'].year} is locked for accounting.",
         )
+    _check_lock(company, voucher_date)
     rows = item.Voucher.Rows
     if not rows:
         raise validation_error("Voucher.Rows", "A voucher needs at least one row.", "Required")
@@ -115,6 +121,13 @@ def check_posting(
                     )
                 ],
             )
+        account = company.accounts[(year["Id"], row.AccountNumber)]
+        if account["IsFirstCostCenterMandatory"] and row.CostCenterItemId1 is None:
+            raise validation_error(
+                f"Voucher.Rows[{index}].CostCenterItemId1",
+                f"Account {row.AccountNumber} requires a first cost center.",
+                "Required",
+            )
         if row.VatCodeId is not None and row.VatCodeId not in company.vat_codes:
             raise not_found(
                 f"Voucher.Rows[{index}].VatCodeId", f"VAT code {row.VatCodeId} was not found."
@@ -131,6 +144,31 @@ def check_posting(
     _check_receivables(rows, item, rate)
     _check_vat(rows, item, rate, company.vat_accounts())
     return Posting(customer, voucher_date, year["Id"], rate)
+
+
+#: ``AccountingLockInterval`` 3: the lock is set per year (the description's values).
+LOCK_INTERVAL_YEAR = 3
+
+
+def _check_lock(company: Company, voucher_date: date) -> None:
+    """A voucher dated on or before ``AccountingLockedTo`` is refused (the lock is inclusive)."""
+    locked_to: date | None = company.settings.get("AccountingLockedTo")
+    if locked_to is None or voucher_date > locked_to:
+        return
+    yearly = company.settings.get("AccountingLockInterval") == LOCK_INTERVAL_YEAR
+    raise VismaApiError(
+        VOUCHER_DATE_IN_LOCKED_YEAR if yearly else VOUCHER_DATE_IN_LOCKED_PERIOD,
+        f"The voucher date {voucher_date.isoformat()} is in a locked "
+        f"{'year' if yearly else 'period'}: accounting is locked to {locked_to.isoformat()}.",
+        errors=[
+            FieldError(
+                "Voucher.VoucherDate",
+                f"Accounting is locked to {locked_to.isoformat()}.",
+                "LockedPeriod",
+                str(VOUCHER_DATE_IN_LOCKED_YEAR if yearly else VOUCHER_DATE_IN_LOCKED_PERIOD),
+            )
+        ],
+    )
 
 
 def _currency_rate(company: Company, item: LedgerItemWithVoucherIn) -> Decimal:

@@ -56,9 +56,9 @@ def account_record(
         "CreatedUtc": created,
         "IsActive": item.IsActive,
         "AllowTransactionText": True,
-        "IsFirstCostCenterMandatory": False,
+        "IsFirstCostCenterMandatory": item.IsFirstCostCenterMandatory,
         "IsProjectAllowed": True,
-        "IsCostCenterAllowed": True,
+        "IsCostCenterAllowed": item.IsCostCenterAllowed,
         "IsBlockedForManualBooking": False,
         "Description": None,
     }

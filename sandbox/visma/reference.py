@@ -74,4 +74,7 @@ async def list_terms_of_payment(request: Request, company: Company) -> Response:
 
 
 async def get_company_settings(request: Request, company: Company) -> Response:
-    return JsonResponse(company.settings)
+    # AccountingLockedTo is a string in the description, never null: absent when no lock.
+    return JsonResponse(
+        {k: v for k, v in company.settings.items() if not (k == "AccountingLockedTo" and v is None)}
+    )

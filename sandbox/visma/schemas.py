@@ -123,6 +123,8 @@ class CustomerItem(CustomerIn):
 # -- customer ledger items with voucher ---------------------------------------------------
 class VoucherRowIn(_Loose):
     AccountNumber: StrictInt = Field(ge=1, le=9_999_999_999)
+    #: Read-only in the description (VoucherRowApi); taken when sent, as a lenient API would.
+    CostCenterItemId1: UuidText | None = None
     DebitAmount: Decimal | None = Field(default=None, ge=0, le=10_000_000_000)
     CreditAmount: Decimal | None = Field(default=None, ge=0, le=10_000_000_000)
     TransactionText: str | None = text(60)
@@ -235,6 +237,10 @@ class CompanySettingsItem(_Loose):
     CompanyStatus: StrictInt = 1
     CompanyIdentifier: str | None = None
     UsesCostCenter: StrictBool = False
+    #: The accounting lock (PUT /companysettings/accountinglocksettings): the last day of
+    #: the locked period, or None for no lock.
+    AccountingLockedTo: VismaDate | None = None
+    AccountingLockInterval: StrictInt = Field(default=0, ge=0, le=4)
     UsesProject: StrictBool = False
     UsesMoss: StrictBool = False
     UsesReverseConstructionVat: StrictBool = False
@@ -256,6 +262,8 @@ class AccountItem(_Loose):
     VatCodeId: UuidText | None = None
     Type: StrictInt = 0
     TypeDescription: str | None = None
+    IsFirstCostCenterMandatory: StrictBool = False
+    IsCostCenterAllowed: StrictBool = True
 
 
 class RelatedAccountsItem(_Loose):

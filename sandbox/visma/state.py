@@ -40,6 +40,13 @@ class Company:
     #: Ledger item id → the moment (``time.monotonic()``) it shows up in list answers
     #: (the mode ``list_delay_s``); an item not here is listed at once.
     listed_from: dict[str, float] = field(default_factory=dict)
+    #: VIES as this company's Visma sees it (control ``/_sandbox/vies``): VAT numbers with a
+    #: valid check digit that VIES does not know (4025), and whether VIES answers at all.
+    vies_unregistered: set[str] = field(default_factory=set)
+    vies_down: bool = False
+    #: How a VIES outage is answered: 5001 CantReachSystemDependency (HTTP 503) or 4100
+    #: ExternalServiceValidation (HTTP 400).
+    vies_down_code: int = 5001
 
     def fiscal_year_for(self, day: date) -> dict[str, Any] | None:
         for year in self.fiscal_years.values():
