@@ -45,6 +45,7 @@ WAITED_FOR = {
     WaitingFor.INVOICE: "the credited invoice to be posted",
     WaitingFor.BUSY_DOCUMENT: "another worker to finish with the document",
     WaitingFor.RATE_LIMIT: "the API's rate limit to lift",
+    WaitingFor.SERVICE: "Visma, Teamleader or PostgreSQL to answer again",
 }
 
 #: The options a waiting message carries (dropped again by any other outcome).
@@ -58,6 +59,7 @@ def limit_s(settings: Settings, waiting_for: WaitingFor) -> float:
         WaitingFor.INVOICE: settings.wait_for_invoice_max_s,
         WaitingFor.BUSY_DOCUMENT: settings.wait_for_busy_document_max_s,
         WaitingFor.RATE_LIMIT: settings.wait_for_rate_limit_max_s,
+        WaitingFor.SERVICE: settings.wait_for_service_max_s,
     }
     return limits[waiting_for]
 
