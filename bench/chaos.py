@@ -340,7 +340,8 @@ def print_report(outcomes: Sequence[Outcome], timing: Timing, log_folder: str) -
         f"- each class {timing.run_s:.0f} s, a fault every {timing.every_s:.0f} s; Visma outage"
         f" {timing.outage_s:.0f} s alone ({timing.outage_s / 3:.0f} s in `all`); Life books an"
         f" invoice every {TICK_S:.0f} s, credits one every 4th tick, pays one in part every 3rd.",
-        f"- settle = last fault over → every invariant holds (checked every 0.5 s);"
+        "- settle = last fault over → every invariant holds (Koppel's database looked at every"
+        " 0.2 s, the APIs every 1 s once it is quiet);"
         f" goal < {SETTLE_GOAL_S:.0f} s. Duplicates in the line = postings + customers.",
         "- Koppel: one `koppel work` per queue (4 threads),"
         f" `koppel poll --interval-s {POLL_INTERVAL_S:g}`,"
