@@ -49,11 +49,15 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- data --------------------------------------------------------------------------------------
-def bench_dataset(invoices: int, *, credit_notes: int, seed: int = 1) -> Path:
+def bench_dataset(
+    invoices: int, *, credit_notes: int, seed: int = 1, folder: Path | None = None
+) -> Path:
     """A data set file with ``invoices`` booked invoices of the Dutch department (the one a
     sandbox connection picks), their customers only, and up to ``credit_notes`` credit notes
-    of those invoices. Cached in the temp folder (generating 12,000 invoices takes ~20 s)."""
-    path = Path(tempfile.gettempdir()) / f"koppel-bench-{seed}-{invoices}-{credit_notes}-v2.json"
+    of those invoices. Cached in ``folder``, by default the temp folder (generating 12,000
+    invoices takes ~20 s); a test passes a folder of its own."""
+    folder = folder or Path(tempfile.gettempdir())
+    path = folder / f"koppel-bench-{seed}-{invoices}-{credit_notes}-v2.json"
     if path.exists():
         return path
     from sandbox.generate import generate_dataset

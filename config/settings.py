@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     wait_for_rate_limit_max_s: float = Field(default=3_600.0, gt=0)
     #: Past ``visma_listing_delay_s`` the write goes ahead, so this is only a backstop.
     wait_for_listing_max_s: float = Field(default=3_600.0, gt=0)
+    #: A 5xx, a timeout or a lost connection of an API or of PostgreSQL: as long as the
+    #: retries with backoff used to allow (20 of them, the longest 15 min: about 3 h). Each
+    #: try comes at most a twentieth of the time waited after the last, so Koppel goes on
+    #: within seconds of a short outage ending (bench/chaos.py).
+    wait_for_service_max_s: float = Field(default=3 * 3_600.0, gt=0)
     #: An actor that runs longer than this is interrupted (and retried).
     actor_time_limit_ms: int = Field(default=300_000, gt=0)
     #: Most sessions one process's pool opens (on demand; it keeps one). A worker thread

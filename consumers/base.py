@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import dramatiq
+import psycopg
 
-from clients.errors import RateLimited
+from clients.errors import RateLimited, TransientError
 from config import get_settings
+from consumers import service_gate
 from consumers.errors import NotYetPossible, PermanentFailure, Wait, WaitingFor, as_permanent
 from consumers.middleware import metrics
 from consumers.runtime import Runtime, runtime
@@ -36,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 #: A busy document is being handled by another thread or process right now (ms).
 BUSY_RETRY_DELAY_MS = 1_000
+#: The first delay (ms) of a wait for an API or PostgreSQL to answer again; later ones grow
+#: with the time waited (consumers/middleware/waits.py).
+SERVICE_RETRY_DELAY_MS = 1_000
 
 
 def retry_when(retries: int, error: BaseException) -> bool:
@@ -107,10 +112,15 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
     except MalformedMessage as malformed:
         raise PermanentFailure("MalformedMessage", malformed.reason) from malformed
     rt = runtime()
-    # One round trip for both (bench/cost.py): every message needs them.
-    handled, connection = message_log.outcome_and_connection(
-        rt.pool, message.dedupe_key, message.connection_id
-    )
+    try:
+        # One round trip for both (bench/cost.py): every message needs them.
+        handled, connection = message_log.outcome_and_connection(
+            rt.pool, message.dedupe_key, message.connection_id
+        )
+    except psycopg.OperationalError as away:
+        raise Wait(
+            f"PostgreSQL: {away}", waiting_for=WaitingFor.SERVICE, delay=SERVICE_RETRY_DELAY_MS
+        ) from away
     if handled not in (None, OutcomeName.FAILED):
         logger.debug("skipping %s: this version was handled already", message.dedupe_key)
         return
@@ -119,8 +129,16 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
     try:
         if connection is None:
             raise connections.UnknownConnection(f"no connection with id {message.connection_id}")
+        if not service_gate.GATE.admit():
+            raise Wait(
+                "an API answered with a server error or not at all a moment ago; one message"
+                " a second tries it until it answers again",
+                waiting_for=WaitingFor.SERVICE,
+                delay=SERVICE_RETRY_DELAY_MS,
+            )
         job = Job(rt, connection, rt.clients_for(connection))
         outcome = handler(job, message)
+        service_gate.GATE.succeeded()
     except Busy as busy:
         raise Wait(
             str(busy), waiting_for=WaitingFor.BUSY_DOCUMENT, delay=BUSY_RETRY_DELAY_MS
@@ -131,6 +149,20 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
     except RateLimited as limited:
         delay = int(limited.retry_after_s * 1000)
         raise Wait(str(limited), waiting_for=WaitingFor.RATE_LIMIT, delay=delay) from limited
+    except Wait:
+        raise
+    except TransientError as down:
+        service_gate.GATE.failed()
+        # Not Dramatiq's backoff, which grows to minutes during a long outage and so keeps
+        # the message away for minutes after it ended: a wait, tried again every
+        # SERVICE_RETRY_DELAY_MS, then every twentieth of the time waited.
+        delay = int((down.retry_after_s or 0) * 1000) or SERVICE_RETRY_DELAY_MS
+        raise Wait(str(down), waiting_for=WaitingFor.SERVICE, delay=delay) from down
+    except psycopg.OperationalError as away:
+        # Our PostgreSQL restarting: its pool checks connections and reconnects (store/db.py).
+        raise Wait(
+            f"PostgreSQL: {away}", waiting_for=WaitingFor.SERVICE, delay=SERVICE_RETRY_DELAY_MS
+        ) from away
     except NotYetPossible as waiting:
         document_history.record(
             rt.pool,

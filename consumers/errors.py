@@ -4,14 +4,15 @@ what a bookkeeper is told about them.
 The marker of the error decides (config/errors.py): a :class:`~config.errors.NeedsPerson`
 is permanent, because the message or the data is wrong and the same attempt cannot succeed
 until a person fixes something (a mapping, an account, the customer's postal code, the
-grant). Everything else — a :class:`~config.errors.TryLater` (5xx, timeouts, a credit note
+grant). Everything else — a :class:`~config.errors.TryLater` (a credit note
 whose invoice is not posted), a :class:`~config.errors.Misconfigured` service or setting, a
 database blip that is no Koppel error at all — is retried with backoff by Dramatiq's Retries
 middleware, up to ``KOPPEL_MAX_RETRIES`` (docs/architecture.md#failures-are-data).
 
-A :class:`Wait` (a busy document, a 429, a credit note whose invoice is still queued) is no
-failure: the message waits for something under way, using up no retry, for as long as the
-reason lasts and at most its :class:`WaitingFor`'s limit (``consumers/middleware/waits.py``).
+A :class:`Wait` (a busy document, a 429, a 5xx or timeout of an API, our database away for a
+moment, a credit note whose invoice is still queued) is no failure: the message waits for
+something under way, using up no retry, for as long as the reason lasts and at most its
+:class:`WaitingFor`'s limit (``consumers/middleware/waits.py``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class WaitingFor(StrEnum):
     RATE_LIMIT = "rate_limit"
     #: An unclear write's object to show up in the remote's lists (store.writes.NotListedYet).
     LISTING = "listing"
+    #: Visma, Teamleader or our PostgreSQL answering again after a 5xx, a timeout or a lost
+    #: connection: tried again within seconds once it is back, not after a backoff grown
+    #: to minutes while it was down (the chaos suite, bench/chaos.py, measures this).
+    SERVICE = "service"
 
 
 class Wait(dramatiq.Retry, TryLater):

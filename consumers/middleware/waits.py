@@ -46,6 +46,7 @@ WAITED_FOR = {
     WaitingFor.BUSY_DOCUMENT: "another worker to finish with the document",
     WaitingFor.RATE_LIMIT: "the API's rate limit to lift",
     WaitingFor.LISTING: "an unclear posting to show up in Visma's lists",
+    WaitingFor.SERVICE: "Visma, Teamleader or PostgreSQL to answer again",
 }
 
 #: The options a waiting message carries (dropped again by any other outcome).
@@ -60,6 +61,7 @@ def limit_s(settings: Settings, waiting_for: WaitingFor) -> float:
         WaitingFor.BUSY_DOCUMENT: settings.wait_for_busy_document_max_s,
         WaitingFor.RATE_LIMIT: settings.wait_for_rate_limit_max_s,
         WaitingFor.LISTING: settings.wait_for_listing_max_s,
+        WaitingFor.SERVICE: settings.wait_for_service_max_s,
     }
     return limits[waiting_for]
 

@@ -1,0 +1,379 @@
+"""Koppel's chaos suite: faults of every class, each alone and then all together, while new
+documents keep being booked, credited and paid; then the invariants.
+
+``python -m bench.chaos [--small] [--class NAME]...``
+
+Koppel runs as real processes (one ``koppel work`` per queue, ``koppel poll --interval-s
+2``, the simulators via ``koppel sandbox``) on a PostgreSQL cluster and a RabbitMQ node of
+the suite's own (``bench/chaos_world.py``), so both can be killed without touching the
+shared services. A class runs for a while with its faults; Life (``bench/chaos_load.py``)
+books an invoice every tick, credits one every fourth and pays one in part every third.
+When the class's last fault is over (the fault plan cleared, the killed server running
+again), the suite measures how long until every invariant holds (``bench/chaos_checks.py``):
+the *settle* time, whose goal is under 10 s.
+
+One line per class::
+
+    chaos: D docs, K kills, F faults; duplicates X, lost Y, wrongly dead-lettered Z,
+    settle T s [class]
+
+Goal: X = Y = Z = 0 in every class, settle < 10 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+import httpx
+from rich.table import Table
+
+from bench.chaos_checks import Baseline, Verdict, baseline, verdict
+from bench.chaos_load import Load
+from bench.chaos_world import World, chaos_world
+from bench.harness import bench_dataset, load_average
+from bench.results import report
+from store import message_log
+from store.api_clients import ClientCache
+
+logger = logging.getLogger("bench.chaos")
+
+#: The settle goal (s after the last fault).
+SETTLE_GOAL_S = 10.0
+#: Give up waiting for the invariants this long after the last fault (s).
+SETTLE_TIMEOUT_S = 240.0
+#: ``koppel poll --interval-s`` (s): the poller reads three Teamleader streams a round, and
+#: Teamleader allows 200 calls a minute to everything together (90 a minute at 2 s).
+POLL_INTERVAL_S = 2.0
+#: Seconds between two ticks of Life.
+TICK_S = 1.0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How long a class runs with its faults (s), and how long the Visma outage lasts."""
+
+    run_s: float
+    outage_s: float
+    #: Seconds between two faults of a class.
+    every_s: float
+
+
+DEFAULT = Timing(run_s=40.0, outage_s=90.0, every_s=8.0)
+SMALL = Timing(run_s=12.0, outage_s=15.0, every_s=4.0)
+
+
+@dataclass
+class Count:
+    kills: int = 0
+    faults: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    documents: int
+    count: Count
+    verdict: Verdict
+    settle_s: float | None
+
+    def line(self) -> str:
+        settle = f"{self.settle_s:.1f} s" if self.settle_s is not None else "not settled"
+        v = self.verdict
+        return (
+            f"chaos: {self.documents} docs, {self.count.kills} kills, {self.count.faults} faults;"
+            f" duplicates {v.duplicates + v.duplicate_customers}, lost {v.lost},"
+            f" wrongly dead-lettered {v.dead_lettered}, settle {settle} [{self.name}]"
+        )
+
+    @property
+    def met(self) -> bool:
+        return self.verdict.holds and self.settle_s is not None and self.settle_s < SETTLE_GOAL_S
+
+
+# -- faults ------------------------------------------------------------------------------------
+def fault_plan(url: str, plan: dict[str, Any]) -> None:
+    httpx.post(f"{url}/_sandbox/faults", json=plan, timeout=10).raise_for_status()
+
+
+def clear_faults(world: World) -> None:
+    for url in (world.teamleader_url, world.visma_url):
+        httpx.delete(f"{url}/_sandbox/faults", timeout=10).raise_for_status()
+
+
+def kill_processes(world: World, count: Count, rng: random.Random) -> None:
+    """SIGKILL one worker and, every other time, the poller (both started again)."""
+    workers = [name for name in world.fleet.commands if name.startswith("work-")]
+    world.fleet.kill(rng.choice(workers))
+    count.kills += 1
+    if count.kills % 3 == 0:
+        world.fleet.kill("poll")
+        count.kills += 1
+
+
+def restart_rabbitmq(world: World, count: Count, rng: random.Random) -> None:
+    world.rabbitmq.kill()
+    count.kills += 1
+    time.sleep(rng.uniform(0.5, 2.0))
+    world.rabbitmq.start()
+
+
+def restart_postgres(world: World, count: Count, rng: random.Random) -> None:
+    world.postgres.stop("immediate")
+    count.kills += 1
+    time.sleep(rng.uniform(0.5, 2.0))
+    world.postgres.start()
+
+
+def api_errors(world: World, count: Count, rng: random.Random) -> None:
+    """Both APIs answer a share of calls with 5xx for a few seconds."""
+    status = rng.choice([500, 502, 503])
+    for url in (world.teamleader_url, world.visma_url):
+        fault_plan(url, {"error_rate": 0.5, "error_status": status})
+        count.faults += 1
+    time.sleep(rng.uniform(1.0, 3.0))
+    clear_faults(world)
+
+
+def rate_limits(world: World, count: Count, rng: random.Random) -> None:
+    """A burst of 429s from one API, Retry-After 1-3 s."""
+    url = rng.choice([world.teamleader_url, world.visma_url])
+    fault_plan(url, {"rate_limit_burst": rng.randint(3, 10), "retry_after_s": rng.randint(1, 3)})
+    count.faults += 1
+
+
+def timeouts(world: World, count: Count, rng: random.Random) -> None:
+    """Writes applied with their answer lost: held longer than Koppel's client waits."""
+    url = rng.choice([world.teamleader_url, world.visma_url])
+    # Held past Koppel's HTTP timeout (s), so the client gives up on an applied write.
+    held = world.settings.http_timeout_s + 1
+    fault_plan(url, {"timeout_after_apply": rng.randint(1, 3), "hang_s": held})
+    count.faults += 1
+    # The fault lasts until the held answers are given up on.
+    time.sleep(held + 1)
+    clear_faults(world)
+
+
+def visma_outage(seconds: float) -> Callable[[World, Count, random.Random], None]:
+    def outage(world: World, count: Count, rng: random.Random) -> None:
+        fault_plan(world.visma_url, {"error_rate": 1.0, "error_status": 503})
+        count.faults += 1
+        time.sleep(seconds)
+        clear_faults(world)
+
+    return outage
+
+
+Fault = Callable[[World, Count, random.Random], None]
+
+
+def classes(timing: Timing) -> dict[str, list[Fault]]:
+    """Each class: the faults it injects, in turn, every ``timing.every_s``."""
+    alone: dict[str, list[Fault]] = {
+        "sigkill": [kill_processes],
+        "rabbitmq": [restart_rabbitmq],
+        "postgres": [restart_postgres],
+        "api-5xx": [api_errors],
+        "api-429": [rate_limits],
+        "lost-answers": [timeouts],
+        "visma-outage": [visma_outage(timing.outage_s)],
+    }
+    everything = [f for name, faults in alone.items() if name != "visma-outage" for f in faults]
+    return {**alone, "all": [*everything, visma_outage(timing.outage_s / 3)]}
+
+
+# -- one class ---------------------------------------------------------------------------------
+def run_class(
+    world: World, name: str, faults: Sequence[Fault], timing: Timing, life: Load, seed: int
+) -> Outcome:
+    rng = random.Random(seed)
+    before_documents = life.documents
+    before = baseline_now(world)
+    count = Count()
+    life.start()
+    started = time.monotonic()
+    index = 0
+    try:
+        # At least one round of every fault of the class, and the run's length.
+        while index < len(faults) or time.monotonic() - started < timing.run_s:
+            faults[index % len(faults)](world, count, rng)
+            index += 1
+            world.fleet.revive()
+            time.sleep(timing.every_s)
+    finally:
+        life.stop()
+        clear_faults(world)
+    # The last fault is over now: the plans are cleared and every server is running.
+    last_fault = time.monotonic()
+    settle_s, last = settle(world, before, last_fault, life)
+    return Outcome(name, life.documents - before_documents, count, last, settle_s)
+
+
+def baseline_now(world: World) -> Baseline:
+    return baseline(world.settings, world.pool, world.connection)
+
+
+def since(world: World) -> date:
+    return world.connection.sync_from or date(date.today().year - 2, 1, 1)
+
+
+def quiet(world: World, life: Load | None) -> bool:
+    """Whether Koppel's database says it is done: nothing waiting, every document Life made
+    linked to its posting. Cheap, so the invariants (API calls, counted against the same
+    Teamleader budget as Koppel's) are read only once this holds."""
+    if message_log.waiting(world.pool, [world.connection.id]) > 0:
+        return False
+    if life is None:
+        return True
+    made = life.invoices + life.credit_notes
+    with world.pool.connection() as conn:
+        row = conn.execute(
+            "SELECT count(*) AS n FROM links WHERE connection_id = %s AND teamleader_id = ANY(%s)",
+            [world.connection.id, made],
+        ).fetchone()
+    return row is not None and int(row["n"]) == len(made)
+
+
+def settle(
+    world: World, before: Baseline, last_fault: float, life: Load | None = None
+) -> tuple[float | None, Verdict]:
+    """Seconds from ``last_fault`` until every invariant holds (None: not within the
+    timeout), and the last verdict."""
+    deadline = last_fault + SETTLE_TIMEOUT_S
+    found: Verdict | None = None
+    said = ""
+    while time.monotonic() < deadline:
+        world.fleet.revive()
+        try:
+            if not quiet(world, life):
+                broken = "Koppel's database: still at work"
+                found = None
+            else:
+                found = verdict(world.settings, world.pool, world.connection, since(world), before)
+                broken = found.broken()
+        except Exception as error:  # a server still starting: look again
+            found, broken = None, f"cannot look: {type(error).__name__}"
+        if found is not None and found.holds:
+            return time.monotonic() - last_fault, found
+        if broken != said:
+            # What holds the settling up, as it changes: where to look when it is slow.
+            logger.info("%5.1f s after the last fault: %s", time.monotonic() - last_fault, broken)
+            said = broken
+        time.sleep(0.2 if found is None else 1.0)
+    found = verdict(world.settings, world.pool, world.connection, since(world), before)
+    return None, found
+
+
+# -- the run -----------------------------------------------------------------------------------
+def start_life(world: World) -> Load:
+    cache = ClientCache(world.settings, world.pool)
+    try:
+        teamleader = cache.for_connection(world.connection).teamleader
+        department = world.connection.teamleader_department_id
+        rates = teamleader.tax_rates(department)
+        contact = next(iter(teamleader.contacts()))
+    finally:
+        cache.close()
+    rate = next((r for r in rates if r.rate == Decimal("0.21")), rates[0])
+    return Load(
+        teamleader_url=world.teamleader_url,
+        visma_url=world.visma_url,
+        pool=world.pool,
+        connection_id=world.connection.id,
+        department_id=department,
+        customer={"type": "contact", "id": contact.id},
+        tax_rate_id=rate.id,
+        gap_s=TICK_S,
+    )
+
+
+def run(
+    names: Sequence[str], timing: Timing, data: Path, seed: int = 1
+) -> tuple[list[Outcome], str]:
+    """Each class in ``names`` on the data set ``data`` (``bench.harness.bench_dataset``);
+    the outcomes and the folder of the processes' logs."""
+    plan = classes(timing)
+    outcomes = []
+    sandbox = ["--data", str(data), "--no-rate-limits"]
+    # INFO: Dramatiq's "Retrying message … in N ms" lines are in the workers' logs.
+    with chaos_world(
+        sandbox, poll_interval_s=POLL_INTERVAL_S, extra_env={"KOPPEL_LOG_LEVEL": "INFO"}
+    ) as world:
+        first = baseline_now(world)
+        settled, _ = settle(world, first, time.monotonic())
+        if settled is None:
+            raise RuntimeError(f"the first sync did not settle; see {world.log_folder}")
+        life = start_life(world)
+        for number, name in enumerate(names):
+            outcome = run_class(world, name, plan[name], timing, life, seed + number)
+            click.echo(outcome.line())
+            outcomes.append(outcome)
+        log_folder = str(world.log_folder)
+    return outcomes, log_folder
+
+
+def print_report(outcomes: Sequence[Outcome], timing: Timing, log_folder: str) -> None:
+    table = Table(title="Chaos: faults, then the invariants")
+    for column in (
+        "class", "docs", "kills", "faults", "dup", "dup cust", "lost", "paid ≠", "dead",
+        "wait", "settle s", "met",
+    ):  # fmt: skip
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for o in outcomes:
+        v = o.verdict
+        table.add_row(
+            o.name, str(o.documents), str(o.count.kills), str(o.count.faults),
+            str(v.duplicates), str(v.duplicate_customers), str(v.lost), str(v.paid_mismatches),
+            str(v.dead_lettered), str(v.waiting),
+            f"{o.settle_s:.1f}" if o.settle_s is not None else "—",
+            "yes" if o.met else "no",
+        )  # fmt: skip
+    notes = [
+        f"- each class {timing.run_s:.0f} s, a fault every {timing.every_s:.0f} s; Visma outage"
+        f" {timing.outage_s:.0f} s alone ({timing.outage_s / 3:.0f} s in `all`); Life books an"
+        f" invoice every {TICK_S:.0f} s, credits one every 4th tick, pays one in part every 3rd.",
+        "- settle = last fault over → every invariant holds (Koppel's database looked at every"
+        " 0.2 s, the APIs every 1 s once it is quiet);"
+        f" goal < {SETTLE_GOAL_S:.0f} s. Duplicates in the line = postings + customers.",
+        "- Koppel: one `koppel work` per queue (4 threads),"
+        f" `koppel poll --interval-s {POLL_INTERVAL_S:g}`,"
+        " own PostgreSQL cluster and RabbitMQ node; simulators without rate limits (429s"
+        " come from the fault plan).",
+        f"- load: {load_average()}; logs: {log_folder}",
+    ]
+    report("Chaos", [table], notes)
+
+
+@click.command()
+@click.option("--small", is_flag=True, help="Short classes and a 15 s Visma outage.")
+@click.option(
+    "--class",
+    "chosen",
+    multiple=True,
+    type=click.Choice(list(classes(DEFAULT))),
+    help="Run only this class (repeatable); default: every class, then all together.",
+)
+@click.option("--invoices", type=click.IntRange(min=10), default=60, show_default=True)
+def main(small: bool, chosen: tuple[str, ...], invoices: int) -> None:
+    """Inject faults class by class and check that nothing was lost or posted twice."""
+    timing = SMALL if small else DEFAULT
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logger.setLevel(logging.INFO)
+    names = list(chosen) or list(classes(timing))
+    data = bench_dataset(invoices, credit_notes=invoices // 10)
+    outcomes, log_folder = run(names, timing, data)
+    print_report(outcomes, timing, log_folder)
+    if not all(o.met for o in outcomes):
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
