@@ -39,7 +39,7 @@ from clients.teamleader.models import Customer, Document
 from config import Settings
 from config.unreachable import ServiceUnreachable, broker_unreachable
 from contracts import streams
-from contracts.broker import publish
+from contracts.broker import Lane, publish
 from contracts.messages import (
     CreditNoteChanged,
     CustomerChanged,
@@ -346,7 +346,10 @@ def poll_stream(
         try:
             for message in changes:
                 if message.dedupe_key not in recorded:
-                    publish(broker, message)
+                    # A round's first messages are live; a backlog past them is bulk, so it
+                    # never holds up another connection's next change.
+                    live = len(sent) < settings.live_messages_per_round
+                    publish(broker, message, Lane.LIVE if live else Lane.BULK)
                     sent.append(message)
         finally:
             # What RabbitMQ confirmed is in a queue, even if a later publish failed.

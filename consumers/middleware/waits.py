@@ -45,11 +45,14 @@ WAITED_FOR = {
     WaitingFor.INVOICE: "the credited invoice to be posted",
     WaitingFor.BUSY_DOCUMENT: "another worker to finish with the document",
     WaitingFor.RATE_LIMIT: "the API's rate limit to lift",
+    WaitingFor.BUDGET: "its turn in its connection's rate budget",
 }
 
 #: The options a waiting message carries (dropped again by any other outcome).
 WAITING_FOR = "waiting_for"
 WAITING_SINCE = "waiting_since_ms"
+#: The rate-budget turns a deferred message holds (consumers/middleware/turns.py).
+TURNS = "budget_turns"
 
 
 def limit_s(settings: Settings, waiting_for: WaitingFor) -> float:
@@ -58,6 +61,7 @@ def limit_s(settings: Settings, waiting_for: WaitingFor) -> float:
         WaitingFor.INVOICE: settings.wait_for_invoice_max_s,
         WaitingFor.BUSY_DOCUMENT: settings.wait_for_busy_document_max_s,
         WaitingFor.RATE_LIMIT: settings.wait_for_rate_limit_max_s,
+        WaitingFor.BUDGET: settings.wait_for_budget_max_s,
     }
     return limits[waiting_for]
 
@@ -101,6 +105,7 @@ class Waits(Retries):
             # A real error ends the row of waits; Dramatiq counts it and backs off.
             message.options.pop(WAITING_FOR, None)
             message.options.pop(WAITING_SINCE, None)
+            message.options.pop(TURNS, None)
             super().after_process_message(broker, message, result=result, exception=exception)
             return
         self._wait(broker, message, exception)
@@ -129,7 +134,13 @@ class Waits(Retries):
             )
             message.fail()
             return
-        delay = delay_ms(wait.delay or 0, waited_ms, settings.retry_max_backoff_ms)
+        if wait.waiting_for is WaitingFor.BUDGET:
+            # A reserved turn is due at a known moment: back then, not a recheck later.
+            delay = max(0, min(wait.delay or 0, settings.retry_max_backoff_ms))
+        else:
+            delay = delay_ms(wait.delay or 0, waited_ms, settings.retry_max_backoff_ms)
+        options.pop(TURNS, None)
+        options.update(wait.options)
         logger.debug(
             "message %s waits %d ms for %s: %s",
             message.message_id,
