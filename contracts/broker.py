@@ -5,11 +5,11 @@ import consumer code — the same "enqueue by name" arq chose. Confirms are on: 
 returns only once RabbitMQ has the (persistent) message, which is what lets a cursor move
 (docs/architecture.md#cursors).
 
-Two lanes share each queue as RabbitMQ priorities: a live change (a poll round's first
+Lanes share each queue as RabbitMQ priorities: a live change (a poll round's first
 messages, a webhook's) goes before bulk work (a backfill, a round's backlog), which RabbitMQ
-delivers only when no live message is ready. The lane is the message's Dramatiq option
-``broker_priority``, never part of its body, so it cannot change its exactly-once key
-(docs/architecture.md#many-connections).
+delivers only when no live message is ready (:class:`Lane`). The lane is the message's
+Dramatiq option ``broker_priority``, never part of its body, so it cannot change its
+exactly-once key (docs/architecture.md#many-connections).
 """
 
 from __future__ import annotations
@@ -40,12 +40,17 @@ from contracts.messages import SyncMessage
 class Lane(IntEnum):
     """A message's RabbitMQ priority: higher is delivered first."""
 
+    #: A backfill, a poll round's backlog.
     BULK = 0
-    LIVE = 1
+    #: A bulk message coming back at its reserved rate-budget turn (consumers/middleware/
+    #: waits.py): due now, so before fresh bulk work, which would make its slot late.
+    TURN = 1
+    #: A change seen by a poll round or a webhook.
+    LIVE = 2
 
 
-#: Every queue is declared with ``x-max-priority`` this high (one more level costs RabbitMQ
-#: a sub-queue per queue; two lanes need no more).
+#: Every queue is declared with ``x-max-priority`` this high (each level costs RabbitMQ a
+#: sub-queue per queue; three lanes need no more).
 MAX_PRIORITY = max(Lane)
 
 

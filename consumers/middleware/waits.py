@@ -32,6 +32,7 @@ from dramatiq.middleware import Retries
 
 from config import Settings, get_settings
 from consumers.errors import Wait, WaitedTooLong, WaitingFor
+from contracts.broker import Lane
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ WAITED_FOR = {
 #: The options a waiting message carries (dropped again by any other outcome).
 WAITING_FOR = "waiting_for"
 WAITING_SINCE = "waiting_since_ms"
+#: Dramatiq's option for the message's RabbitMQ priority, its lane (contracts/broker.py).
+PRIORITY = "broker_priority"
 #: The rate-budget turns a deferred message holds (consumers/middleware/turns.py).
 TURNS = "budget_turns"
 
@@ -135,8 +138,11 @@ class Waits(Retries):
             message.fail()
             return
         if wait.waiting_for is WaitingFor.BUDGET:
-            # A reserved turn is due at a known moment: back then, not a recheck later.
+            # A reserved turn is due at a known moment: back then, not a recheck later, and
+            # ahead of fresh bulk work, or its slot would go by unused.
             delay = max(0, min(wait.delay or 0, settings.retry_max_backoff_ms))
+            lane = max(int(options.get(PRIORITY) or 0), Lane.TURN)
+            options[PRIORITY] = lane
         else:
             delay = delay_ms(wait.delay or 0, waited_ms, settings.retry_max_backoff_ms)
         options.pop(TURNS, None)
