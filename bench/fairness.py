@@ -7,7 +7,7 @@ Koppel's client windows scale the same way). Connection B books an invoice every
 wall time; the runs differ in what else happens meanwhile:
 
 1. B alone (the baseline);
-2. connection A backfills 2,000 invoices (``--small``: 400);
+2. connection A backfills 2,000 invoices (``--small``: 1,000);
 3. A and 9 other connections backfill at once, 500 invoices each besides A (``--small``: 100);
 4. as 3, but B's bookings reach Koppel by webhook (``koppel webhooks serve``, B's poll
    interval 900 s) instead of B's 1 s poll interval.
@@ -80,6 +80,9 @@ POSTING_TIMEOUT_S = 180.0
 GOAL_P99_MARGIN_S = 2.0
 GOAL_EFFICIENCY = 0.95
 GOAL_JAIN = 0.95
+#: Ten backfill processes next to the workers must fit PostgreSQL's 100 sessions: a
+#: backfill only publishes and follows, one session at a time.
+FEW_SESSIONS = {"KOPPEL_POLL_THREADS": "1", "KOPPEL_DATABASE_POOL_SIZE": "3"}
 #: ``koppel backfill`` of everything, leaving the messages to the running workers.
 BACKFILL = [
     *(sys.executable, "-m", "ops.cli", "backfill", "--from", "2000-01-01"),
@@ -173,7 +176,7 @@ def run_once(number: int, time_scale: float, small: bool, bookings_alone: int) -
         drafts = _draft_invoices(bench, b.connection.teamleader_department_id, country, 200)
         backfills: list[Backfill] = []
         if number >= 2:
-            backfills += _backfilling(bench, 1, 400 if small else 2000, "bulk-a")
+            backfills += _backfilling(bench, 1, 1000 if small else 2000, "bulk-a")
         if number >= 3:
             backfills += _backfilling(bench, 9, 100 if small else 500, "bulk-")
         workers = [
@@ -204,7 +207,7 @@ def run_once(number: int, time_scale: float, small: bool, bookings_alone: int) -
                 backfill.started = time.monotonic()
                 backfill.process = subprocess.Popen(
                     [*BACKFILL, "--connection", backfill.connection.name],
-                    env=bench.env,
+                    env={**bench.env, **FEW_SESSIONS},
                     stdout=subprocess.DEVNULL,
                     stderr=(bench.log_folder / f"{backfill.connection.name}.log").open("wb"),
                 )
@@ -301,7 +304,9 @@ def _cell(value: Any) -> str:
 
 
 @click.command()
-@click.option("--small", is_flag=True, help="Backfills of 400 and 100 invoices, 10 bookings alone.")
+@click.option(
+    "--small", is_flag=True, help="Backfills of 1,000 and 100 invoices, 10 bookings alone."
+)
 @click.option("--time-scale", type=float, default=0.1, show_default=True)
 @click.option("--runs", default="1,2,3,4", show_default=True, help="Which runs, comma-separated.")
 @click.option("--title", default="Fairness between connections", show_default=True)

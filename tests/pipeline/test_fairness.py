@@ -18,7 +18,7 @@ from contracts.broker import make_broker
 from ops.backfill.plan import Planned
 from ops.backfill.run import publish_planned
 from ops.connect.connecting import Connected, connect_sandbox
-from store import message_log
+from store import failures, message_log
 from tests.conftest import TODAY, Sandbox
 from tests.pipeline.support import (
     booked,
@@ -115,5 +115,6 @@ def test_a_live_invoice_of_one_connection_is_posted_within_seconds_while_another
         still_waiting = message_log.waiting(pool, [backlog.connection.id])
     assert took_s < LIVE_WITHIN_S
     assert still_waiting > 500, f"A's backlog went faster than its rate budget: {still_waiting}"
-    # And B has nothing left waiting
+    # And B has nothing left waiting, and A's deferred messages are waits, not failures
     assert message_log.waiting(pool, [connected.connection.id]) == 0
+    assert failures.listing(pool) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import dramatiq
 from psycopg_pool import ConnectionPool
 
 from config import Settings
@@ -29,7 +30,7 @@ def _drain(settings: Settings, queue: str) -> list[tuple[int, str]]:
             method, properties, body = channel.basic_get(queue, auto_ack=True)
             if method is None:
                 return taken
-            payload = broker.encoder.decode(body)
+            payload = dramatiq.get_encoder().decode(body)
             message = parse(queue, payload["args"][0])
             assert isinstance(message, InvoiceChanged)
             taken.append((properties.priority or 0, message.teamleader_id))
