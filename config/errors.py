@@ -21,6 +21,7 @@ a new error class is sorted by the base it names, with no list to extend::
     │   ├── clients.errors.TransientError (RateLimited, AmbiguousWrite)        429, 5xx, timeout
     │   ├── config.unreachable.ServiceUnreachable
     │   ├── store.writes.Busy (NotListedYet)
+    │   ├── store.rate_budget.TurnLater         a budget turn far off; the consumer defers
     │   ├── consumers.errors.NotYetPossible
     │   ├── consumers.errors.Wait               no failure: waits, using up no retry
     │   └── ops: Stalled

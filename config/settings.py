@@ -137,6 +137,17 @@ class Settings(BaseSettings):
     #: try comes at most a twentieth of the time waited after the last, so Koppel goes on
     #: within seconds of a short outage ending (bench/chaos.py).
     wait_for_service_max_s: float = Field(default=3 * 3_600.0, gt=0)
+    #: A message whose connection's next slot in the rate budget is further away than
+    #: ``budget_defer_s`` (s) goes back with a delay to that slot, which it keeps, instead of
+    #: holding a worker thread (store/rate_budget.py); it waits its turn up to
+    #: ``wait_for_budget_max_s`` (s; a backfill of 20,000 invoices at 200 calls a minute
+    #: takes about 100 minutes, one of 10 connections' on a shared budget ten times that).
+    budget_defer_s: float = Field(default=1.0, ge=0)
+    wait_for_budget_max_s: float = Field(default=86_400.0, gt=0)
+    #: A poll round's messages past this many per stream go in the bulk lane, served after
+    #: live changes (contracts/broker.py): a round that finds a backlog does not hold up
+    #: another connection's next booking.
+    live_messages_per_round: int = Field(default=50, ge=0)
     #: An actor that runs longer than this is interrupted (and retried).
     actor_time_limit_ms: int = Field(default=300_000, gt=0)
     #: Most sessions one process's pool opens (on demand; it keeps one). A worker thread

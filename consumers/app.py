@@ -28,6 +28,7 @@ from consumers.all import consumers
 from consumers.base import sync_actor
 from consumers.middleware.failures import RecordFailures
 from consumers.middleware.metrics import worker_middleware
+from consumers.middleware.turns import BudgetTurns
 from consumers.middleware.waits import Waits
 from contracts.broker import make_broker
 
@@ -45,7 +46,7 @@ def get_broker() -> RabbitmqBroker:
         if _broker is None:
             broker = make_broker(
                 get_settings(),
-                [RecordFailures(), *worker_middleware()],
+                [RecordFailures(), BudgetTurns(), *worker_middleware()],
                 retries=Waits,
                 check=False,
             )

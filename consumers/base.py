@@ -24,6 +24,7 @@ from config import get_settings
 from consumers import service_gate
 from consumers.errors import NotYetPossible, PermanentFailure, Wait, WaitingFor, as_permanent
 from consumers.middleware import metrics
+from consumers.middleware.turns import turns_option
 from consumers.runtime import Runtime, runtime
 from contracts.broker import dramatiq_message
 from contracts.messages import MalformedMessage, SyncMessage, parse
@@ -32,6 +33,7 @@ from store import connections, document_history, message_log, outcomes
 from store.api_clients import ApiClients
 from store.connections import Connection
 from store.outcomes import Failure
+from store.rate_budget import TurnLater
 from store.writes import Busy, NotListedYet
 
 logger = logging.getLogger(__name__)
@@ -163,6 +165,14 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
         raise Wait(
             f"PostgreSQL: {away}", waiting_for=WaitingFor.SERVICE, delay=SERVICE_RETRY_DELAY_MS
         ) from away
+    except TurnLater as later:
+        # Not a thread asleep on one connection's budget: back at the reserved turn.
+        raise Wait(
+            str(later),
+            waiting_for=WaitingFor.BUDGET,
+            delay=int(later.delay_s * 1000),
+            options=turns_option(later.turns),
+        ) from later
     except NotYetPossible as waiting:
         document_history.record(
             rt.pool,

@@ -60,6 +60,8 @@ class WaitingFor(StrEnum):
     #: connection: tried again within seconds once it is back, not after a backoff grown
     #: to minutes while it was down (the chaos suite, bench/chaos.py, measures this).
     SERVICE = "service"
+    #: Its turn in its connection's rate budget, reserved and carried by the message.
+    BUDGET = "budget"
 
 
 class Wait(dramatiq.Retry, TryLater):
@@ -70,10 +72,19 @@ class Wait(dramatiq.Retry, TryLater):
     limit never dead-letters a message with a reason no bookkeeper can act on; it gives up
     only once the wait has lasted longer than its limit."""
 
-    def __init__(self, reason: str, *, waiting_for: WaitingFor, delay: int) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        waiting_for: WaitingFor,
+        delay: int,
+        options: dict[str, object] | None = None,
+    ) -> None:
         super().__init__(reason, delay=delay)
         self.reason = reason
         self.waiting_for = waiting_for
+        #: Dramatiq options the message takes along to its next try (a budget turn).
+        self.options = options or {}
         #: The failure the wait became when it outlasted its limit (set by the middleware,
         #: so the dead letter's reason says what was waited for, and how long).
         self.gave_up: WaitedTooLong | None = None

@@ -4,11 +4,18 @@ Producers publish by queue name (the actor of each queue is named after it), so 
 import consumer code — the same "enqueue by name" arq chose. Confirms are on: a publish
 returns only once RabbitMQ has the (persistent) message, which is what lets a cursor move
 (docs/architecture.md#cursors).
+
+Lanes share each queue as RabbitMQ priorities: a live change (a poll round's first
+messages, a webhook's) goes before bulk work (a backfill, a round's backlog), which RabbitMQ
+delivers only when no live message is ready (:class:`Lane`). The lane is the message's
+Dramatiq option ``broker_priority``, never part of its body, so it cannot change its
+exactly-once key (docs/architecture.md#many-connections).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import IntEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +35,23 @@ from config.unreachable import (
 )
 from contracts import queues
 from contracts.messages import SyncMessage
+
+
+class Lane(IntEnum):
+    """A message's RabbitMQ priority: higher is delivered first."""
+
+    #: A backfill, a poll round's backlog.
+    BULK = 0
+    #: A bulk message coming back at its reserved rate-budget turn (consumers/middleware/
+    #: waits.py): due now, so before fresh bulk work, which would make its slot late.
+    TURN = 1
+    #: A change seen by a poll round or a webhook.
+    LIVE = 2
+
+
+#: Every queue is declared with ``x-max-priority`` this high (each level costs RabbitMQ a
+#: sub-queue per queue; three lanes need no more).
+MAX_PRIORITY = max(Lane)
 
 
 def check_reachable(url: str, timeout_s: float = 5.0) -> None:
@@ -96,23 +120,29 @@ def make_broker(
             stack.append(TimeLimit(time_limit=settings.actor_time_limit_ms))
         else:
             stack.append(kind())
-    return RabbitmqBroker(url=settings.broker_url, confirm_delivery=True, middleware=stack)
+    return RabbitmqBroker(
+        url=settings.broker_url,
+        confirm_delivery=True,
+        middleware=stack,
+        max_priority=int(MAX_PRIORITY),
+    )
 
 
-def dramatiq_message(message: SyncMessage) -> dramatiq.Message[Any]:
-    """The Dramatiq envelope of a message: for its queue's actor, the contract as JSON."""
+def dramatiq_message(message: SyncMessage, lane: Lane = Lane.LIVE) -> dramatiq.Message[Any]:
+    """The Dramatiq envelope of a message: for its queue's actor, the contract as JSON, in
+    ``lane``."""
     return dramatiq.Message(
         queue_name=message.queue,
         actor_name=message.queue,
         args=(message.to_json(),),
         kwargs={},
-        options={},
+        options={"broker_priority": int(lane)},
     )
 
 
-def publish(broker: dramatiq.Broker, message: SyncMessage) -> None:
-    """Publish one message and wait for RabbitMQ's confirm."""
-    broker.enqueue(dramatiq_message(message))
+def publish(broker: dramatiq.Broker, message: SyncMessage, lane: Lane = Lane.LIVE) -> None:
+    """Publish one message in ``lane`` and wait for RabbitMQ's confirm."""
+    broker.enqueue(dramatiq_message(message, lane))
 
 
 def purge_all(settings: Settings) -> None:

@@ -42,7 +42,7 @@ from clients.teamleader.models import CreditNote, Customer, Document, Invoice
 from config import Settings, get_settings
 from config.unreachable import ServiceUnreachable, broker_unreachable
 from contracts import queues, streams
-from contracts.broker import publish
+from contracts.broker import Lane, publish
 from contracts.messages import (
     CreditNoteChanged,
     CustomerChanged,
@@ -427,7 +427,10 @@ def poll_stream(
         try:
             for message in changes:
                 if message.dedupe_key not in recorded:
-                    publish(broker, message)
+                    # A round's first messages are live; a backlog past them is bulk, so it
+                    # never holds up another connection's next change.
+                    live = len(sent) < settings.live_messages_per_round
+                    publish(broker, message, Lane.LIVE if live else Lane.BULK)
                     sent.append(message)
         finally:
             # What RabbitMQ confirmed is in a queue, even if a later publish failed.

@@ -6,15 +6,102 @@ budget. :class:`SharedRateBudget` keeps the same sliding window in the database 
 one ``SELECT rate_budget_take(...)`` per call reserves the call's moment (now, or when the
 window next has room) and the caller sleeps until then. A server's "wait" is stored too, so
 a 429 seen by one process holds the key for all of them. Times are the database's clock.
+
+Inside :func:`deferring` (a consumer handling one message), a thread never sleeps long on
+one key: when the reserved moment is more than ``max_wait_s`` away, :meth:`acquire` keeps
+the reservation as a :class:`Turn` and raises :class:`TurnLater`. The message goes back with
+a delay to its turn, carrying it; when it comes back, the call uses that turn without asking
+again, so a deferred message keeps its place in its key's order and the slot is spent on
+time (docs/architecture.md#many-connections). Meanwhile the thread serves other keys. The
+ring hands out slots in the order they are asked for, whatever the key names (a connection,
+or an application and endpoint shared by every connection): callers paced by their own
+budgets ask at their own rates, so a shared key is split between them in that proportion.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 
+from config.errors import TryLater
 from store.db import Pool
+
+#: A turn comes back this much before its moment (s, at most half the allowed wait), so the
+#: hop through RabbitMQ's delay queue does not make the call late.
+TURN_LEAD_S = 0.25
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A reserved call on a key: its slot in the ring and its moment (``time.time()`` s)."""
+
+    slot: int
+    due_at: float
+
+    def as_json(self) -> list[float]:
+        return [self.slot, self.due_at]
+
+    @classmethod
+    def from_json(cls, value: object) -> Turn | None:
+        """The turn a message carried, or None for anything else (a hand-edited message)."""
+        if not isinstance(value, list | tuple) or len(value) != 2:
+            return None
+        slot, due_at = value
+        if not isinstance(slot, int) or not isinstance(due_at, int | float):
+            return None
+        return cls(slot, float(due_at))
+
+
+class TurnLater(TryLater):
+    """A call's turn on ``key`` is more than the allowed moment away: come back at it.
+
+    ``turns`` are every turn the message holds (this one included), keyed like the budget,
+    to be handed back to :func:`deferring` when the message returns."""
+
+    def __init__(self, key: str, wait_s: float, turns: Mapping[str, Turn]) -> None:
+        super().__init__(f"its turn on the rate budget {key} is in {wait_s:.1f} s")
+        self.key = key
+        self.wait_s = wait_s
+        self.turns = dict(turns)
+
+    @property
+    def delay_s(self) -> float:
+        """How long the message should be away (s): back a moment before its turn."""
+        return max(0.0, self.wait_s - min(TURN_LEAD_S, self.wait_s / 2))
+
+
+@dataclass
+class _Scope:
+    max_wait_s: float
+    turns: dict[str, Turn]
+
+
+_scope = threading.local()
+
+
+def start_deferring(max_wait_s: float, turns: Mapping[str, Turn] | None = None) -> None:
+    """From now on, :meth:`SharedRateBudget.acquire` on this thread sleeps at most
+    ``max_wait_s`` (s) and raises :class:`TurnLater` for a longer wait; ``turns`` are the
+    reservations a returning message holds. Until :func:`stop_deferring`."""
+    _scope.current = _Scope(max_wait_s, dict(turns or {}))
+
+
+def stop_deferring() -> None:
+    """This thread's calls wait for their moment again, however long."""
+    _scope.current = None
+
+
+@contextmanager
+def deferring(max_wait_s: float, turns: Mapping[str, Turn] | None = None) -> Iterator[None]:
+    """:func:`start_deferring` for the block."""
+    start_deferring(max_wait_s, turns)
+    try:
+        yield
+    finally:
+        stop_deferring()
 
 
 class SharedRateBudget:
@@ -34,7 +121,13 @@ class SharedRateBudget:
         self._slots = threading.local()
 
     def acquire(self, key: str) -> float:
-        """Reserve one call on ``key``, wait until its moment; return the seconds waited."""
+        """Reserve one call on ``key``, wait until its moment; return the seconds waited.
+        Inside :func:`deferring`, raise :class:`TurnLater` rather than wait long."""
+        scope: _Scope | None = getattr(_scope, "current", None)
+        if scope is not None:
+            turn = scope.turns.pop(key, None)
+            if turn is not None:
+                return self._take_turn(scope, key, turn)
         with self.pool.connection() as conn:
             row = conn.execute(
                 "SELECT wait_s, slot, hot FROM rate_budget_take(%s, %s, %s)",
@@ -43,9 +136,24 @@ class SharedRateBudget:
             ).fetchone()
         if row is None:  # cannot happen: the function always returns its row
             return 0.0
+        wait_s = float(row["wait_s"])
+        if scope is not None and wait_s > scope.max_wait_s:
+            scope.turns[key] = Turn(int(row["slot"]), time.time() + wait_s)
+            raise TurnLater(key, wait_s, scope.turns)
         # Remembered per thread and key: the same thread sends the call and then releases.
         self._slots.__dict__[key] = row["slot"] if row["hot"] else None
-        wait_s = float(row["wait_s"])
+        if wait_s > 0:
+            self._sleep(wait_s)
+        return max(0.0, wait_s)
+
+    def _take_turn(self, scope: _Scope, key: str, turn: Turn) -> float:
+        """Use a turn reserved before: wait for it here if it is close, else defer again."""
+        wait_s = turn.due_at - time.time()
+        if wait_s > scope.max_wait_s:
+            scope.turns[key] = turn
+            raise TurnLater(key, wait_s, scope.turns)
+        # A turn reserved long ago is released like a hot one: its slot is stamped again.
+        self._slots.__dict__[key] = turn.slot
         if wait_s > 0:
             self._sleep(wait_s)
         return max(0.0, wait_s)

@@ -32,6 +32,7 @@ from dramatiq.middleware import Retries
 
 from config import Settings, get_settings
 from consumers.errors import Wait, WaitedTooLong, WaitingFor
+from contracts.broker import Lane
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +48,16 @@ WAITED_FOR = {
     WaitingFor.RATE_LIMIT: "the API's rate limit to lift",
     WaitingFor.LISTING: "an unclear posting to show up in Visma's lists",
     WaitingFor.SERVICE: "Visma, Teamleader or PostgreSQL to answer again",
+    WaitingFor.BUDGET: "its turn in its connection's rate budget",
 }
 
 #: The options a waiting message carries (dropped again by any other outcome).
 WAITING_FOR = "waiting_for"
 WAITING_SINCE = "waiting_since_ms"
+#: Dramatiq's option for the message's RabbitMQ priority, its lane (contracts/broker.py).
+PRIORITY = "broker_priority"
+#: The rate-budget turns a deferred message holds (consumers/middleware/turns.py).
+TURNS = "budget_turns"
 
 
 def limit_s(settings: Settings, waiting_for: WaitingFor) -> float:
@@ -62,6 +68,7 @@ def limit_s(settings: Settings, waiting_for: WaitingFor) -> float:
         WaitingFor.RATE_LIMIT: settings.wait_for_rate_limit_max_s,
         WaitingFor.LISTING: settings.wait_for_listing_max_s,
         WaitingFor.SERVICE: settings.wait_for_service_max_s,
+        WaitingFor.BUDGET: settings.wait_for_budget_max_s,
     }
     return limits[waiting_for]
 
@@ -105,6 +112,7 @@ class Waits(Retries):
             # A real error ends the row of waits; Dramatiq counts it and backs off.
             message.options.pop(WAITING_FOR, None)
             message.options.pop(WAITING_SINCE, None)
+            message.options.pop(TURNS, None)
             super().after_process_message(broker, message, result=result, exception=exception)
             return
         self._wait(broker, message, exception)
@@ -133,7 +141,16 @@ class Waits(Retries):
             )
             message.fail()
             return
-        delay = delay_ms(wait.delay or 0, waited_ms, settings.retry_max_backoff_ms)
+        if wait.waiting_for is WaitingFor.BUDGET:
+            # A reserved turn is due at a known moment: back then, not a recheck later, and
+            # ahead of fresh bulk work, or its slot would go by unused.
+            delay = max(0, min(wait.delay or 0, settings.retry_max_backoff_ms))
+            lane = max(int(options.get(PRIORITY) or 0), Lane.TURN)
+            options[PRIORITY] = lane
+        else:
+            delay = delay_ms(wait.delay or 0, waited_ms, settings.retry_max_backoff_ms)
+        options.pop(TURNS, None)
+        options.update(wait.options)
         logger.debug(
             "message %s waits %d ms for %s: %s",
             message.message_id,

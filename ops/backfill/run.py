@@ -31,7 +31,7 @@ from config.errors import TryLater
 from consumers.all import load
 from consumers.app import get_broker
 from contracts import queues
-from contracts.broker import make_broker, publish
+from contracts.broker import Lane, make_broker, publish
 from contracts.messages import SyncMessage
 from ops.backfill.plan import Planned
 from producers.poller import REPUBLISH_UNFINISHED_AFTER_S, record_sent
@@ -78,7 +78,8 @@ def publish_planned(
         if message.dedupe_key in recorded:
             continue
         publishing_at = document_history.database_now(pool)
-        publish(broker, message)
+        # Bulk: served after every connection's live changes (contracts/broker.py).
+        publish(broker, message, Lane.BULK)
         record_sent(pool, connection_id, [message], publishing_at, backfill=True)
         count += 1
     return Published(keys, count)

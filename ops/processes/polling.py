@@ -13,8 +13,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import FrameType
 
 import psycopg
@@ -43,6 +44,8 @@ DATABASE_RETRY_FIRST_S = 0.5
 DATABASE_RETRY_MAX_S = 5.0
 #: How often a sleeping poller looks whether it was told to stop (seconds).
 STOP_CHECK_S = 0.5
+#: How often a sleeping poller looks whether a round ended (seconds).
+ROUND_CHECK_S = 0.05
 #: After a webhook's poke, wait this long for the rest of its burst before polling (s).
 POKE_SETTLE_S = 0.3
 
@@ -105,6 +108,35 @@ def poll_due(
     return reports
 
 
+@dataclass(frozen=True)
+class Round:
+    """One connection's round as the scheduler sees it."""
+
+    #: None when the poller was told to stop before it began.
+    report: PollReport | None
+    #: ``time.monotonic()`` when it ended.
+    finished: float
+    #: All its streams on its interval (a poke's round reads only the poked streams).
+    whole: bool
+
+
+def poll_one(
+    settings: Settings,
+    pool: Pool,
+    cache: ClientCache,
+    connection: Connection,
+    streams: Sequence[str] | None,
+    interval_s: float | None,
+    stop: threading.Event,
+) -> Round:
+    """One connection's round on a broker of its own: all its streams on ``interval_s``,
+    or only ``streams`` (a poke)."""
+    streams_of = {connection.id: streams} if streams is not None else None
+    intervals = {connection.id: interval_s} if interval_s is not None else None
+    reports = poll_due(settings, pool, cache, [connection], stop, streams_of, intervals)
+    return Round(reports[0] if reports else None, time.monotonic(), streams is None)
+
+
 def run_forever(
     settings: Settings,
     pool: Pool,
@@ -120,50 +152,110 @@ def run_forever(
 ) -> None:
     """Poll each connection when it is due, or at once when a webhook poked it (``pokes``
     sets ``woken``), until ``stop`` is set; ``daily`` reconciles each connection once a day
-    in a quiet round (ops/reconcile/schedule.py)."""
+    after a quiet round (ops/reconcile/schedule.py).
+
+    Each connection keeps its own schedule: its round runs on one of ``poll_threads``
+    threads, and its next is due an interval after it ended. The loop never waits for a
+    round, so a connection whose round is slow (its calls wait on its rate budget, its API
+    is slow) delays no other connection's round (docs/architecture.md#many-connections).
+    """
     next_due: dict[uuid.UUID, float] = {}  # time.monotonic() seconds
     woken = woken or threading.Event()
+    ended = threading.Event()  # a round ended: look at once, no settling
+    running: dict[uuid.UUID, Future[Round]] = {}
+    waiting_pokes: dict[uuid.UUID, set[str]] = {}  # poked while their round ran
     failed_rounds = 0  # rounds PostgreSQL failed in a row
-    while not stop.is_set():
+    with ThreadPoolExecutor(settings.poll_threads, thread_name_prefix="poll") as executor:
+        while not stop.is_set():
+            wake = time.monotonic() + MAX_SLEEP_S
+            try:
+                ended.clear()
+                failed_rounds, published = _collect(
+                    running, next_due, console, interval_s, failed_rounds
+                )
+                # A paused or removed connection is not polled, and pokes for it are dropped.
+                chosen = [c for c in chosen_connections(pool, connection_name) if c.syncing]
+                if daily is not None and published:
+                    # Only after rounds that ended: which of them found nothing is the news.
+                    ended_now = [c for c in chosen if c.id in published]
+                    busy = {c.id for c in ended_now if published[c.id]}
+                    for name in daily.consider(ended_now, busy):
+                        console.print(f"{name}: daily reconciliation started")
+                now = time.monotonic()
+                for connection_id, poked in (pokes.take() if pokes is not None else {}).items():
+                    waiting_pokes.setdefault(connection_id, set()).update(poked)
+                for connection in chosen:
+                    if connection.id in running:
+                        continue
+                    every = float(interval_s or connection.poll_interval_s)
+                    streams: list[str] | None
+                    if next_due.get(connection.id, now) <= now:
+                        waiting_pokes.pop(connection.id, None)
+                        streams, interval = None, every
+                    elif connection.id in waiting_pokes:
+                        # Poked, not due: only the poked streams; the interval keeps its time.
+                        streams, interval = sorted(waiting_pokes.pop(connection.id)), None
+                    else:
+                        continue
+                    future = executor.submit(
+                        poll_one, settings, pool, cache, connection, streams, interval, stop
+                    )
+                    future.add_done_callback(lambda _: ended.set())
+                    running[connection.id] = future
+                idle = [next_due.get(c.id, now) for c in chosen if c.id not in running]
+                wake = min(idle, default=wake)
+            except (psycopg.Error, ServiceUnreachable) as error:
+                failed_rounds += 1
+                wake = time.monotonic() + _database_failed(console, error, failed_rounds)
+            _sleep(stop, woken, min(max(wake - time.monotonic(), 0.0), MAX_SLEEP_S), ended)
+        # The rounds in hand finish (the executor waits for them); their summaries print.
+        for future in running.values():
+            future.exception()
+        _collect(running, next_due, console, interval_s, failed_rounds)
+
+
+def _collect(
+    running: dict[uuid.UUID, Future[Round]],
+    next_due: dict[uuid.UUID, float],
+    console: Console,
+    interval_s: float | None,
+    failed_rounds: int,
+) -> tuple[int, dict[uuid.UUID, bool]]:
+    """Take the rounds that ended: schedule each connection's next, print their summaries;
+    the rounds PostgreSQL failed in a row so far, and whether each connection whose round
+    ended published anything."""
+    published: dict[uuid.UUID, bool] = {}
+    for connection_id, future in list(running.items()):
+        if not future.done():
+            continue
+        del running[connection_id]
         try:
-            # A paused or removed connection is not polled, and pokes for it are dropped.
-            chosen = [c for c in chosen_connections(pool, connection_name) if c.syncing]
-            now = time.monotonic()
-            poked = pokes.take() if pokes is not None else {}
-            whole = [c for c in chosen if next_due.get(c.id, now) <= now]
-            # Poked, not due: only the poked streams, and the interval keeps its time.
-            partial = {c.id: sorted(poked[c.id]) for c in chosen if c.id in poked}
-            for connection in whole:
-                partial.pop(connection.id, None)
-            due = whole + [c for c in chosen if c.id in partial]
-            # Recorded with each round, so `koppel status` shows the interval really used.
-            intervals = {c.id: float(interval_s or c.poll_interval_s) for c in due}
-            reports = poll_due(settings, pool, cache, due, stop, partial, intervals)
-            # One moment for the whole round: stamped one by one while their summaries print,
-            # 1,000 connections fell due milliseconds apart and the next round broke into
-            # many small ones (each with its own broker, too few to keep the threads busy).
-            finished = time.monotonic()
-            for report in reports:
-                connection = report.connection
-                if connection.id not in partial:
-                    next_due[connection.id] = finished + (interval_s or connection.poll_interval_s)
-                _print_summary(console, report)
-            if daily is not None:
-                busy = {r.connection.id for r in reports if any(s.published for s in r.streams)}
-                for name in daily.consider(chosen, busy):
-                    console.print(f"{name}: daily reconciliation started")
-            wake = min((next_due.get(c.id, now) for c in chosen), default=now + MAX_SLEEP_S)
-            failed_rounds = 0
+            ended = future.result()
         except (psycopg.Error, ServiceUnreachable) as error:
             failed_rounds += 1
-            retry_s = database_retry_s(failed_rounds)
-            when = f"in {retry_s:.1f} s" if retry_s else "now"
-            console.print(
-                Text(f"PostgreSQL failed during a round ({error}); trying again {when}."),
-                style="red",
-            )
-            wake = time.monotonic() + retry_s
-        _sleep(stop, woken, min(max(wake - time.monotonic(), 0.0), MAX_SLEEP_S))
+            retry_s = _database_failed(console, error, failed_rounds)
+            next_due[connection_id] = time.monotonic() + retry_s
+            continue
+        failed_rounds = 0
+        if ended.report is None:
+            continue
+        connection = ended.report.connection
+        if ended.whole:
+            next_due[connection_id] = ended.finished + (interval_s or connection.poll_interval_s)
+        published[connection_id] = any(stream.published for stream in ended.report.streams)
+        _print_summary(console, ended.report)
+    return failed_rounds, published
+
+
+def _database_failed(console: Console, error: Exception, failed_rounds: int) -> float:
+    """Say PostgreSQL failed a round; the seconds before trying again."""
+    retry_s = database_retry_s(failed_rounds)
+    when = f"in {retry_s:.1f} s" if retry_s else "now"
+    console.print(
+        Text(f"PostgreSQL failed during a round ({error}); trying again {when}."),
+        style="red",
+    )
+    return retry_s
 
 
 def database_retry_s(failed_rounds: int) -> float:
@@ -174,15 +266,19 @@ def database_retry_s(failed_rounds: int) -> float:
     return min(DATABASE_RETRY_FIRST_S * 2 ** (failed_rounds - 2), DATABASE_RETRY_MAX_S)
 
 
-def _sleep(stop: threading.Event, woken: threading.Event, seconds: float) -> None:
-    """Until ``seconds`` pass, ``stop`` is set, or a poke came (then a moment longer, so the
-    burst of events one booking makes, booked, sent, updated, becomes one round)."""
+def _sleep(
+    stop: threading.Event, woken: threading.Event, seconds: float, ended: threading.Event
+) -> None:
+    """Until ``seconds`` pass, ``stop`` is set, a round ``ended``, or a poke came (then a
+    moment longer, so the burst of events one booking makes, booked, sent, updated, becomes
+    one round)."""
     deadline = time.monotonic() + seconds
     while not stop.is_set():
         left = deadline - time.monotonic()
-        if left <= 0:
+        if left <= 0 or ended.is_set():
             return
-        if woken.wait(min(left, STOP_CHECK_S)):
+        # Short looks: a round that ends is noticed within this many seconds.
+        if woken.wait(min(left, ROUND_CHECK_S)):
             stop.wait(POKE_SETTLE_S)
             woken.clear()
             return

@@ -7,15 +7,17 @@ sliding window (what the server would do), which must never refuse one.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
+import pytest
 from psycopg_pool import ConnectionPool
 
 from config import Settings
 from sandbox.ratelimit import SlidingWindow
 from store.db import open_pool
-from store.rate_budget import SharedRateBudget
+from store.rate_budget import SharedRateBudget, Turn, TurnLater, deferring
 
 LIMIT = 20
 #: The server's window (seconds) and ours, with the same kind of margin as the settings'
@@ -119,3 +121,57 @@ def test_a_slow_call_while_the_budget_is_tight_keeps_its_slot_until_it_was_answe
     answered = time.monotonic()
     budget.acquire("connection-d")
     assert time.monotonic() - answered >= 0.25
+
+
+def _taken(pool: ConnectionPool, key: str) -> int:
+    with pool.connection() as conn:
+        row = conn.execute("SELECT taken FROM rate_budget WHERE key = %s", [key]).fetchone()
+    assert row is not None
+    return int(row["taken"])
+
+
+def test_inside_deferring_a_far_turn_is_kept_and_raised_instead_of_slept_and_used_on_return(
+    pool: ConnectionPool,
+) -> None:
+    # Given a key whose one call a window is spent
+    budget = SharedRateBudget(pool, 1, 0.6)
+    budget.acquire("connection-e")
+    budget.release("connection-e")
+    # When a handler's call on it may wait at most 0.1 s
+    started = time.monotonic()
+    with deferring(0.1), pytest.raises(TurnLater) as later:
+        budget.acquire("connection-e")
+    # Then it did not sleep, and it holds the next slot as its turn, about a window away
+    assert time.monotonic() - started < 0.3
+    turn = later.value.turns["connection-e"]
+    assert 0.3 < later.value.wait_s <= 0.6
+    assert later.value.delay_s < later.value.wait_s
+    assert _taken(pool, "connection-e") == 2
+    # And coming back too early, it is told again to come later, with the same turn
+    with deferring(0.1, {"connection-e": turn}), pytest.raises(TurnLater) as again:
+        budget.acquire("connection-e")
+    assert again.value.turns["connection-e"] == turn
+    # And coming back at it, the call goes out in that turn without reserving another
+    time.sleep(max(0.0, turn.due_at - time.time() - 0.05))
+    with deferring(0.1, {"connection-e": turn}):
+        waited = budget.acquire("connection-e")
+        budget.release("connection-e")
+    assert waited <= 0.1
+    assert _taken(pool, "connection-e") == 2
+
+
+def test_outside_deferring_a_call_still_waits_for_its_moment(pool: ConnectionPool) -> None:
+    budget = SharedRateBudget(pool, 1, 0.3)
+    with deferring(0.0):
+        budget.acquire("connection-f")  # the first call has its moment now
+        budget.release("connection-f")
+    started = time.monotonic()
+    budget.acquire("connection-f")  # a producer or a command: no queue to go back to
+    assert time.monotonic() - started >= 0.2
+
+
+def test_a_turn_a_message_carries_survives_its_json_and_a_bad_one_is_dropped() -> None:
+    turn = Turn(3, 1_781_000_000.5)
+    assert Turn.from_json(json.loads(json.dumps(turn.as_json()))) == turn
+    assert Turn.from_json("3,1781000000") is None
+    assert Turn.from_json([3]) is None

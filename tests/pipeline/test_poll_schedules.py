@@ -1,0 +1,76 @@
+"""The poller schedules each connection on its own (ops/processes/polling.py): a connection
+whose round is slow, here because its rate budget is held, delays no other connection's
+rounds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import datetime, timedelta
+
+from psycopg_pool import ConnectionPool
+
+from config import Settings
+from ops.connect.connecting import Connected, connect_sandbox
+from producers.poller import INVOICES
+from store import cursors
+from store.rate_budget import SharedRateBudget
+from tests.conftest import TODAY
+from tests.pipeline.support import start_koppel, teamleader_part, wait_for
+
+#: How long the slow connection's Teamleader budget is held (s).
+HELD_S = 25.0
+
+
+def _last_invoices_poll(pool: ConnectionPool, connected: Connected) -> datetime | None:
+    return next(
+        (
+            c.last_success_at
+            for c in cursors.all_for(pool, connected.connection.id)
+            if c.stream == INVOICES
+        ),
+        None,
+    )
+
+
+def test_a_connection_whose_round_waits_on_its_budget_does_not_delay_another_connections_rounds(
+    settings: Settings, pool: ConnectionPool, connected: Connected, koppel_env: dict[str, str]
+) -> None:
+    # Given two connections, the slow one's Teamleader budget held by a server's "wait"
+    other_department = next(
+        d["id"] for d in teamleader_part()["departments"] if d["id"] != connected.department.id
+    )
+    quick = connect_sandbox(
+        settings,
+        pool,
+        name="quick",
+        department=other_department,
+        sync_from=TODAY - timedelta(days=800),
+    )
+    SharedRateBudget(
+        pool, settings.teamleader_calls_per_window, settings.teamleader_window_s
+    ).hold_until(str(connected.connection.id), HELD_S)
+    # When the poller runs with a 1 s interval for 8 s
+    poller = start_koppel(koppel_env, "poll", "--interval-s", "1")
+    seen: set[datetime] = set()
+    try:
+        wait_for(
+            lambda: _last_invoices_poll(pool, quick) is not None,
+            timeout_s=30,
+            what="a first round of the quick connection",
+        )
+        until = time.monotonic() + 8.0
+        while time.monotonic() < until:
+            last = _last_invoices_poll(pool, quick)
+            if last is not None:
+                seen.add(last)
+            time.sleep(0.1)
+        slow_polled = _last_invoices_poll(pool, connected)
+    finally:
+        os.killpg(poller.pid, signal.SIGTERM)
+        poller.wait(timeout=60)
+    # Then the quick connection had a round about every second, while the slow one's first
+    # round was still waiting for its budget
+    assert slow_polled is None
+    assert len(seen) >= 4, f"the quick connection had {len(seen)} rounds in 8 s"
