@@ -160,6 +160,27 @@ def test_inside_deferring_a_far_turn_is_kept_and_raised_instead_of_slept_and_use
     assert _taken(pool, "connection-e") == 2
 
 
+def test_a_turn_brought_back_long_after_its_moment_is_given_up_for_a_new_reservation(
+    pool: ConnectionPool,
+) -> None:
+    # Given a turn kept on a key whose one call a window is spent
+    budget = SharedRateBudget(pool, 1, 0.3)
+    budget.acquire("connection-g")
+    budget.release("connection-g")
+    with deferring(0.05), pytest.raises(TurnLater) as later:
+        budget.acquire("connection-g")
+    turn = later.value.turns["connection-g"]
+    assert _taken(pool, "connection-g") == 2
+    # When the message comes back a second after that turn's moment (a starved worker)
+    time.sleep(max(0.0, turn.due_at - time.time()) + 1.0)
+    with deferring(5.0, {"connection-g": turn}):
+        budget.acquire("connection-g")
+        budget.release("connection-g")
+    # Then the call did not go out in the stale slot: it reserved a new one, so the ring's
+    # plan for the calls after that slot still holds
+    assert _taken(pool, "connection-g") == 3
+
+
 def test_outside_deferring_a_call_still_waits_for_its_moment(pool: ConnectionPool) -> None:
     budget = SharedRateBudget(pool, 1, 0.3)
     with deferring(0.0):
