@@ -189,6 +189,10 @@ class Settings(BaseSettings):
     #: poke at its end. 2 s keeps all four Teamleader streams under 120 of the 200 calls a
     #: minute, however many events arrive.
     webhook_poke_gap_s: float = Field(default=2.0, ge=0)
+    #: ``koppel poll`` reconciles each connection's open period once a day (``koppel
+    #: reconcile``, ops/reconcile/schedule.py); off where its Teamleader calls must not mix
+    #: with others' (the tests that count calls).
+    reconcile_daily: bool = True
 
     # Observability.
     #: Log lines as ``text`` for people or ``json`` (one object per line) for collectors.

@@ -109,7 +109,11 @@ def poll_command(once: bool, connection_name: str | None, interval_s: float | No
         # Webhooks (``koppel webhooks serve``) poke a connection to be polled at once.
         pokes = PokeListener(settings.database_url, woken.set).start()
         # Once a day per connection, in a quiet round, sharing its clients' rate budget.
-        daily = DailyReconciler(pool, cache, on_done=_print_reconciled(console))
+        daily = (
+            DailyReconciler(pool, cache, on_done=_print_reconciled(console))
+            if settings.reconcile_daily
+            else None
+        )
         try:
             with stop_on_signals() as stop:
                 metrics.serve(settings)
@@ -130,7 +134,8 @@ def poll_command(once: bool, connection_name: str | None, interval_s: float | No
                 )
         finally:
             pokes.stop()
-            daily.close()
+            if daily is not None:
+                daily.close()
         console.print("koppel poll: stopped")
     finally:
         cache.close()
