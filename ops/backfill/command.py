@@ -50,6 +50,7 @@ from ops.backfill.run import (
     lower_sync_from,
     post,
     sigterm_interrupts,
+    stop_requests,
 )
 from ops.console import new_console
 from ops.lookups import the_connection
@@ -145,11 +146,11 @@ def backfill_command(
 
     keys = keys_of(connection, to_post)
     stopped = False
-    with sigterm_interrupts():
+    with stop_requests() as stop:
         try:
             with consuming(settings, threads) if workers else nullcontext():
                 with Progress(*rate_columns("posting"), console=out) as progress:
-                    published = post(settings, pool, connection, to_post, progress)
+                    published = post(settings, pool, connection, to_post, progress, stop)
                 earlier = len(keys) - published
                 out.print(
                     f"Published {published} documents"

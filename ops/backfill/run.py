@@ -15,6 +15,7 @@ record them), as a progress bar with the rate and the time left.
 from __future__ import annotations
 
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +45,10 @@ from store.failures import Failure
 QUEUES = (queues.INVOICES, queues.CREDIT_NOTES)
 #: How often the outcomes are counted (seconds).
 FOLLOW_INTERVAL_S = 0.5
+#: How long the in-process worker may take to finish the messages in hand when the backfill
+#: stops (milliseconds, Dramatiq's unit); past it they are left unacknowledged, and RabbitMQ
+#: hands them out again (each posts once whoever runs it).
+WORKER_STOP_TIMEOUT_MS = 15_000
 #: Give up following when no document got an outcome for this long (seconds): nothing is
 #: consuming (``--no-workers`` without ``koppel work``?) or a service is down for good.
 STALL_TIMEOUT_S = 600.0
@@ -66,10 +71,12 @@ def publish_planned(
     broker: dramatiq.Broker,
     connection_id: uuid.UUID,
     planned: Sequence[Planned],
+    stop: threading.Event | None = None,
 ) -> Published:
     """Publish the messages not recorded yet, each recorded right after RabbitMQ confirmed
     it (an interruption loses at most the record of one, which the next run publishes
-    again: a second message of one version, handled once by the consumer)."""
+    again: a second message of one version, handled once by the consumer). A ``stop`` set
+    meanwhile ends it between two messages (:class:`KeyboardInterrupt`)."""
     wanted: list[SyncMessage] = [document.message(connection_id) for document in planned]
     keys = [m.dedupe_key for m in wanted]
     recorded = message_log.already_recorded(pool, keys, REPUBLISH_UNFINISHED_AFTER_S)
@@ -77,6 +84,8 @@ def publish_planned(
     for message in wanted:
         if message.dedupe_key in recorded:
             continue
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt
         publishing_at = document_history.database_now(pool)
         # Bulk: served after every connection's live changes (contracts/broker.py).
         publish(broker, message, Lane.BULK)
@@ -93,9 +102,11 @@ def follow(
     *,
     stall_timeout_s: float = STALL_TIMEOUT_S,
     sleep: Callable[[float], None] = time.sleep,
+    stop: threading.Event | None = None,
 ) -> None:
     """Until every key has an outcome, the task showing how many have. Raises
-    :class:`Stalled` when none got one for ``stall_timeout_s``."""
+    :class:`Stalled` when none got one for ``stall_timeout_s``, and
+    :class:`KeyboardInterrupt` once ``stop`` is set."""
     done = -1
     last_change = time.monotonic()
     while True:
@@ -112,7 +123,10 @@ def follow(
                 f"{len(keys)} done); are consumers running (`koppel work`)? Run the same "
                 "backfill again to go on."
             )
-        sleep(FOLLOW_INTERVAL_S)
+        if stop is None:
+            sleep(FOLLOW_INTERVAL_S)
+        elif stop.wait(FOLLOW_INTERVAL_S):
+            raise KeyboardInterrupt
 
 
 def run_in_phases(
@@ -121,8 +135,10 @@ def run_in_phases(
     connection_id: uuid.UUID,
     planned: Sequence[Planned],
     progress: Progress,
+    stop: threading.Event | None = None,
 ) -> int:
     """Publish and follow the invoices, then the credit notes; the number published now.
+    A ``stop`` set meanwhile ends it at the next message or look (:class:`KeyboardInterrupt`).
 
     A credit note needs its invoice's Visma number: published together, the credit notes
     would be retried (with backoff, using up their retries) until their invoices are
@@ -139,12 +155,12 @@ def run_in_phases(
             continue
         broker = make_broker()
         try:
-            result = publish_planned(pool, broker, connection_id, phase)
+            result = publish_planned(pool, broker, connection_id, phase, stop)
         finally:
             broker.close()
         published += result.published
         followed += result.keys
-        follow(pool, followed, progress, task)
+        follow(pool, followed, progress, task, stop=stop)
     return published
 
 
@@ -170,7 +186,7 @@ def consuming(settings: Settings, threads: int | None) -> Iterator[dramatiq.Work
         worker.start()
         yield worker
     finally:
-        worker.stop()
+        worker.stop(timeout=WORKER_STOP_TIMEOUT_MS)
 
 
 def post(
@@ -179,14 +195,36 @@ def post(
     connection: Connection,
     planned: Sequence[Planned],
     progress: Progress,
+    stop: threading.Event | None = None,
 ) -> int:
     """Publish and follow the documents (:func:`run_in_phases`); the number published now."""
-    return run_in_phases(pool, lambda: make_broker(settings), connection.id, planned, progress)
+    return run_in_phases(
+        pool, lambda: make_broker(settings), connection.id, planned, progress, stop
+    )
 
 
 def keys_of(connection: Connection, planned: Sequence[Planned]) -> list[str]:
     """The dedupe keys of the documents' messages, in their order."""
     return [document.message(connection.id).dedupe_key for document in planned]
+
+
+@contextmanager
+def stop_requests() -> Iterator[threading.Event]:
+    """An event that Ctrl-C (SIGINT) or SIGTERM sets, for the work to stop at a point of its
+    choosing. A KeyboardInterrupt raised wherever the signal lands could interrupt pika in
+    the middle of a publish, after which closing its connection waited for an answer that
+    never came (a backfill stopped with Ctrl-C hung, under load, in the suite)."""
+    requested = threading.Event()
+
+    def request(signum: int, frame: FrameType | None) -> None:
+        requested.set()
+
+    before = {sig: signal.signal(sig, request) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield requested
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 @contextmanager
