@@ -53,6 +53,23 @@ def _company(request: Request) -> Company | None:
     return request.app.state.sim.companies.get(request.query_params.get("company"))
 
 
+async def _company_and_object(
+    request: Request, shape: str
+) -> tuple[Company, dict[str, Any]] | Response:
+    """The company named by ``?company=`` and the body, a JSON object; or the refusal to send
+    (``shape``: the object expected, shown when the body is something else)."""
+    company = _company(request)
+    if company is None:
+        return _refuse("unknown company", 404)
+    try:
+        body = await _body(request)
+    except ValueError as exc:
+        return _refuse(f"the body is not JSON: {exc}")
+    if not isinstance(body, dict):
+        return _refuse(f"the body must be an object: {shape}")
+    return company, body
+
+
 async def _load_company(
     request: Request, load: Callable[[Any], Company], status_code: int
 ) -> Response:
@@ -176,15 +193,10 @@ async def summary(request: Request) -> Response:
 
 
 async def set_accounting_lock(request: Request) -> Response:
-    company = _company(request)
-    if company is None:
-        return _refuse("unknown company", 404)
-    try:
-        body = await _body(request)
-    except ValueError as exc:
-        return _refuse(f"the body is not JSON: {exc}")
-    if not isinstance(body, dict):
-        return _refuse('the body must be an object: {"AccountingLockedTo": "YYYY-MM-DD"}')
+    found = await _company_and_object(request, '{"AccountingLockedTo": "YYYY-MM-DD"}')
+    if isinstance(found, Response):
+        return found
+    company, body = found
     raw = body.get("AccountingLockedTo")
     try:
         locked_to = None if raw is None else date.fromisoformat(str(raw))
@@ -199,15 +211,10 @@ async def set_accounting_lock(request: Request) -> Response:
 
 
 async def set_vies(request: Request) -> Response:
-    company = _company(request)
-    if company is None:
-        return _refuse("unknown company", 404)
-    try:
-        body = await _body(request)
-    except ValueError as exc:
-        return _refuse(f"the body is not JSON: {exc}")
-    if not isinstance(body, dict):
-        return _refuse('the body must be an object: {"unregistered": [...], "down": false}')
+    found = await _company_and_object(request, '{"unregistered": [...], "down": false}')
+    if isinstance(found, Response):
+        return found
+    company, body = found
     unregistered = body.get("unregistered", sorted(company.vies_unregistered))
     down = body.get("down", company.vies_down)
     if not isinstance(unregistered, list) or not all(isinstance(n, str) for n in unregistered):
