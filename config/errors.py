@@ -16,7 +16,8 @@ a new error class is sorted by the base it names, with no list to extend::
     │   ├── store.connections.UnknownConnection (AmbiguousConnection)
     │   ├── store.token_store.TokenKeyError
     │   ├── store.numbers.SequenceExhausted     no Visma number left for Koppel to allocate
-    │   └── ops: ConnectError, CallbackError, StateRefused, StartDateError, NoSuchDeadLetter
+    │   └── ops: ConnectError, CallbackError, StateRefused, StartDateError (PeriodError),
+    │            NoSuchDeadLetter
     ├── TryLater        nothing is wrong with the request; the same attempt may succeed later
     │   ├── clients.errors.TransientError (RateLimited, AmbiguousWrite)        429, 5xx, timeout
     │   ├── config.unreachable.ServiceUnreachable
