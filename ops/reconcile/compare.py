@@ -229,14 +229,16 @@ class Result:
         return {kind: found.get(kind, 0) for kind in KINDS}
 
     def summary(self) -> str:
-        """``412 documents, 411 match, 1 differs: 1 missing in Visma``."""
+        """``412 documents, 411 match, 1 difference: 1 missing in Visma``. Differences are
+        counted apart from documents: a deleted document is no longer one of Teamleader's."""
+        found = Counter(d.kind for d in self.differences)
+        total = sum(found.values())
         head = (
             f"{self.documents} documents, {self.matching} match, "
-            f"{self.differing_documents} differ{'s' if self.differing_documents == 1 else ''}"
+            f"{total} difference{'' if total == 1 else 's'}"
         )
-        found = Counter(d.kind for d in self.differences)
         if not found:
-            return head + "; 0 differences"
+            return head
         return head + ": " + ", ".join(f"{n} {TITLES[k]}" for k, n in sorted(found.items()))
 
     def as_dict(self) -> dict[str, object]:

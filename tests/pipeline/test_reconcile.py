@@ -127,7 +127,7 @@ def test_reconcile_finds_nothing_after_a_clean_sync_of_the_demo_data(
     assert result["differences"] == [], result["differences"]
     assert result["documents"] > 0 and result["matching"] == result["documents"]
     assert status == 0
-    assert result["summary"].endswith("; 0 differences")
+    assert result["summary"].endswith(" match, 0 differences")
 
 
 def test_reconcile_finds_every_kind_of_difference_with_its_advice(
