@@ -80,8 +80,11 @@ class Settings(BaseSettings):
     visma_page_size: int = Field(default=200, gt=0, le=1000)
     #: After a posting whose answer was lost, how long (s) Koppel keeps looking for it in
     #: Visma's lists before it posts again: a new item may show in lists only after a delay
-    #: (docs/architecture.md#exactly-once).
-    visma_listing_delay_s: float = Field(default=120.0, ge=0)
+    #: (docs/architecture.md#exactly-once). Every unclear posting waits this long when the
+    #: write was not applied (a 5xx, a timeout), so it is also how late such a document
+    #: posts after an outage: 15 s assumes a lag of seconds (none is documented); raise it
+    #: for a Visma seen listing later.
+    visma_listing_delay_s: float = Field(default=15.0, ge=0)
     #: How often (s) the Visma payments stream also reads the open items Koppel posted, in
     #: case a payment left their ``ModifiedUtc`` alone (producers/open_items.py): an hour.
     visma_open_items_every_s: float = Field(default=3_600.0, gt=0)
