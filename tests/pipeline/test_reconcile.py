@@ -214,7 +214,7 @@ def test_reconcile_finds_every_kind_of_difference_with_its_advice(
     # Four of Teamleader's documents differ (the deleted one is no longer among them, and a
     # customer is no document)
     assert result["documents"] - result["matching"] == 4
-    assert ", 4 differ: " in result["summary"]
+    assert f" {result['matching']} match, 6 differences: " in result["summary"]
     # And --csv writes the same six rows for a spreadsheet
     sheet = tmp_path / "differences.csv"
     koppel_cli(koppel_env, "reconcile", "--from", SINCE, "--csv", str(sheet))
