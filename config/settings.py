@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     #: takes about 100 minutes, one of 10 connections' on a shared budget ten times that).
     budget_defer_s: float = Field(default=1.0, ge=0)
     wait_for_budget_max_s: float = Field(default=86_400.0, gt=0)
+    #: Most of one backfill's messages in RabbitMQ without an outcome at once
+    #: (ops/backfill/run.py): many backfills then share the consumers evenly, whatever
+    #: their sizes. 50 is about 35 s of one connection's work at Teamleader's 200 calls a
+    #: minute, and more than the machine posts between two looks (0.25 s) without limits.
+    backfill_window: int = Field(default=50, gt=0)
     #: A poll round's messages past this many per stream go in the bulk lane, served after
     #: live changes (contracts/broker.py): a round that finds a backlog does not hold up
     #: another connection's next booking.

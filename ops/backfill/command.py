@@ -167,8 +167,8 @@ def backfill_command(
         waiting = counts.get("waiting", 0)
         out.print(
             f"Stopped with {waiting} of {len(keys)} documents not done yet (what was "
-            "published stays queued); run the same command again to go on (nothing is "
-            "posted twice)."
+            "published stays queued, the rest is published then); run the same command "
+            "again to go on (nothing is posted twice)."
         )
         sys.exit(EXIT_STOPPED)
     failed = failed_documents(pool, connection, to_post)
