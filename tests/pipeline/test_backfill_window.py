@@ -4,9 +4,7 @@ backfills of many connections share the consumers evenly whatever their sizes.""
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -73,107 +71,101 @@ def post(pool: ConnectionPool, connected: Connected, count: int) -> None:
         )
 
 
+class BackfillThread:
+    """``publish_in_window`` of the plan on a thread of its own, as ``koppel backfill`` runs
+    it; ``stop`` asks it to end, and what it returned or raised is kept."""
+
+    def __init__(
+        self, settings: Settings, pool: ConnectionPool, connected: Connected, window: int
+    ) -> None:
+        self.broker = make_broker(settings)
+        self.stop = threading.Event()
+        self.done_counts: list[int] = []
+        self.returned: list[Published] = []
+        self.raised: list[BaseException] = []
+        self.thread = threading.Thread(
+            target=self._run, args=(pool, connected, window), daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, pool: ConnectionPool, connected: Connected, window: int) -> None:
+        try:
+            self.returned.append(
+                publish_in_window(
+                    pool,
+                    self.broker,
+                    connected.connection.id,
+                    planned_invoices(PLANNED),
+                    window=window,
+                    on_done=self.done_counts.append,
+                    stop=self.stop,
+                )
+            )
+        except BaseException as error:  # the tests look at what it raised
+            self.raised.append(error)
+
+    def end(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=10)
+        self.broker.close()
+
+
+def wait_recorded(pool: ConnectionPool, connected: Connected, count: int) -> None:
+    wait_for(
+        lambda: len(recorded(pool, connected)) == count,
+        timeout_s=30,
+        what=f"{count} messages published",
+    )
+
+
 def test_a_backfill_keeps_at_most_its_window_queued_and_publishes_one_more_per_outcome(
     settings: Settings, pool: ConnectionPool, connected: Connected
 ) -> None:
     # Given a backfill of 12 invoices with a window of 5, and no consumer running
-    broker = make_broker(settings)
-    result: list[Published] = []
-    done_counts: list[int] = []
-    stop = threading.Event()
-
-    def run() -> None:
-        result.append(
-            publish_in_window(
-                pool,
-                broker,
-                connected.connection.id,
-                planned_invoices(PLANNED),
-                window=WINDOW,
-                on_done=done_counts.append,
-                stop=stop,
-            )
-        )
-
-    backfill = threading.Thread(target=run, daemon=True)
-    backfill.start()
+    backfill = BackfillThread(settings, pool, connected, WINDOW)
     try:
         # When it has published its window
-        wait_for(
-            lambda: len(recorded(pool, connected)) == WINDOW,
-            timeout_s=30,
-            what="the first window published",
-        )
+        wait_recorded(pool, connected, WINDOW)
         # Then it publishes no more while none of them has an outcome (several looks)
-        stop.wait(1.0)
+        backfill.stop.wait(1.0)
         assert len(recorded(pool, connected)) == WINDOW
         assert message_log.waiting(pool, [connected.connection.id]) == WINDOW
         # When 3 of them are posted
         post(pool, connected, 3)
         # Then 3 more are published: 8 in all, 5 of them waiting again
-        wait_for(
-            lambda: len(recorded(pool, connected)) == WINDOW + 3,
-            timeout_s=30,
-            what="three more published",
-        )
-        stop.wait(1.0)
+        wait_recorded(pool, connected, WINDOW + 3)
+        backfill.stop.wait(1.0)
         assert len(recorded(pool, connected)) == WINDOW + 3
         assert message_log.waiting(pool, [connected.connection.id]) == WINDOW
         # When every message gets its outcome, a window at a time
         for _ in range(10):
-            if not backfill.is_alive():
+            if not backfill.thread.is_alive():
                 break
             post(pool, connected, WINDOW)
-            backfill.join(timeout=2)
+            backfill.thread.join(timeout=2)
     finally:
-        stop.set()
-        backfill.join(timeout=10)
-        broker.close()
+        backfill.end()
     # Then the backfill returned with all 12 published by this run, each once
-    assert [r.published for r in result] == [PLANNED]
+    assert [r.published for r in backfill.returned] == [PLANNED], backfill.raised
     keys = [key for key, _ in recorded(pool, connected)]
     assert len(keys) == len(set(keys)) == PLANNED
-    assert done_counts[-1] == PLANNED
-    assert done_counts == sorted(done_counts)
+    assert backfill.done_counts[-1] == PLANNED
+    assert backfill.done_counts == sorted(backfill.done_counts)
 
 
 def test_a_backfill_stopped_while_its_window_is_full_ends_with_a_keyboard_interrupt(
     settings: Settings, pool: ConnectionPool, connected: Connected
 ) -> None:
     # Given a backfill waiting on a full window
-    broker = make_broker(settings)
-    stop = threading.Event()
-    raised: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            publish_in_window(
-                pool,
-                broker,
-                connected.connection.id,
-                planned_invoices(PLANNED),
-                window=WINDOW,
-                stop=stop,
-            )
-        except BaseException as error:  # the test looks at what it raised
-            raised.append(error)
-
-    backfill = threading.Thread(target=run, daemon=True)
-    backfill.start()
+    backfill = BackfillThread(settings, pool, connected, WINDOW)
     try:
-        wait_for(
-            lambda: len(recorded(pool, connected)) == WINDOW,
-            timeout_s=30,
-            what="the first window published",
-        )
-        # When the stop is asked for
-        stop.set()
-        backfill.join(timeout=10)
+        wait_recorded(pool, connected, WINDOW)
     finally:
-        broker.close()
+        # When the stop is asked for
+        backfill.end()
     # Then it ended at once with a KeyboardInterrupt, the rest not published
-    assert not backfill.is_alive()
-    assert [type(error) for error in raised] == [KeyboardInterrupt]
+    assert not backfill.thread.is_alive()
+    assert [type(error) for error in backfill.raised] == [KeyboardInterrupt]
     assert len(recorded(pool, connected)) == WINDOW
 
 
@@ -181,55 +173,20 @@ def test_a_backfill_stopped_while_its_window_is_full_ends_with_a_keyboard_interr
 def test_a_backfill_run_again_counts_its_earlier_messages_against_the_window(
     window: int, settings: Settings, pool: ConnectionPool, connected: Connected
 ) -> None:
-    # Given an earlier run that published the first 4 (still without an outcome)
-    plan = planned_invoices(PLANNED)
-    broker = make_broker(settings)
-    stop = threading.Event()
+    # Given an earlier run that published the first 4 and was stopped (none has an outcome)
+    first = BackfillThread(settings, pool, connected, 4)
     try:
-        first = threading.Thread(
-            target=lambda: _quietly(
-                lambda: publish_in_window(
-                    pool, broker, connected.connection.id, plan, window=4, stop=stop
-                )
-            ),
-            daemon=True,
-        )
-        first.start()
-        wait_for(lambda: len(recorded(pool, connected)) == 4, timeout_s=30, what="4 published")
-        stop.set()
-        first.join(timeout=10)
+        wait_recorded(pool, connected, 4)
     finally:
-        broker.close()
+        first.end()
     # When it runs again with a window of its own
-    broker = make_broker(settings)
-    stop = threading.Event()
-    again = threading.Thread(
-        target=lambda: _quietly(
-            lambda: publish_in_window(
-                pool, broker, connected.connection.id, plan, window=window, stop=stop
-            )
-        ),
-        daemon=True,
-    )
+    again = BackfillThread(settings, pool, connected, window)
     try:
-        again.start()
-        expected = max(window, 4) if window < PLANNED else PLANNED
-        wait_for(
-            lambda: len(recorded(pool, connected)) == expected,
-            timeout_s=30,
-            what=f"{expected} recorded",
-        )
-        stop.wait(1.0)
+        expected = PLANNED if window >= PLANNED else max(window, 4)
+        wait_recorded(pool, connected, expected)
+        again.stop.wait(1.0)
         # Then the earlier 4 fill that much of the window: never more than it waiting
         assert len(recorded(pool, connected)) == expected
         assert message_log.waiting(pool, [connected.connection.id]) == expected
     finally:
-        stop.set()
-        again.join(timeout=10)
-        broker.close()
-
-
-def _quietly(work: Callable[[], object]) -> None:
-    """Run ``work`` and swallow the KeyboardInterrupt a stop ends it with."""
-    with contextlib.suppress(KeyboardInterrupt):
-        work()
+        again.end()
