@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -41,6 +42,7 @@ from bench.chaos_load import Load
 from bench.chaos_world import World, chaos_world
 from bench.harness import bench_dataset, load_average
 from bench.results import report
+from config import Settings
 from store import message_log
 from store.api_clients import ClientCache
 
@@ -84,6 +86,8 @@ class Outcome:
     count: Count
     verdict: Verdict
     settle_s: float | None
+    #: The floor under ``settle_s`` that Koppel's rate budgets set (:func:`budget_floor_s`).
+    floor_s: float | None = None
 
     def line(self) -> str:
         settle = f"{self.settle_s:.1f} s" if self.settle_s is not None else "not settled"
@@ -107,6 +111,11 @@ def fault_plan(url: str, plan: dict[str, Any]) -> None:
 def clear_faults(world: World) -> None:
     for url in (world.teamleader_url, world.visma_url):
         httpx.delete(f"{url}/_sandbox/faults", timeout=10).raise_for_status()
+
+
+def no_fault(world: World, count: Count, rng: random.Random) -> None:
+    """Nothing: the control. What the load alone takes to settle is the floor under every
+    class's figure (a load Teamleader's 200 calls a minute cannot carry would show here)."""
 
 
 def kill_processes(world: World, count: Count, rng: random.Random) -> None:
@@ -178,6 +187,7 @@ Fault = Callable[[World, Count, random.Random], None]
 def classes(timing: Timing) -> dict[str, list[Fault]]:
     """Each class: the faults it injects, in turn, every ``timing.every_s``."""
     alone: dict[str, list[Fault]] = {
+        "calm": [no_fault],
         "sigkill": [kill_processes],
         "rabbitmq": [restart_rabbitmq],
         "postgres": [restart_postgres],
@@ -186,7 +196,9 @@ def classes(timing: Timing) -> dict[str, list[Fault]]:
         "lost-answers": [timeouts],
         "visma-outage": [visma_outage(timing.outage_s)],
     }
-    everything = [f for name, faults in alone.items() if name != "visma-outage" for f in faults]
+    everything = [
+        f for name, faults in alone.items() if name not in ("calm", "visma-outage") for f in faults
+    ]
     return {**alone, "all": [*everything, visma_outage(timing.outage_s / 3)]}
 
 
@@ -213,8 +225,33 @@ def run_class(
         clear_faults(world)
     # The last fault is over now: the plans are cleared and every server is running.
     last_fault = time.monotonic()
-    settle_s, last = settle(world, before, last_fault, life)
-    return Outcome(name, life.documents - before_documents, count, last, settle_s)
+    at_fault = api_calls(world)
+    settle_s, last, at_quiet = settle(world, before, last_fault, life)
+    floor_s = None
+    if at_quiet is not None:
+        made = {api: at_quiet[api] - at_fault[api] for api in at_fault}
+        floor_s = budget_floor_s(world.settings, made)
+    return Outcome(name, life.documents - before_documents, count, last, settle_s, floor_s)
+
+
+def api_calls(world: World) -> dict[str, int]:
+    """API calls each simulator has counted so far (its controls and OAuth excluded)."""
+    return {
+        api: int(httpx.get(f"{url}/_sandbox/stats", timeout=10).json()["calls"])
+        for api, url in (("teamleader", world.teamleader_url), ("visma", world.visma_url))
+    }
+
+
+def budget_floor_s(settings: Settings, calls: dict[str, int]) -> float:
+    """How long (s) Koppel's rate budgets take to let these calls through at their sustained
+    pace: Teamleader's 200 calls per 61 s, and Visma's 600 per 61 s times the share one
+    connection may take. A backlog left by a fault drains no faster, so a class whose floor
+    is above the 10 s goal cannot meet it at this load, however Koppel recovers."""
+    teamleader_per_s = settings.teamleader_calls_per_window / settings.teamleader_window_s
+    visma_per_s = (
+        settings.visma_calls_per_window * settings.visma_connection_share / settings.visma_window_s
+    )
+    return max(calls["teamleader"] / teamleader_per_s, calls["visma"] / visma_per_s)
 
 
 def baseline_now(world: World) -> Baseline:
@@ -242,34 +279,58 @@ def quiet(world: World, life: Load | None) -> bool:
     return row is not None and int(row["n"]) == len(made)
 
 
+def at_work(world: World) -> str:
+    """What is still waiting for an outcome, per queue (where to look when it is slow)."""
+    by_queue = Counter(queue for _, queue, _ in still_waiting(world))
+    return ", ".join(f"{queue} {n}" for queue, n in sorted(by_queue.items())) or "nothing"
+
+
 def settle(
     world: World, before: Baseline, last_fault: float, life: Load | None = None
-) -> tuple[float | None, Verdict]:
+) -> tuple[float | None, Verdict, dict[str, int] | None]:
     """Seconds from ``last_fault`` until every invariant holds (None: not within the
-    timeout), and the last verdict."""
+    timeout), the last verdict, and the API calls counted when Koppel's database first said
+    it was done (the checks' own calls come after)."""
     deadline = last_fault + SETTLE_TIMEOUT_S
     found: Verdict | None = None
     said = ""
+    at_quiet: dict[str, int] | None = None
     while time.monotonic() < deadline:
         world.fleet.revive()
         try:
             if not quiet(world, life):
-                broken = "Koppel's database: still at work"
+                broken = f"Koppel's database: still at work ({at_work(world)})"
                 found = None
             else:
+                if at_quiet is None:
+                    at_quiet = api_calls(world)
                 found = verdict(world.settings, world.pool, world.connection, since(world), before)
                 broken = found.broken()
         except Exception as error:  # a server still starting: look again
             found, broken = None, f"cannot look: {type(error).__name__}"
         if found is not None and found.holds:
-            return time.monotonic() - last_fault, found
+            return time.monotonic() - last_fault, found, at_quiet
         if broken != said:
             # What holds the settling up, as it changes: where to look when it is slow.
             logger.info("%5.1f s after the last fault: %s", time.monotonic() - last_fault, broken)
             said = broken
         time.sleep(0.2 if found is None else 1.0)
     found = verdict(world.settings, world.pool, world.connection, since(world), before)
-    return None, found
+    for key, queue, published_at in still_waiting(world):
+        logger.warning("not settled: %s (%s) published %s has no outcome", key, queue, published_at)
+    return None, found, at_quiet
+
+
+def still_waiting(world: World) -> list[tuple[str, str, str]]:
+    """(dedupe key, queue, published at) of every message without an outcome, to look up in
+    the logs when a class does not settle."""
+    with world.pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT dedupe_key, queue, published_at FROM messages"
+            " WHERE connection_id = %s AND outcome IS NULL ORDER BY published_at",
+            [world.connection.id],
+        ).fetchall()
+    return [(row["dedupe_key"], row["queue"], str(row["published_at"])) for row in rows]
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -308,7 +369,7 @@ def run(
         sandbox, poll_interval_s=POLL_INTERVAL_S, extra_env={"KOPPEL_LOG_LEVEL": "INFO"}
     ) as world:
         first = baseline_now(world)
-        settled, _ = settle(world, first, time.monotonic())
+        settled, _, _ = settle(world, first, time.monotonic())
         if settled is None:
             raise RuntimeError(f"the first sync did not settle; see {world.log_folder}")
         life = start_life(world)
@@ -324,7 +385,7 @@ def print_report(outcomes: Sequence[Outcome], timing: Timing, log_folder: str) -
     table = Table(title="Chaos: faults, then the invariants")
     for column in (
         "class", "docs", "kills", "faults", "dup", "dup cust", "lost", "paid ≠", "dead",
-        "wait", "settle s", "met",
+        "wait", "settle s", "budget floor s", "met",
     ):  # fmt: skip
         table.add_column(column, justify="left" if column == "class" else "right")
     for o in outcomes:
@@ -334,6 +395,7 @@ def print_report(outcomes: Sequence[Outcome], timing: Timing, log_folder: str) -
             str(v.duplicates), str(v.duplicate_customers), str(v.lost), str(v.paid_mismatches),
             str(v.dead_lettered), str(v.waiting),
             f"{o.settle_s:.1f}" if o.settle_s is not None else "—",
+            f"{o.floor_s:.1f}" if o.floor_s is not None else "—",
             "yes" if o.met else "no",
         )  # fmt: skip
     notes = [
@@ -343,6 +405,10 @@ def print_report(outcomes: Sequence[Outcome], timing: Timing, log_folder: str) -
         "- settle = last fault over → every invariant holds (Koppel's database looked at every"
         " 0.2 s, the APIs every 1 s once it is quiet);"
         f" goal < {SETTLE_GOAL_S:.0f} s. Duplicates in the line = postings + customers.",
+        "- budget floor = the API calls Koppel made from the last fault until its database"
+        " was quiet, at the sustained pace its rate budgets allow (Teamleader 200 per 61 s;"
+        " Visma 600 per 61 s × the 0.5 one connection may take): no recovery drains the"
+        " backlog faster. `calm` is the control: the load alone, no fault.",
         "- Koppel: one `koppel work` per queue (4 threads),"
         f" `koppel poll --interval-s {POLL_INTERVAL_S:g}`,"
         " own PostgreSQL cluster and RabbitMQ node; simulators without rate limits (429s"
