@@ -97,6 +97,9 @@ class Backfill:
     started: float = 0.0
     ended: float | None = None
     calls: int = 0
+    #: Its calls when the first backfill of the run ended (all of them running till then).
+    calls_together: int = 0
+    together_s: float = 0.0
     process: subprocess.Popen[bytes] | None = None
 
 
@@ -158,6 +161,22 @@ def _taken(bench: BenchEnvironment, connection: Connection) -> int:
     return int(row["taken"]) if row else 0
 
 
+def _sample_at_first_end(
+    bench: BenchEnvironment, backfills: list[Backfill], stop: threading.Event
+) -> None:
+    """At the moment the first backfill ends, every backfill's calls so far: the span in
+    which all of them ran at once, where a fair share means equal throughputs (after it,
+    the ones left rightly go faster)."""
+    while not stop.wait(0.05):
+        if any(b.process is not None and b.process.poll() is not None for b in backfills):
+            for backfill in backfills:
+                backfill.calls_together = _taken(bench, backfill.connection)
+            backfill_ends = time.monotonic()
+            for backfill in backfills:
+                backfill.together_s = backfill_ends - backfill.started
+            return
+
+
 def run_once(number: int, time_scale: float, small: bool, bookings_alone: int) -> dict[str, Any]:
     webhooks = number == 4
     with bench_environment(
@@ -211,6 +230,11 @@ def run_once(number: int, time_scale: float, small: bool, bookings_alone: int) -
                     stdout=subprocess.DEVNULL,
                     stderr=(bench.log_folder / f"{backfill.connection.name}.log").open("wb"),
                 )
+            sampled = threading.Event()
+            if len(backfills) > 1:
+                threading.Thread(
+                    target=_sample_at_first_end, args=(bench, backfills, sampled), daemon=True
+                ).start()
             booked: dict[int, float] = {}
             gaps = random.Random(SEED)
             for draft in drafts[1:]:
@@ -229,6 +253,7 @@ def run_once(number: int, time_scale: float, small: bool, bookings_alone: int) -
             while set(booked) - set(watch.seen) and time.monotonic() < deadline:
                 time.sleep(0.2)
             watch.stop.set()
+            sampled.set()
             calls = calls_since(api_calls(bench), stats_before)
         for backfill in backfills:
             backfill.calls = _taken(bench, backfill.connection)
@@ -272,7 +297,7 @@ def _row(
         a_elapsed = elapsed[0]
         bound = max(0, math.ceil(a.calls / TEAMLEADER_CALLS) - 1) * TEAMLEADER_WINDOW_S
         throughputs = [b.calls / e for b, e in zip(backfills, elapsed, strict=True) if e > 0]
-        jain = sum(throughputs) ** 2 / (len(throughputs) * sum(x * x for x in throughputs))
+        together = [b.calls_together / b.together_s for b in backfills if b.together_s > 0]
         slowest = max(
             range(len(backfills)), key=lambda i: elapsed[i] / max(_bound(backfills[i]), 1)
         )
@@ -282,11 +307,17 @@ def _row(
                 "A s": a_elapsed,
                 "A bound": float(bound),
                 "A eff": bound / a_elapsed if a_elapsed else math.nan,
-                "jain": jain if len(backfills) > 1 else math.nan,
+                "jain": _jain(throughputs) if len(backfills) > 1 else math.nan,
+                "jain together": _jain(together) if len(together) > 1 else math.nan,
                 "slowest s/bound": f"{elapsed[slowest]:.0f} / {_bound(backfills[slowest]):.0f}",
             }
         )
     return row
+
+
+def _jain(throughputs: list[float]) -> float:
+    """Jain's fairness index: 1 when every throughput is equal, 1/n when one has it all."""
+    return sum(throughputs) ** 2 / (len(throughputs) * sum(x * x for x in throughputs))
 
 
 def _bound(backfill: Backfill) -> float:
@@ -340,8 +371,10 @@ def main(small: bool, time_scale: float, runs: str, title: str) -> None:
             "- backfills: `koppel backfill --no-workers` per connection, started together; "
             "A's calls = its reservations in the rate budget; A s and bounds unscaled "
             f"(measured ÷ {time_scale}); efficiency = bound / A s (goal ≥ 0.95, 0 × 429); "
-            "jain over every backfill's calls/s (goal ≥ 0.95); slowest = the backfill "
-            "furthest from its own bound.",
+            "jain over every backfill's calls/s over its whole run (goal ≥ 0.95); jain "
+            "together = the same over the span all ran at once (till the first ended: after "
+            "it, those left rightly go faster); slowest = the backfill furthest from its own "
+            "Teamleader bound (the Visma budget the ten share per application is not in it).",
             "- processes: `koppel work` per queue (invoices 8 threads, others 2), one "
             "`koppel poll` (B every 1 s, run 4: webhooks and 900 s), all on 2 shared cores. "
             f"Load average before: {load_before}; after: {load_average()}.",
