@@ -363,10 +363,16 @@ def start_life(world: World, tick_s: float = TICK_S) -> Load:
 
 
 def run(
-    names: Sequence[str], timing: Timing, data: Path, seed: int = 1, tick_s: float = TICK_S
+    names: Sequence[str],
+    timing: Timing,
+    data: Path,
+    seed: int = 1,
+    tick_s: float = TICK_S,
+    pause_s: float | None = None,
 ) -> tuple[list[Outcome], str]:
     """Each class in ``names`` on the data set ``data`` (``bench.harness.bench_dataset``);
-    the outcomes and the folder of the processes' logs."""
+    the outcomes and the folder of the processes' logs. ``pause_s``: between the first sync
+    and the first class (default: Teamleader's window)."""
     plan = classes(timing)
     outcomes = []
     sandbox = ["--data", str(data), "--no-rate-limits"]
@@ -384,7 +390,7 @@ def run(
         # load and a 2 s poll near the budget, its window would hold the first class up by
         # ~20 s (seen as the first `calm` settling in 20 s, the second in 0.1 s). Classes
         # measure recovery from faults, so they start once those calls left the window.
-        time.sleep(world.settings.teamleader_window_s)
+        time.sleep(world.settings.teamleader_window_s if pause_s is None else pause_s)
         life = start_life(world, tick_s)
         for number, name in enumerate(names):
             outcome = run_class(world, name, plan[name], timing, life, seed + number)
