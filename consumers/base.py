@@ -20,6 +20,7 @@ import dramatiq
 import psycopg
 
 from clients.errors import RateLimited, TransientError
+from clients.visma.errors import SERVICE as VISMA
 from config import get_settings
 from consumers import service_gate
 from consumers.errors import NotYetPossible, PermanentFailure, Wait, WaitingFor, as_permanent
@@ -139,6 +140,10 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
                 delay=SERVICE_RETRY_DELAY_MS,
             )
         job = Job(rt, connection, rt.clients_for(connection))
+        if service_gate.GATE.down_service == VISMA:
+            # This message probes a Visma that was down: one cheap Visma read first, so a
+            # Visma outage spends none of Teamleader's budget (consumers/service_gate.py).
+            job.clients.visma.company_settings()
         outcome = handler(job, message)
         service_gate.GATE.succeeded()
     except Busy as busy:
@@ -154,7 +159,7 @@ def handle_payload(queue: str, handler: Handler[Any], payload: object) -> None:
     except Wait:
         raise
     except TransientError as down:
-        service_gate.GATE.failed()
+        service_gate.GATE.failed(down.service)
         # Not Dramatiq's backoff, which grows to minutes during a long outage and so keeps
         # the message away for minutes after it ended: a wait, tried again every
         # SERVICE_RETRY_DELAY_MS, then every twentieth of the time waited.

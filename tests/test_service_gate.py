@@ -36,3 +36,12 @@ def test_a_message_that_went_through_opens_the_gate_for_all() -> None:
     assert gate.admit()
     gate.succeeded()
     assert all(gate.admit() for _ in range(5))
+
+
+def test_the_gate_remembers_which_api_closed_it_until_a_message_goes_through() -> None:
+    gate = ServiceGate(probe_s=1.0, clock=Clock())
+    assert gate.down_service is None
+    gate.failed("visma")
+    assert gate.down_service == "visma"
+    gate.succeeded()
+    assert gate.down_service is None
