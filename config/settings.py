@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     #: Most of an endpoint's budget one connection may take in a window (0..1], so one
     #: connection's backfill leaves the rest for the others (store/rate_budget.py).
     visma_connection_share: float = Field(default=0.5, gt=0, le=1)
+    #: Most of an endpoint's budget bulk work of every connection together may take in a
+    #: window (0..1]: backfills and poll backlogs (and their returning turns) leave the rest
+    #: for live changes, so another connection's new invoice never waits behind them for
+    #: the application's Visma budget (store/rate_budget.py, FairShareBudget).
+    visma_bulk_share: float = Field(default=0.8, gt=0, le=1)
     #: Rows per list page. Visma's maximum is not documented; a third-party client caps at
     #: 200, so Koppel asks for no more.
     visma_page_size: int = Field(default=200, gt=0, le=1000)

@@ -78,6 +78,7 @@ class ClientCache:
             share=1.0
             if settings.visma_rate_scope == "company"
             else settings.visma_connection_share,
+            bulk_share=settings.visma_bulk_share,
         )
         return ApiClients(
             teamleader=TeamleaderClient(

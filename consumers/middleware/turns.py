@@ -6,7 +6,9 @@ carries in its options (``budget_turns``), the message goes back with a delay to
 (a :class:`~consumers.errors.Wait` for :attr:`~consumers.errors.WaitingFor.BUDGET`, which
 uses up no retry), and the thread takes the next message, maybe another connection's. When
 the message returns, this middleware hands its turns back to the budget, so its call goes
-out in the slot it reserved (docs/architecture.md#many-connections).
+out in the slot it reserved (docs/architecture.md#many-connections). It also tells the
+budget whether the message is bulk work (its lane below live), which a budget many
+connections share serves from its bulk part only.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import dramatiq
 from dramatiq.middleware import Middleware
 
 from config import get_settings
-from consumers.middleware.waits import TURNS
+from consumers.middleware.waits import PRIORITY, TURNS
+from contracts.broker import Lane
 from store.rate_budget import Turn, start_deferring, stop_deferring
 
 
@@ -41,7 +44,10 @@ class BudgetTurns(Middleware):
     def before_process_message(
         self, broker: dramatiq.Broker, message: dramatiq.MessageProxy
     ) -> None:
-        start_deferring(get_settings().budget_defer_s, carried_turns(message.options))
+        # No lane (a message from before lanes): live, so it is never held back as bulk.
+        lane = message.options.get(PRIORITY)
+        bulk = lane is not None and int(lane) < Lane.LIVE
+        start_deferring(get_settings().budget_defer_s, carried_turns(message.options), bulk=bulk)
 
     def after_process_message(
         self,

@@ -16,12 +16,14 @@ from config import Settings
 from ops.connect.connecting import Connected
 from sandbox.ratelimit import SlidingWindow
 from store.api_clients import ClientCache
-from store.rate_budget import FairShareBudget
+from store.rate_budget import FairShareBudget, start_deferring, stop_deferring
 
 LIMIT = 20
 SERVER_WINDOW_S = 0.5
 CLIENT_WINDOW_S = 0.55
 KEY = "visma:app:/v2/customers"
+#: Bulk work of every connection together: at most this share of the endpoint.
+BULK_SHARE = 0.8
 
 
 def test_a_connections_backfill_leaves_the_rest_of_the_endpoint_to_the_others(
@@ -55,6 +57,52 @@ def test_a_connections_backfill_leaves_the_rest_of_the_endpoint_to_the_others(
     for thread in threads:
         thread.join()
     assert max(waits) < 0.05
+    assert not any(refused)
+
+
+def test_three_connections_backfilling_leave_another_connections_live_calls_room(
+    pool: ConnectionPool,
+) -> None:
+    # Given three connections of one application, each allowed half of an endpoint, bulk
+    # work of all together four fifths of it
+    server = SlidingWindow(LIMIT, SERVER_WINDOW_S)
+    budgets = [
+        FairShareBudget(
+            pool, LIMIT, CLIENT_WINDOW_S, connection=name, share=0.5, bulk_share=BULK_SHARE
+        )
+        for name in ("a", "b", "c", "live")
+    ]
+    *backfilling, live = budgets
+    stop = threading.Event()
+    refused: list[bool] = []
+
+    def backfill(budget: FairShareBudget) -> None:
+        # Bulk messages' calls, as the turns middleware marks them (no deferring: sleep).
+        start_deferring(60.0, bulk=True)
+        try:
+            while not stop.is_set():
+                budget.acquire(KEY)
+                refused.append(not server.hit(KEY).allowed)
+                budget.release(KEY)
+        finally:
+            stop_deferring()
+
+    # When the three backfill flat out (half each: 150 % of the endpoint asked for)
+    threads = [threading.Thread(target=backfill, args=(b,)) for b in backfilling for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(3 * CLIENT_WINDOW_S)
+    # Then the fourth's live calls still go at once, and the server refuses none
+    waits = []
+    for _ in range(LIMIT // 10):
+        waits.append(live.acquire(KEY))
+        refused.append(not server.hit(KEY).allowed)
+        live.release(KEY)
+        time.sleep(CLIENT_WINDOW_S / LIMIT)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert max(waits) < 0.05, waits
     assert not any(refused)
 
 
