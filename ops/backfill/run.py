@@ -105,8 +105,9 @@ def publish_in_window(
 
     Why a window: consumers take the bulk lane first come, first served, so while the
     machine (not the rate budgets) is the limit, a connection gets a share of it as large
-    as its share of the queued messages. Published all at once, a backfill of 2,000 took
-    ten times the share of nine of 200 (bench/fairness.py: Jain's index 0.5). With every
+    as its share of the queued messages. Published all at once, a backfill of 1,000 took
+    about ten times the share of nine of 100 on a busy machine (bench/fairness.py: Jain's
+    index 0.5), and needed 1,619 s where it now needs 953 s on an idle one. With every
     backfill holding at most ``window`` in RabbitMQ, each gets an even share; and a
     backfill's backlog stays in PostgreSQL's plan, not in RabbitMQ's memory.
 
