@@ -1,8 +1,9 @@
 """Check HTTP exchanges against the official API descriptions.
 
 What is checked against is ``tests/api_schemas/<api>.json``: the operations the simulators
-serve, derived from the official descriptions (``../shared/specs/``) by
-``bin/derive-schemas`` and committed, so the tests read nothing outside the repository
+serve, derived from the official descriptions (docs/api-facts.md, "The official
+descriptions and the tests' subset") by ``bin/derive-schemas`` and committed, so the tests
+read nothing outside the repository
 (``tests/test_api_schemas.py`` fails when the committed files drift from what the
 descriptions give). Every request a client sends and every response a simulator returns in
 the test suite goes through :class:`SpecChecker` (the ``spec_hooks`` fixture attaches it to
@@ -18,7 +19,7 @@ Decisions, written down once:
   description does not allow it.
 * **Error bodies.** The Teamleader description has no error responses at all; an error is
   checked against the documented ``{"errors": [{"title", "code"?, "status"?, "meta"?}]}``
-  (API Blueprint GUIDELINES.md). Visma documents 400 as ``CommonExtendedBadRequest``; other
+  (docs/api-facts.md, Teamleader). Visma documents 400 as ``CommonExtendedBadRequest``; other
   error statuses (401, 404, 429, 5xx) are checked against that same shape, which is what
   Visma's error-code page shows for them.
 * **Formats** (``uuid``, ``date-time``) are not asserted: Visma documents dates as
@@ -155,7 +156,7 @@ class SpecChecker:
         op = operation.spec[method]
         content = request.content
         if content:
-            schema = _body_schema(op.get("requestBody"))
+            schema = op.get("request")
             if schema is None:
                 self.violations.append(Violation(where, "request has a body; none described"))
             else:
@@ -165,16 +166,15 @@ class SpecChecker:
     def _check_response(self, where: str, op: dict[str, Any], response: httpx.Response) -> None:
         status = str(response.status_code)
         responses = op.get("responses", {})
-        described = responses.get(status)
-        if described is None and response.is_success:
+        if status not in responses and response.is_success:
             self.violations.append(
                 Violation(where, f"status {status} not described (has {sorted(responses)})")
             )
             return
-        if described is None or (not response.is_success and "content" not in described):
+        # A status with a JSON body: its schema; with none (null): no body.
+        schema = responses.get(status)
+        if schema is None and not response.is_success:
             schema = self._error_schema()
-        else:
-            schema = _body_schema(described)
         if schema is None:
             if response.content:
                 self.violations.append(Violation(where, "response has a body; none described"))
@@ -187,7 +187,7 @@ class SpecChecker:
     def _error_schema(self) -> dict[str, Any]:
         if self.api == "teamleader":
             return TEAMLEADER_ERROR_SCHEMA
-        return {"$ref": "#/components/schemas/CommonExtendedBadRequest"}
+        return {"$ref": "#/schemas/CommonExtendedBadRequest"}
 
     def _validate(self, where: str, schema: dict[str, Any], body: Any, *, request: bool) -> None:
         validator = _validator(self.api, json.dumps(schema, sort_keys=True), request)
@@ -214,19 +214,9 @@ class SpecChecker:
             )
 
 
-def _body_schema(described: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not described:
-        return None
-    content = described.get("content") or {}
-    for media_type in ("application/json", "text/json", "application/*+json"):
-        if media_type in content and "schema" in content[media_type]:
-            return content[media_type]["schema"]
-    return None
-
-
 def described(api: str) -> dict[str, Any]:
-    """The derived description of ``api`` ("teamleader" or "visma"): its ``paths`` and, for
-    Visma, ``components/schemas`` with the validation keywords (``maxLength``, ``readOnly``,
+    """The derived description of ``api`` ("teamleader" or "visma"): its ``operations`` and,
+    for Visma, its named ``schemas`` with the validation keywords (``maxLength``, ``readOnly``,
     ``required``, …). Shared between callers: read it, do not change it."""
     return _load(api)
 
@@ -242,7 +232,7 @@ def _load(api: str) -> dict[str, Any]:
 def _operations(api: str) -> list[Operation]:
     spec = _load(api)
     ops = []
-    for template, item in spec["paths"].items():
+    for template, item in spec["operations"].items():
         pattern = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
         ops.append(Operation(template, re.compile(pattern, re.IGNORECASE), item))
     # Literal paths win over templated ones (…/customerledgeritemswithvoucher vs …/{id}).
@@ -257,6 +247,6 @@ def _validator(api: str, schema_json: str, request: bool) -> Draft202012Validato
         # The Teamleader description is dereferenced: no $ref to resolve.
         converted = oas30_to_jsonschema(schema, relax_nullable=not request)
         return Draft202012Validator(converted)
-    # Visma's description is OpenAPI 3.1 (JSON Schema 2020-12) with $refs into components.
-    root = {**copy.deepcopy(schema), "components": _load(api)["components"]}
+    # Visma's description is OpenAPI 3.1 (JSON Schema 2020-12) with $refs to named schemas.
+    root = {**copy.deepcopy(schema), "schemas": _load(api)["schemas"]}
     return Draft202012Validator(root)

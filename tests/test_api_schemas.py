@@ -1,7 +1,8 @@
 """The derived descriptions in ``tests/api_schemas/`` are what ``bin/derive-schemas`` derives.
 
-The suite checks every exchange against those committed files, never against
-``../shared/specs/``; this test is the one that reads the official descriptions, to fail
+The suite checks every exchange against those committed files, never against the official
+descriptions themselves (docs/api-facts.md, "The official descriptions and the tests'
+subset"); this test is the one that reads them, to fail
 when the committed subset drifts from them or from what the simulators serve. Without the
 official descriptions it skips (fails under ``KOPPEL_TESTS_STRICT=1``, as in CI).
 """
@@ -62,28 +63,28 @@ def test_field_names_that_read_like_prose_are_kept() -> None:
     # Visma's AccountApi has a field called Description; "description" as a keyword goes.
     schema = {"description": "x", "properties": {"description": {"type": "string", "title": "t"}}}
     assert derive.strip_schema(schema) == {"properties": {"description": {"type": "string"}}}
-    assert "Description" in described("visma")["components"]["schemas"]["AccountApi"]["properties"]
+    assert "Description" in described("visma")["schemas"]["AccountApi"]["properties"]
 
 
 @pytest.mark.parametrize("api", sorted(derive.SOURCES))
 def test_the_derived_operations_are_those_the_simulators_serve(api: str) -> None:
-    paths = described(api)["paths"]
-    kept = {path: sorted(item) for path, item in paths.items()}
+    operations = described(api)["operations"]
+    kept = {path: sorted(item) for path, item in operations.items()}
     assert kept == derive.served_operations(api)
 
 
 def test_every_visma_reference_resolves_and_no_component_is_unreachable() -> None:
     visma = described("visma")
-    schemas = visma["components"]["schemas"]
+    schemas = visma["schemas"]
     reachable = derive.reachable_components(
-        visma["paths"], schemas, derive.EXTRA_COMPONENTS["visma"]
+        visma["operations"], schemas, derive.EXTRA_COMPONENTS["visma"]
     )
     assert set(reachable) == set(schemas)
 
 
 def test_the_header_names_the_source_and_its_digest() -> None:
     for api, name in derive.SOURCES.items():
-        header = described(api)["x-derived-from"]
+        header = described(api)["derived_from"]
         assert header["file"] == name
         assert len(header["sha256"]) == 64
         text = (derive.OUTPUT_DIR / f"{api}.json").read_text(encoding="utf-8")

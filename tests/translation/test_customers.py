@@ -378,7 +378,7 @@ def test_a_missing_or_foreign_fingerprint_reads_as_none(text: str | None) -> Non
 
 # -- agreement with the description ----------------------------------------------------------
 def _customer_api() -> dict[str, Any]:
-    return described("visma")["components"]["schemas"]["CustomerApi"]
+    return described("visma")["schemas"]["CustomerApi"]
 
 
 def test_the_maximum_lengths_are_the_descriptions() -> None:
