@@ -102,11 +102,11 @@ class World:
 
     @property
     def teamleader_url(self) -> str:
-        return f"http://{self.settings.sandbox_host}:{self.settings.sandbox_teamleader_port}"
+        return self.settings.sandbox_teamleader_url
 
     @property
     def visma_url(self) -> str:
-        return f"http://{self.settings.sandbox_host}:{self.settings.sandbox_visma_port}"
+        return self.settings.sandbox_visma_url
 
 
 def koppel_commands(poll_interval_s: float, threads: int) -> dict[str, list[str]]:

@@ -237,11 +237,11 @@ class BenchEnvironment:
 
     @property
     def teamleader_url(self) -> str:
-        return f"http://{self.settings.sandbox_host}:{self.settings.sandbox_teamleader_port}"
+        return self.settings.sandbox_teamleader_url
 
     @property
     def visma_url(self) -> str:
-        return f"http://{self.settings.sandbox_host}:{self.settings.sandbox_visma_port}"
+        return self.settings.sandbox_visma_url
 
     def sandbox_pid(self) -> int | None:
         """The simulators' process (started by ``running_sandbox``), found by its port."""

@@ -260,11 +260,21 @@ class Settings(BaseSettings):
         """The keys of ``KOPPEL_TOKEN_KEY``, newest first (one, unless keys rotate)."""
         return [SecretStr(key) for key in split_token_keys(self.token_key.get_secret_value())]
 
+    @property
+    def sandbox_teamleader_url(self) -> str:
+        """The Teamleader simulator's root (its API, OAuth and ``/_sandbox/`` controls)."""
+        return f"http://{self.sandbox_host}:{self.sandbox_teamleader_port}"
+
+    @property
+    def sandbox_visma_url(self) -> str:
+        """The Visma simulator's root (the API is under ``/v2``)."""
+        return f"http://{self.sandbox_host}:{self.sandbox_visma_port}"
+
     def use_sandbox(self) -> Settings:
         """The same settings, pointed at the local simulators and their OAuth client; the
         client-side rate windows scale with the simulators' (``sandbox_time_scale``)."""
-        teamleader = f"http://{self.sandbox_host}:{self.sandbox_teamleader_port}"
-        visma = f"http://{self.sandbox_host}:{self.sandbox_visma_port}"
+        teamleader = self.sandbox_teamleader_url
+        visma = self.sandbox_visma_url
         scale = self.sandbox_time_scale
         return self.model_copy(
             update={

@@ -164,8 +164,8 @@ def wait_noticed(pool: Pool, connection: Connection, deleted: list[str], log_fol
 def life_goes_on(settings: Settings, pool: Pool, connection: Connection) -> Activity:
     """Payments in Visma, changes in Teamleader — what a week brings."""
     activity = Activity()
-    teamleader = f"http://{settings.sandbox_host}:{settings.sandbox_teamleader_port}"
-    visma = f"http://{settings.sandbox_host}:{settings.sandbox_visma_port}"
+    teamleader = settings.sandbox_teamleader_url
+    visma = settings.sandbox_visma_url
     with pool.connection() as conn:
         posted = conn.execute(
             "SELECT teamleader_id, visma_id, remaining FROM links WHERE connection_id = %s"
@@ -468,7 +468,7 @@ def run_demo(settings: Settings, seed: int, size: str, console: Console) -> tupl
                 wait_settled(pool, connection, log_folder)
                 wait_noticed(pool, connection, activity.deleted, log_folder)
             visma_summary = httpx.get(
-                f"http://{api.sandbox_host}:{api.sandbox_visma_port}/_sandbox/summary",
+                f"{api.sandbox_visma_url}/_sandbox/summary",
                 timeout=10,
             ).json()
             result = report(pool, connection, visma_summary, console)
