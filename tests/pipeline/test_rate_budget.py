@@ -138,11 +138,10 @@ def test_inside_deferring_a_far_turn_is_kept_and_raised_instead_of_slept_and_use
     budget.acquire("connection-e")
     budget.release("connection-e")
     # When a handler's call on it may wait at most 0.1 s
-    started = time.monotonic()
     with deferring(0.1), pytest.raises(TurnLater) as later:
         budget.acquire("connection-e")
-    # Then it did not sleep, and it holds the next slot as its turn, about a window away
-    assert time.monotonic() - started < 0.3
+    # Then it was told to come later instead of being let through (a sleep until the turn
+    # would have returned), and it holds the next slot as its turn, about a window away
     turn = later.value.turns["connection-e"]
     assert 0.3 < later.value.wait_s <= 0.6
     assert later.value.delay_s < later.value.wait_s
