@@ -27,7 +27,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
@@ -110,6 +110,9 @@ class PollReport:
     deleted: list[tuple[str, str]] = field(default_factory=list)
     #: Why the round's deletion check failed (it runs again the next round).
     deletion_error: str | None = None
+    #: Teamleader calls the round made, retries included: the poller spaces the next round
+    #: by them (``Settings.poll_budget_share``).
+    teamleader_calls: int = 0
 
     @property
     def failed(self) -> bool:
@@ -521,7 +524,10 @@ def poll_connection(
         if state != "active":
             logger.info("%s is %s; not polled", connection.name, state)
             return PollReport(connection, stopped=state or "removed")
-        return _poll_locked(settings, pool, broker, connection, clients, streams, interval_s)
+        calls_before = clients.teamleader.session.calls_sent
+        report = _poll_locked(settings, pool, broker, connection, clients, streams, interval_s)
+        calls = clients.teamleader.session.calls_sent - calls_before
+        return replace(report, teamleader_calls=calls)
 
 
 @contextmanager

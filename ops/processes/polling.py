@@ -26,11 +26,12 @@ from config import Settings
 from config.unreachable import ServiceUnreachable
 from contracts.broker import make_broker
 from ops.lookups import chosen_connections
+from ops.processes.pacing import RoundPacing
 from ops.reconcile.schedule import DailyReconciler
 from producers import metrics
 from producers.pokes import PokeListener
 from producers.poller import STREAMS, PollReport, poll_connection
-from store.api_clients import ClientCache
+from store.api_clients import ClientCache, settings_for
 from store.connections import Connection
 from store.db import Pool
 
@@ -165,13 +166,14 @@ def run_forever(
     running: dict[uuid.UUID, Future[Round]] = {}
     waiting_pokes: dict[uuid.UUID, set[str]] = {}  # poked while their round ran
     failed_rounds = 0  # rounds PostgreSQL failed in a row
+    pacing = RoundPacing(settings.poll_budget_share)
     with ThreadPoolExecutor(settings.poll_threads, thread_name_prefix="poll") as executor:
         while not stop.is_set():
             wake = time.monotonic() + MAX_SLEEP_S
             try:
                 ended.clear()
                 failed_rounds, published = _collect(
-                    running, next_due, console, interval_s, failed_rounds
+                    settings, running, next_due, console, interval_s, failed_rounds, pacing
                 )
                 # A paused or removed connection is not polled, and pokes for it are dropped.
                 chosen = [c for c in chosen_connections(pool, connection_name) if c.syncing]
@@ -211,19 +213,22 @@ def run_forever(
         # The rounds in hand finish (the executor waits for them); their summaries print.
         for future in running.values():
             future.exception()
-        _collect(running, next_due, console, interval_s, failed_rounds)
+        _collect(settings, running, next_due, console, interval_s, failed_rounds, pacing)
 
 
 def _collect(
+    settings: Settings,
     running: dict[uuid.UUID, Future[Round]],
     next_due: dict[uuid.UUID, float],
     console: Console,
     interval_s: float | None,
     failed_rounds: int,
+    pacing: RoundPacing,
 ) -> tuple[int, dict[uuid.UUID, bool]]:
-    """Take the rounds that ended: schedule each connection's next, print their summaries;
-    the rounds PostgreSQL failed in a row so far, and whether each connection whose round
-    ended published anything."""
+    """Take the rounds that ended: schedule each connection's next (an interval on, or
+    later when its rounds spent their share of its Teamleader budget), print their
+    summaries; the rounds PostgreSQL failed in a row so far, and whether each connection
+    whose round ended published anything."""
     published: dict[uuid.UUID, bool] = {}
     for connection_id, future in list(running.items()):
         if not future.done():
@@ -240,8 +245,24 @@ def _collect(
         if ended.report is None:
             continue
         connection = ended.report.connection
+        own = settings_for(settings, connection)
+        allowed = pacing.spend(
+            connection_id,
+            ended.report.teamleader_calls,
+            ended.finished,
+            own.teamleader_calls_per_window,
+            own.teamleader_window_s,
+        )
         if ended.whole:
-            next_due[connection_id] = ended.finished + (interval_s or connection.poll_interval_s)
+            due = ended.finished + float(interval_s or connection.poll_interval_s)
+            if allowed > due and connection_id not in pacing.held_back:
+                pacing.held_back.add(connection_id)  # said once per process
+                console.print(
+                    f"{connection.name}: polled less often than its interval, so that its"
+                    f" rounds leave the sync {1 - own.poll_budget_share:.0%} of its"
+                    " Teamleader budget (KOPPEL_POLL_BUDGET_SHARE)"
+                )
+            next_due[connection_id] = max(due, allowed)
         published[connection_id] = any(stream.published for stream in ended.report.streams)
         _print_summary(console, ended.report)
     return failed_rounds, published

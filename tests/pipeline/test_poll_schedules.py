@@ -1,13 +1,17 @@
 """The poller schedules each connection on its own (ops/processes/polling.py): a connection
 whose round is slow, here because its rate budget is held, delays no other connection's
-rounds."""
+rounds; and a connection's rounds spend no more than their share of its Teamleader budget
+(ops/processes/pacing.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from psycopg_pool import ConnectionPool
 
@@ -16,7 +20,7 @@ from ops.connect.connecting import Connected, connect_sandbox
 from producers.poller import INVOICES
 from store import cursors
 from store.rate_budget import SharedRateBudget
-from tests.conftest import TODAY
+from tests.conftest import ROOT, TODAY
 from tests.pipeline.support import start_koppel, teamleader_part, wait_for
 
 #: How long the slow connection's Teamleader budget is held (s).
@@ -74,3 +78,42 @@ def test_a_connection_whose_round_waits_on_its_budget_does_not_delay_another_con
     # round was still waiting for its budget
     assert slow_polled is None
     assert len(seen) >= 4, f"the quick connection had {len(seen)} rounds in 8 s"
+
+
+def test_a_connection_polled_more_often_than_its_budget_allows_is_held_to_its_share(
+    pool: ConnectionPool, connected: Connected, koppel_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Given rounds allowed a tenth of the 200 Teamleader calls a minute: 20 calls at once,
+    # then one call every 3 s (a round reads four lists: one round every 12 s)
+    env = {**koppel_env, "KOPPEL_POLL_BUDGET_SHARE": "0.1"}
+    log = tmp_path / "poll.log"
+    # When the poller is told to poll every 0.2 s, for 12 s after its first round
+    with log.open("wb") as output:
+        poller = subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", "poll", "--interval-s", "0.2"],
+            cwd=ROOT,
+            env={**os.environ, **env, "COLUMNS": "250"},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    seen: set[datetime] = set()
+    try:
+        wait_for(
+            lambda: _last_invoices_poll(pool, connected) is not None,
+            timeout_s=30,
+            what="a first round",
+        )
+        until = time.monotonic() + 12.0
+        while time.monotonic() < until:
+            last = _last_invoices_poll(pool, connected)
+            if last is not None:
+                seen.add(last)
+            time.sleep(0.05)
+    finally:
+        os.killpg(poller.pid, signal.SIGTERM)
+        poller.wait(timeout=60)
+    # Then it had the rounds its share holds and about one more, not the 40-odd of its
+    # interval, and the poller said why
+    assert 3 <= len(seen) <= 8, f"{len(seen)} rounds in 12 s"
+    assert "polled less often than its interval" in log.read_text()
