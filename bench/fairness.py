@@ -15,7 +15,10 @@ wall time; the runs differ in what else happens meanwhile:
 Every connection has a Teamleader account and a Visma company of its own. Koppel runs as in
 production: one ``koppel work`` per queue (invoices 8 threads, the others 2), one ``koppel
 poll`` (each connection on its own interval: B 1 s, the backfilling ones 60 s), and one
-``koppel backfill --no-workers`` per backfilling connection, all started together.
+``koppel backfill --no-workers`` per backfilling connection, all started together. B's 1 s
+is more than its own Teamleader budget carries for long (four list calls a round): once its
+rounds have spent their share (``KOPPEL_POLL_BUDGET_SHARE``), the poller spaces them by what
+they cost, about every 2.4 s at time scale 1 (ops/processes/pacing.py).
 
 * B's latency: from this machine's clock before the booking call to the moment its Visma
   ledger item exists, seen by asking the Visma simulator's summary of B's company every
@@ -376,7 +379,8 @@ def main(small: bool, time_scale: float, runs: str, title: str) -> None:
             "it, those left rightly go faster); slowest = the backfill furthest from its own "
             "Teamleader bound (the Visma budget the ten share per application is not in it).",
             "- processes: `koppel work` per queue (invoices 8 threads, others 2), one "
-            "`koppel poll` (B every 1 s, run 4: webhooks and 900 s), all on 2 shared cores. "
+            "`koppel poll` (B every 1 s until its rounds spent half its Teamleader budget, then "
+            "as that share refills; run 4: webhooks and 900 s), all on 2 shared cores. "
             f"Load average before: {load_before}; after: {load_average()}.",
         ],
     )
