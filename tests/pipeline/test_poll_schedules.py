@@ -38,6 +38,26 @@ def _last_invoices_poll(pool: ConnectionPool, connected: Connected) -> datetime 
     )
 
 
+def _rounds_after_the_first(
+    pool: ConnectionPool, connected: Connected, seconds: float
+) -> set[datetime]:
+    """Waits for the connection's first round, then collects the end of each of its rounds
+    (the invoices cursor's last success) for ``seconds``."""
+    wait_for(
+        lambda: _last_invoices_poll(pool, connected) is not None,
+        timeout_s=30,
+        what=f"a first round of {connected.connection.name}",
+    )
+    seen: set[datetime] = set()
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        last = _last_invoices_poll(pool, connected)
+        if last is not None:
+            seen.add(last)
+        time.sleep(0.05)
+    return seen
+
+
 def test_a_connection_whose_round_waits_on_its_budget_does_not_delay_another_connections_rounds(
     settings: Settings, pool: ConnectionPool, connected: Connected, koppel_env: dict[str, str]
 ) -> None:
@@ -57,19 +77,8 @@ def test_a_connection_whose_round_waits_on_its_budget_does_not_delay_another_con
     ).hold_until(str(connected.connection.id), HELD_S)
     # When the poller runs with a 1 s interval for 8 s
     poller = start_koppel(koppel_env, "poll", "--interval-s", "1")
-    seen: set[datetime] = set()
     try:
-        wait_for(
-            lambda: _last_invoices_poll(pool, quick) is not None,
-            timeout_s=30,
-            what="a first round of the quick connection",
-        )
-        until = time.monotonic() + 8.0
-        while time.monotonic() < until:
-            last = _last_invoices_poll(pool, quick)
-            if last is not None:
-                seen.add(last)
-            time.sleep(0.1)
+        seen = _rounds_after_the_first(pool, quick, 8.0)
         slow_polled = _last_invoices_poll(pool, connected)
     finally:
         os.killpg(poller.pid, signal.SIGTERM)
@@ -97,19 +106,8 @@ def test_a_connection_polled_more_often_than_its_budget_allows_is_held_to_its_sh
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    seen: set[datetime] = set()
     try:
-        wait_for(
-            lambda: _last_invoices_poll(pool, connected) is not None,
-            timeout_s=30,
-            what="a first round",
-        )
-        until = time.monotonic() + 12.0
-        while time.monotonic() < until:
-            last = _last_invoices_poll(pool, connected)
-            if last is not None:
-                seen.add(last)
-            time.sleep(0.05)
+        seen = _rounds_after_the_first(pool, connected, 12.0)
     finally:
         os.killpg(poller.pid, signal.SIGTERM)
         poller.wait(timeout=60)
