@@ -312,6 +312,8 @@ def _row(
                 "A eff": bound / a_elapsed if a_elapsed else math.nan,
                 "jain": _jain(throughputs) if len(backfills) > 1 else math.nan,
                 "jain together": _jain(together) if len(together) > 1 else math.nan,
+                # Which one is out of line: A's calls/s against the others' range (unscaled).
+                "calls/s A | others": _rates(throughputs),
                 "slowest s/bound": f"{elapsed[slowest]:.0f} / {_bound(backfills[slowest]):.0f}",
             }
         )
@@ -321,6 +323,14 @@ def _row(
 def _jain(throughputs: list[float]) -> float:
     """Jain's fairness index: 1 when every throughput is equal, 1/n when one has it all."""
     return sum(throughputs) ** 2 / (len(throughputs) * sum(x * x for x in throughputs))
+
+
+def _rates(throughputs: list[float]) -> str:
+    """A's throughput, then the lowest and highest of the others'."""
+    if len(throughputs) < 2:
+        return f"{throughputs[0]:.2f}" if throughputs else "-"
+    others = throughputs[1:]
+    return f"{throughputs[0]:.2f} | {min(others):.2f}–{max(others):.2f}"
 
 
 def _bound(backfill: Backfill) -> float:
@@ -377,7 +387,9 @@ def main(small: bool, time_scale: float, runs: str, title: str) -> None:
             "jain over every backfill's calls/s over its whole run (goal ≥ 0.95); jain "
             "together = the same over the span all ran at once (till the first ended: after "
             "it, those left rightly go faster); slowest = the backfill furthest from its own "
-            "Teamleader bound (the Visma budget the ten share per application is not in it).",
+            "Teamleader bound (the Visma budget the ten share per application is not in it); "
+            "calls/s A | others = Teamleader calls a second over a backfill's whole run "
+            "(unscaled), A's and the range of the others'.",
             "- processes: `koppel work` per queue (invoices 8 threads, others 2), one "
             "`koppel poll` (B every 1 s until its rounds spent half its Teamleader budget, then "
             "as that share refills; run 4: webhooks and 900 s), all on 2 shared cores. "
