@@ -313,7 +313,7 @@ def _row(
                 "jain": _jain(throughputs) if len(backfills) > 1 else math.nan,
                 "jain together": _jain(together) if len(together) > 1 else math.nan,
                 # Which one is out of line: A's calls/s against the others' range (unscaled).
-                "calls/s A | others": _rates(throughputs),
+                "calls/s A / others": _rates(throughputs),
                 "slowest s/bound": f"{elapsed[slowest]:.0f} / {_bound(backfills[slowest]):.0f}",
             }
         )
@@ -330,7 +330,7 @@ def _rates(throughputs: list[float]) -> str:
     if len(throughputs) < 2:
         return f"{throughputs[0]:.2f}" if throughputs else "-"
     others = throughputs[1:]
-    return f"{throughputs[0]:.2f} | {min(others):.2f}–{max(others):.2f}"
+    return f"{throughputs[0]:.2f} / {min(others):.2f}–{max(others):.2f}"
 
 
 def _bound(backfill: Backfill) -> float:
@@ -388,7 +388,7 @@ def main(small: bool, time_scale: float, runs: str, title: str) -> None:
             "together = the same over the span all ran at once (till the first ended: after "
             "it, those left rightly go faster); slowest = the backfill furthest from its own "
             "Teamleader bound (the Visma budget the ten share per application is not in it); "
-            "calls/s A | others = Teamleader calls a second over a backfill's whole run "
+            "calls/s A / others = Teamleader calls a second over a backfill's whole run "
             "(unscaled), A's and the range of the others'.",
             "- processes: `koppel work` per queue (invoices 8 threads, others 2), one "
             "`koppel poll` (B every 1 s until its rounds spent half its Teamleader budget, then "
