@@ -106,11 +106,11 @@ class Settings(BaseSettings):
     # Polling.
     #: How often the poller reads each connection's changes (15 minutes, like the market).
     poll_interval_s: float = Field(default=900.0, gt=0)
-    #: Most of a connection's Teamleader budget its rounds may spend (0..1]: after a round
-    #: that made n calls, the next whole round waits at least n ÷ (share × the calls a
-    #: second the budget allows), so a short interval never leaves the consumers too few
-    #: calls for the documents the rounds found (ops/processes/polling.py). At 200 calls a
-    #: minute and 0.5, a round of 4 calls is at most one every 2.4 s.
+    #: Most of a connection's Teamleader budget its rounds may spend (0..1]. Rounds draw on
+    #: a token bucket of this share; once it is spent, the next whole round waits until the
+    #: calls it made have refilled, so a short interval never leaves the consumers too few
+    #: calls for the documents the rounds found (ops/processes/pacing.py). At 200 calls a
+    #: minute and 0.5, a round of 4 calls then comes at most every 2.4 s.
     poll_budget_share: float = Field(default=0.5, gt=0, le=1)
     #: Each poll reads this far behind its watermark, so a change committed late with an
     #: older timestamp is still seen (docs/architecture.md#cursors); the duplicates it
