@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -184,6 +185,20 @@ def start_koppel(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def start_logged(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``koppel ARGS`` as a process of its own (own process group, like
+    :func:`start_koppel`), its output in ``log``."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "ops.cli", *args],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def koppel_cli(

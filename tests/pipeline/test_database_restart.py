@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,10 +29,10 @@ from producers.poller import STREAMS
 from store import cursors, document_history, links, message_log
 from store.db import Pool, open_pool
 from store.migrate import migrate
-from tests.conftest import ROOT, TODAY, Sandbox
+from tests.conftest import TODAY, Sandbox
 from tests.own_postgres import OwnPostgres, own_postgres
 from tests.pipeline.conftest import generated, pipeline_env
-from tests.pipeline.support import booked, wait_for
+from tests.pipeline.support import booked, start_logged, wait_for
 
 #: The goal: a successful round and a new document posted within this long (s) of the
 #: restarted server accepting connections.
@@ -65,19 +64,6 @@ def own_env(
     purge_all(get_settings())
     yield env
     get_settings.cache_clear()
-
-
-def start_logged(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
-    """``koppel ARGS`` as a process of its own, its output in ``log``."""
-    with log.open("wb") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", *args],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,8 +18,8 @@ from ops.connect.connecting import Connected, connect_sandbox
 from producers.poller import INVOICES
 from store import cursors
 from store.rate_budget import SharedRateBudget
-from tests.conftest import ROOT, TODAY
-from tests.pipeline.support import start_koppel, teamleader_part, wait_for
+from tests.conftest import TODAY
+from tests.pipeline.support import start_koppel, start_logged, teamleader_part, wait_for
 
 #: How long the slow connection's Teamleader budget is held (s).
 HELD_S = 25.0
@@ -97,15 +95,7 @@ def test_a_connection_polled_more_often_than_its_budget_allows_is_held_to_its_sh
     env = {**koppel_env, "KOPPEL_POLL_BUDGET_SHARE": "0.1"}
     log = tmp_path / "poll.log"
     # When the poller is told to poll every 0.2 s, for 12 s after its first round
-    with log.open("wb") as output:
-        poller = subprocess.Popen(
-            [sys.executable, "-m", "ops.cli", "poll", "--interval-s", "0.2"],
-            cwd=ROOT,
-            env={**os.environ, **env, "COLUMNS": "250"},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    poller = start_logged({**env, "COLUMNS": "250"}, log, "poll", "--interval-s", "0.2")
     try:
         seen = _rounds_after_the_first(pool, connected, 12.0)
     finally:
