@@ -298,7 +298,7 @@ def _row(
         elapsed = [((b.ended or time.monotonic()) - b.started) / time_scale for b in backfills]
         a = backfills[0]
         a_elapsed = elapsed[0]
-        bound = max(0, math.ceil(a.calls / TEAMLEADER_CALLS) - 1) * TEAMLEADER_WINDOW_S
+        bound = _bound(a)
         throughputs = [b.calls / e for b, e in zip(backfills, elapsed, strict=True) if e > 0]
         together = [b.calls_together / b.together_s for b in backfills if b.together_s > 0]
         slowest = max(
